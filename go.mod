@@ -1,0 +1,3 @@
+module github.com/ringdesk/ringdesk
+
+go 1.26.8
