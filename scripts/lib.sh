@@ -1,0 +1,22 @@
+# Shared settings for the scripts. Sourced, not run.
+# Private instances live under ./var and listen on loopback, non-default ports,
+# so they never touch a system MySQL/Redis. Point RINGDESK_MYSQL_DSN /
+# RINGDESK_REDIS_ADDRS at existing servers to skip them.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VAR="$ROOT/var"
+MYSQL_PORT=${RINGDESK_PRIVATE_MYSQL_PORT:-13306}
+REDIS_PORT=${RINGDESK_PRIVATE_REDIS_PORT:-16379}
+MYSQL_DIR="$VAR/mysql"
+MYSQL_SOCK="$VAR/run/mysqld.sock"
+REDIS_DIR="$VAR/redis"
+PRIVATE_DSN="ringdesk:ringdesk@tcp(127.0.0.1:$MYSQL_PORT)/ringdesk"
+PRIVATE_REDIS="127.0.0.1:$REDIS_PORT"
+
+say() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# User-supplied servers, if any (config file keys can also set them; env wins).
+uses_own_mysql() { [ -n "${RINGDESK_MYSQL_DSN:-}" ]; }
+uses_own_redis() { [ -n "${RINGDESK_REDIS_ADDRS:-}" ]; }

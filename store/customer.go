@@ -1,0 +1,461 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/ringdesk/ringdesk"
+)
+
+var _ ringdesk.CustomerService = (*DB)(nil)
+
+const customerColumns = `c.id, c.name, c.company, c.email, c.account_number, c.status, c.tags,
+	c.address, c.notes, c.version, c.created_at, c.updated_at, c.deleted_at`
+
+// customerRow is a customers row as scanned; nullable and packed columns
+// differ from the domain type.
+type customerRow struct {
+	ID            int64          `db:"id"`
+	Name          string         `db:"name"`
+	Company       string         `db:"company"`
+	Email         string         `db:"email"`
+	AccountNumber sql.NullString `db:"account_number"`
+	Status        string         `db:"status"`
+	Tags          string         `db:"tags"`
+	Address       string         `db:"address"`
+	Notes         string         `db:"notes"`
+	Version       int64          `db:"version"`
+	CreatedAt     time.Time      `db:"created_at"`
+	UpdatedAt     time.Time      `db:"updated_at"`
+	DeletedAt     sql.NullTime   `db:"deleted_at"`
+}
+
+func (r *customerRow) customer() *ringdesk.Customer {
+	c := &ringdesk.Customer{
+		ID: r.ID, Name: r.Name, Company: r.Company, Email: r.Email,
+		AccountNumber: r.AccountNumber.String, Status: r.Status, Tags: splitTags(r.Tags),
+		Address: r.Address, Notes: r.Notes, Version: r.Version,
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Phones: []ringdesk.Phone{},
+	}
+	if r.DeletedAt.Valid {
+		t := r.DeletedAt.Time
+		c.DeletedAt = &t
+	}
+	return c
+}
+
+func splitTags(s string) []string {
+	if s == "" {
+		return []string{}
+	}
+	return strings.Split(s, ",")
+}
+
+func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
+
+// preparePhones validates the phones of c and normalises each number.
+func (db *DB) preparePhones(phones []ringdesk.Phone) ([]ringdesk.Phone, error) {
+	out := make([]ringdesk.Phone, 0, len(phones))
+	for _, p := range phones {
+		p.Label = strings.TrimSpace(p.Label)
+		raw := strings.TrimSpace(p.Raw)
+		if raw == "" && p.E164 != "" {
+			raw = p.E164
+		}
+		if raw == "" {
+			return nil, ringdesk.Errorf(ringdesk.EINVALID, "A phone number is empty.")
+		}
+		if len(raw) > maxPhoneLen {
+			return nil, ringdesk.Errorf(ringdesk.EINVALID, "Phone number %q is longer than %d characters.", raw, maxPhoneLen)
+		}
+		if len(p.Label) > 32 {
+			return nil, ringdesk.Errorf(ringdesk.EINVALID, "Phone label %q is longer than 32 characters.", p.Label)
+		}
+		out = append(out, db.norm.phoneFor(p.Label, raw))
+	}
+	return out, nil
+}
+
+// CreateCustomer validates and stores c with its phones.
+func (db *DB) CreateCustomer(ctx context.Context, c *ringdesk.Customer) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	phones, err := db.preparePhones(c.Phones)
+	if err != nil {
+		return err
+	}
+	tx, err := db.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("create customer: %w", err)
+	}
+	defer tx.Rollback()
+	now := db.Now()
+	res, err := tx.ExecContext(ctx, `INSERT INTO customers
+		(name, company, email, account_number, status, tags, address, notes, version, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)`,
+		c.Name, c.Company, c.Email, nullString(c.AccountNumber), c.Status, strings.Join(c.Tags, ","),
+		c.Address, c.Notes, now, now)
+	if err != nil {
+		if ringdesk.ErrorCode(formatError(err, "")) == ringdesk.ECONFLICT {
+			return ringdesk.Errorf(ringdesk.ECONFLICT, "Account number %q belongs to another customer.", c.AccountNumber)
+		}
+		return fmt.Errorf("create customer: %w", err)
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return fmt.Errorf("create customer: %w", err)
+	}
+	if err := insertPhones(ctx, tx, id, phones); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("create customer: %w", err)
+	}
+	c.ID, c.Version, c.CreatedAt, c.UpdatedAt, c.Phones = id, 1, now, now, phones
+	if c.Tags == nil {
+		c.Tags = []string{}
+	}
+	return nil
+}
+
+func insertPhones(ctx context.Context, tx *sqlx.Tx, customerID int64, phones []ringdesk.Phone) error {
+	for i := range phones {
+		p := &phones[i]
+		res, err := tx.ExecContext(ctx, `INSERT INTO customer_phones
+			(customer_id, position, label, raw, e164, extension, invalid) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			customerID, i, p.Label, p.Raw, nullString(p.E164), p.Extension, p.Invalid)
+		if err != nil {
+			return fmt.Errorf("insert phone: %w", err)
+		}
+		if p.ID, err = res.LastInsertId(); err != nil {
+			return fmt.Errorf("insert phone: %w", err)
+		}
+	}
+	return nil
+}
+
+// FindCustomerByID returns a live customer with its phones.
+func (db *DB) FindCustomerByID(ctx context.Context, id int64) (*ringdesk.Customer, error) {
+	var row customerRow
+	err := db.db.GetContext(ctx, &row, `SELECT `+customerColumns+` FROM customers c WHERE c.id = ? AND c.deleted_at IS NULL`, id)
+	if err != nil {
+		return nil, fmt.Errorf("find customer %d: %w", id, formatError(err, "Customer"))
+	}
+	cs := []*ringdesk.Customer{row.customer()}
+	if err := db.attachPhones(ctx, db.db, cs); err != nil {
+		return nil, err
+	}
+	return cs[0], nil
+}
+
+// attachPhones loads the phones of every customer in cs with one query.
+func (db *DB) attachPhones(ctx context.Context, q sqlx.QueryerContext, cs []*ringdesk.Customer) error {
+	if len(cs) == 0 {
+		return nil
+	}
+	byID := make(map[int64]*ringdesk.Customer, len(cs))
+	ids := make([]int64, 0, len(cs))
+	for _, c := range cs {
+		byID[c.ID] = c
+		ids = append(ids, c.ID)
+	}
+	query, args, err := sqlx.In(`SELECT id, customer_id, label, raw, COALESCE(e164, '') AS e164, extension, invalid
+		FROM customer_phones WHERE customer_id IN (?) ORDER BY customer_id, position, id`, ids)
+	if err != nil {
+		return fmt.Errorf("load phones: %w", err)
+	}
+	rows, err := q.QueryxContext(ctx, query, args...)
+	if err != nil {
+		return fmt.Errorf("load phones: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var p struct {
+			ringdesk.Phone
+			CustomerID int64 `db:"customer_id"`
+		}
+		if err := rows.StructScan(&p); err != nil {
+			return fmt.Errorf("load phones: %w", err)
+		}
+		c := byID[p.CustomerID]
+		c.Phones = append(c.Phones, p.Phone)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("load phones: %w", err)
+	}
+	return nil
+}
+
+// LookupByPhone returns every live customer with the number raw, in one
+// indexed query on the E.164 column (plus one for their phones).
+func (db *DB) LookupByPhone(ctx context.Context, raw string) ([]*ringdesk.Customer, error) {
+	pn := db.norm.Normalize(raw)
+	if pn.E164 == "" {
+		return []*ringdesk.Customer{}, nil
+	}
+	var rows []customerRow
+	err := db.db.SelectContext(ctx, &rows, `SELECT DISTINCT `+customerColumns+`
+		FROM customer_phones p JOIN customers c ON c.id = p.customer_id
+		WHERE p.e164 = ? AND c.deleted_at IS NULL ORDER BY c.id LIMIT 50`, pn.E164)
+	if err != nil {
+		return nil, fmt.Errorf("lookup by phone: %w", err)
+	}
+	cs := make([]*ringdesk.Customer, len(rows))
+	for i := range rows {
+		cs[i] = rows[i].customer()
+	}
+	if err := db.attachPhones(ctx, db.db, cs); err != nil {
+		return nil, err
+	}
+	return cs, nil
+}
+
+// escapeLike escapes LIKE's wildcards so user text matches literally.
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// phoneLike reports whether a search query looks like (part of) a number.
+func phoneLike(q string) bool {
+	digits := 0
+	for _, r := range q {
+		switch {
+		case r >= '0' && r <= '9':
+			digits++
+		case strings.ContainsRune("+-(). ", r):
+		default:
+			return false
+		}
+	}
+	return digits >= 3
+}
+
+// phonePrefix turns a partial number into the start of an E.164 number:
+// "+44 20 79" and "0044 2079" → "+442079"; a national "020 79" in GB →
+// "+442079"; other digits are taken as they are after the country code.
+func (n *Normalizer) phonePrefix(q string) string {
+	var b strings.Builder
+	for _, r := range q {
+		if r >= '0' && r <= '9' {
+			b.WriteRune(r)
+		}
+	}
+	d := b.String()
+	switch {
+	case strings.HasPrefix(strings.TrimSpace(q), "+"):
+		return "+" + d
+	case strings.HasPrefix(d, "00"):
+		return "+" + d[2:]
+	case n.region == "US" || n.region == "CA":
+		if strings.HasPrefix(d, "011") {
+			return "+" + d[3:]
+		}
+		return "+1" + strings.TrimPrefix(d, "1")
+	default:
+		cc := fmt.Sprint(countryCode(n.region))
+		return "+" + cc + strings.TrimPrefix(d, "0")
+	}
+}
+
+// FindCustomers searches live customers. A query that looks like a number
+// matches phone numbers by prefix (and account numbers); any other query
+// matches the start of the name, company, email or account number. Results
+// come by name, then id, so pages are stable.
+func (db *DB) FindCustomers(ctx context.Context, f ringdesk.CustomerFilter) ([]*ringdesk.Customer, bool, error) {
+	limit := f.Limit
+	if limit <= 0 || limit > 500 {
+		limit = 50
+	}
+	if f.Offset < 0 {
+		return nil, false, ringdesk.Errorf(ringdesk.EINVALID, "Offset must not be negative.")
+	}
+	q := strings.TrimSpace(f.Query)
+	if len(q) > 200 {
+		return nil, false, ringdesk.Errorf(ringdesk.EINVALID, "Search text is limited to 200 characters.")
+	}
+	where := "c.deleted_at IS NULL"
+	var args []any
+	switch {
+	case q == "":
+	case phoneLike(q):
+		where += ` AND (c.account_number LIKE ? OR c.id IN (
+			SELECT p.customer_id FROM customer_phones p WHERE p.e164 LIKE ?))`
+		args = append(args, escapeLike(q)+"%", escapeLike(db.norm.phonePrefix(q))+"%")
+	default:
+		like := escapeLike(q) + "%"
+		where += ` AND (c.name LIKE ? OR c.company LIKE ? OR c.email LIKE ? OR c.account_number LIKE ?)`
+		args = append(args, like, like, like, like)
+	}
+	args = append(args, limit+1, f.Offset)
+	var rows []customerRow
+	err := db.db.SelectContext(ctx, &rows, `SELECT `+customerColumns+` FROM customers c
+		WHERE `+where+` ORDER BY c.name, c.id LIMIT ? OFFSET ?`, args...)
+	if err != nil {
+		return nil, false, fmt.Errorf("find customers: %w", err)
+	}
+	more := len(rows) > limit
+	if more {
+		rows = rows[:limit]
+	}
+	cs := make([]*ringdesk.Customer, len(rows))
+	for i := range rows {
+		cs[i] = rows[i].customer()
+	}
+	if err := db.attachPhones(ctx, db.db, cs); err != nil {
+		return nil, false, err
+	}
+	return cs, more, nil
+}
+
+// UpdateCustomer applies upd when upd.Version is the stored version.
+func (db *DB) UpdateCustomer(ctx context.Context, id int64, upd ringdesk.CustomerUpdate) (*ringdesk.Customer, error) {
+	tx, err := db.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("update customer: %w", err)
+	}
+	defer tx.Rollback()
+	var row customerRow
+	err = tx.GetContext(ctx, &row, `SELECT `+customerColumns+` FROM customers c
+		WHERE c.id = ? AND c.deleted_at IS NULL FOR UPDATE`, id)
+	if err != nil {
+		return nil, fmt.Errorf("update customer %d: %w", id, formatError(err, "Customer"))
+	}
+	if row.Version != upd.Version {
+		return nil, ringdesk.Errorf(ringdesk.ECONFLICT,
+			"This customer was changed by someone else since you opened it (your version %d, now %d). Reload to see their change.",
+			upd.Version, row.Version)
+	}
+	c := row.customer()
+	if err := db.attachPhones(ctx, tx, []*ringdesk.Customer{c}); err != nil {
+		return nil, err
+	}
+	upd.Apply(c)
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	now := db.Now()
+	_, err = tx.ExecContext(ctx, `UPDATE customers SET name = ?, company = ?, email = ?, account_number = ?,
+		status = ?, tags = ?, address = ?, notes = ?, version = version + 1, updated_at = ? WHERE id = ?`,
+		c.Name, c.Company, c.Email, nullString(c.AccountNumber), c.Status, strings.Join(c.Tags, ","),
+		c.Address, c.Notes, now, id)
+	if err != nil {
+		if ringdesk.ErrorCode(formatError(err, "")) == ringdesk.ECONFLICT {
+			return nil, ringdesk.Errorf(ringdesk.ECONFLICT, "Account number %q belongs to another customer.", c.AccountNumber)
+		}
+		return nil, fmt.Errorf("update customer %d: %w", id, err)
+	}
+	if upd.Phones != nil {
+		phones, err := db.preparePhones(c.Phones)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM customer_phones WHERE customer_id = ?`, id); err != nil {
+			return nil, fmt.Errorf("update customer %d phones: %w", id, err)
+		}
+		if err := insertPhones(ctx, tx, id, phones); err != nil {
+			return nil, err
+		}
+		c.Phones = phones
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("update customer %d: %w", id, err)
+	}
+	c.Version, c.UpdatedAt = row.Version+1, now
+	return c, nil
+}
+
+// DeleteCustomer soft-deletes a live customer; its calls stay logged.
+func (db *DB) DeleteCustomer(ctx context.Context, id int64) error {
+	now := db.Now()
+	res, err := db.db.ExecContext(ctx, `UPDATE customers SET deleted_at = ?, updated_at = ?, version = version + 1
+		WHERE id = ? AND deleted_at IS NULL`, now, now, id)
+	if err != nil {
+		return fmt.Errorf("delete customer %d: %w", id, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("delete customer %d: %w", id, err)
+	} else if n == 0 {
+		return ringdesk.Errorf(ringdesk.ENOTFOUND, "Customer not found.")
+	}
+	return nil
+}
+
+// CustomerHistory returns the customer's calls, notes and cases, newest first.
+func (db *DB) CustomerHistory(ctx context.Context, id int64, limit int) ([]ringdesk.HistoryItem, error) {
+	if limit <= 0 || limit > 500 {
+		limit = 50
+	}
+	// Each branch is limited on its own index before the merge.
+	items := []ringdesk.HistoryItem{}
+	err := db.db.SelectContext(ctx, &items, `
+		(SELECT 'call' AS kind, id, offered_at AS at, direction AS title,
+			CASE WHEN disposition = '' THEN state ELSE CONCAT(state, ': ', disposition) END AS status, notes AS body
+		 FROM calls WHERE customer_id = ? ORDER BY offered_at DESC LIMIT ?)
+		UNION ALL
+		(SELECT 'note', CAST(id AS CHAR), created_at, '', '', body
+		 FROM notes WHERE customer_id = ? ORDER BY created_at DESC LIMIT ?)
+		UNION ALL
+		(SELECT 'case', CAST(id AS CHAR), created_at, subject, status, description
+		 FROM cases WHERE customer_id = ? ORDER BY created_at DESC LIMIT ?)
+		ORDER BY at DESC, kind, id DESC LIMIT ?`, id, limit, id, limit, id, limit, limit)
+	if err != nil {
+		return nil, fmt.Errorf("customer %d history: %w", id, err)
+	}
+	return items, nil
+}
+
+// CreateNote adds a note to a live customer.
+func (db *DB) CreateNote(ctx context.Context, n *ringdesk.Note) error {
+	n.Body = strings.TrimSpace(n.Body)
+	if n.Body == "" || len(n.Body) > 65000 {
+		return ringdesk.Errorf(ringdesk.EINVALID, "A note needs text (at most 65,000 characters).")
+	}
+	if err := db.customerExists(ctx, n.CustomerID); err != nil {
+		return err
+	}
+	n.CreatedAt = db.Now()
+	res, err := db.db.ExecContext(ctx, `INSERT INTO notes (customer_id, call_id, author_id, body, created_at)
+		VALUES (?, ?, ?, ?, ?)`, n.CustomerID, nullString(n.CallID), nullInt(n.AuthorID), n.Body, n.CreatedAt)
+	if err != nil {
+		return fmt.Errorf("create note: %w", err)
+	}
+	n.ID, err = res.LastInsertId()
+	return err
+}
+
+// CreateCase opens a case on a live customer.
+func (db *DB) CreateCase(ctx context.Context, c *ringdesk.Case) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	if err := db.customerExists(ctx, c.CustomerID); err != nil {
+		return err
+	}
+	now := db.Now()
+	c.CreatedAt, c.UpdatedAt, c.Version = now, now, 1
+	res, err := db.db.ExecContext(ctx, `INSERT INTO cases (customer_id, call_id, subject, description, status,
+		priority, owner_id, version, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)`,
+		c.CustomerID, nullString(c.CallID), c.Subject, c.Description, c.Status, c.Priority, nullInt(c.OwnerID), now, now)
+	if err != nil {
+		return fmt.Errorf("create case: %w", err)
+	}
+	c.ID, err = res.LastInsertId()
+	return err
+}
+
+func (db *DB) customerExists(ctx context.Context, id int64) error {
+	var one int
+	err := db.db.GetContext(ctx, &one, `SELECT 1 FROM customers WHERE id = ? AND deleted_at IS NULL`, id)
+	if err != nil {
+		return fmt.Errorf("customer %d: %w", id, formatError(err, "Customer"))
+	}
+	return nil
+}
+
+func nullInt(v int64) sql.NullInt64 { return sql.NullInt64{Int64: v, Valid: v != 0} }

@@ -1,0 +1,70 @@
+package store
+
+import (
+	"strings"
+	"unicode/utf8"
+
+	"github.com/nyaruka/phonenumbers"
+
+	"github.com/ringdesk/ringdesk"
+)
+
+// maxPhoneLen bounds what the parser is given; caller IDs come from outside.
+const maxPhoneLen = 64
+
+// Normalizer normalises phone numbers to E.164 with libphonenumber's rules
+// (github.com/nyaruka/phonenumbers) in a default region.
+type Normalizer struct {
+	region string
+}
+
+var _ ringdesk.PhoneNormalizer = (*Normalizer)(nil)
+
+// NewNormalizer returns a normaliser for numbers written as dialled in region
+// (ISO 3166 alpha-2, e.g. "GB", "US"). Returns EINVALID for an unknown region.
+func NewNormalizer(region string) (*Normalizer, error) {
+	region = strings.ToUpper(strings.TrimSpace(region))
+	if phonenumbers.GetCountryCodeForRegion(region) == 0 {
+		return nil, ringdesk.Errorf(ringdesk.EINVALID, "%q is not a known phone region (use an ISO 3166 code such as GB or US)", region)
+	}
+	return &Normalizer{region: region}, nil
+}
+
+// Region returns the default region.
+func (n *Normalizer) Region() string { return n.region }
+
+// Normalize parses raw, accepting national and international forms, 00/011
+// and other international prefixes of the default region, punctuation,
+// letters (1-800-FLOWERS) and extensions ("x12", "ext. 12", ";ext=12").
+// A number that is not even possible for its region gets no E164.
+func (n *Normalizer) Normalize(raw string) ringdesk.PhoneNumber {
+	out := ringdesk.PhoneNumber{Raw: raw}
+	s := strings.TrimSpace(raw)
+	if s == "" || len(s) > maxPhoneLen || !utf8.ValidString(s) {
+		return out
+	}
+	// tel: URIs and SIP user parts carry visual separators libphonenumber
+	// knows, but not the scheme.
+	s = strings.TrimPrefix(strings.TrimPrefix(s, "tel:"), "TEL:")
+	num, err := phonenumbers.Parse(s, n.region)
+	if err != nil {
+		return out
+	}
+	valid := phonenumbers.IsValidNumber(num)
+	if !valid && !phonenumbers.IsPossibleNumber(num) {
+		return out
+	}
+	out.E164 = phonenumbers.Format(num, phonenumbers.E164)
+	out.Extension = num.GetExtension()
+	out.Region = phonenumbers.GetRegionCodeForNumber(num)
+	out.Valid = valid
+	return out
+}
+
+// phoneFor builds a stored phone from a raw number.
+func (n *Normalizer) phoneFor(label, raw string) ringdesk.Phone {
+	pn := n.Normalize(raw)
+	return ringdesk.Phone{Label: label, Raw: strings.TrimSpace(raw), E164: pn.E164, Extension: pn.Extension, Invalid: !pn.Valid}
+}
+
+func countryCode(region string) int { return phonenumbers.GetCountryCodeForRegion(region) }
