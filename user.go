@@ -22,6 +22,7 @@ type User struct {
 	Role         string    `json:"role" db:"role"`
 	PasswordHash string    `json:"-" db:"password_hash"`
 	SIPUsername  string    `json:"sip_username" db:"sip_username"`
+	SIPRealm     string    `json:"sip_realm" db:"sip_realm"`
 	SIPHA1       string    `json:"-" db:"sip_ha1"`
 	Disabled     bool      `json:"disabled" db:"disabled"`
 	CreatedAt    time.Time `json:"created_at" db:"created_at"`
@@ -52,6 +53,9 @@ func (u *User) Validate() error {
 	return nil
 }
 
+// MinPasswordLen is the shortest login or SIP password accepted.
+const MinPasswordLen = 8
+
 // UserService keeps users and their credentials.
 type UserService interface {
 	// CreateUser stores u with the given login password (and SIP password,
@@ -64,8 +68,10 @@ type UserService interface {
 	FindUsers(ctx context.Context) ([]*User, error)
 	// SetPassword replaces the login password. Returns ENOTFOUND, EINVALID.
 	SetPassword(ctx context.Context, username, password string) error
-	// SetSIPPassword replaces the SIP digest credentials. Returns ENOTFOUND, EINVALID.
-	SetSIPPassword(ctx context.Context, username, sipPassword string) error
+	// SetSIPPassword sets the SIP digest credentials of a user: the SIP user
+	// name (the login name when empty), realm and password.
+	// Returns ENOTFOUND, EINVALID, ECONFLICT for a SIP user name in use.
+	SetSIPPassword(ctx context.Context, username, sipUsername, realm, sipPassword string) error
 	// SetDisabled disables or re-enables a login. Returns ENOTFOUND.
 	SetDisabled(ctx context.Context, username string, disabled bool) error
 	// Authenticate returns the enabled user whose password matches.

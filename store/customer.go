@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/jmoiron/sqlx"
 
@@ -263,9 +265,27 @@ func (n *Normalizer) phonePrefix(q string) string {
 	}
 }
 
+// fulltextQuery turns search text into a boolean-mode query in which every
+// word must start a word of the name or company: "amy ac" → "+amy* +ac*".
+// Operators are stripped so user text cannot change the query's meaning.
+// Returns "" when no word is long enough for the index (3 characters).
+func fulltextQuery(q string) string {
+	var parts []string
+	for _, w := range strings.FieldsFunc(q, func(r rune) bool {
+		return !unicode.IsLetter(r) && !unicode.IsDigit(r)
+	}) {
+		if utf8.RuneCountInString(w) < 3 {
+			continue
+		}
+		parts = append(parts, "+"+w+"*")
+	}
+	return strings.Join(parts, " ")
+}
+
 // FindCustomers searches live customers. A query that looks like a number
 // matches phone numbers by prefix (and account numbers); any other query
-// matches the start of the name, company, email or account number. Results
+// matches the start of the name, company, email or account number, or the
+// start of words in the name or company. Results
 // come by name, then id, so pages are stable.
 func (db *DB) FindCustomers(ctx context.Context, f ringdesk.CustomerFilter) ([]*ringdesk.Customer, bool, error) {
 	limit := f.Limit
@@ -289,8 +309,16 @@ func (db *DB) FindCustomers(ctx context.Context, f ringdesk.CustomerFilter) ([]*
 		args = append(args, escapeLike(q)+"%", escapeLike(db.norm.phonePrefix(q))+"%")
 	default:
 		like := escapeLike(q) + "%"
-		where += ` AND (c.name LIKE ? OR c.company LIKE ? OR c.email LIKE ? OR c.account_number LIKE ?)`
+		// Each branch uses its own index; the union is small for any real query.
+		where += ` AND c.id IN (
+			SELECT id FROM customers WHERE name LIKE ? UNION SELECT id FROM customers WHERE company LIKE ?
+			UNION SELECT id FROM customers WHERE email LIKE ? UNION SELECT id FROM customers WHERE account_number LIKE ?`
 		args = append(args, like, like, like, like)
+		if words := fulltextQuery(q); words != "" {
+			where += ` UNION SELECT id FROM customers WHERE MATCH(name, company) AGAINST (? IN BOOLEAN MODE)`
+			args = append(args, words)
+		}
+		where += `)`
 	}
 	args = append(args, limit+1, f.Offset)
 	var rows []customerRow

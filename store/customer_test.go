@@ -2,7 +2,10 @@ package store_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/ringdesk/ringdesk"
 	"github.com/ringdesk/ringdesk/store/storetest"
@@ -28,5 +31,266 @@ func TestCustomerCreateFind(t *testing.T) {
 	}
 	if p := got.Phones[1]; p.E164 != "" || !p.Invalid || p.Raw != "not a number" {
 		t.Errorf("unparseable phone = %+v, want kept raw and flagged", p)
+	}
+}
+
+func mustCreate(t *testing.T, db interface {
+	CreateCustomer(context.Context, *ringdesk.Customer) error
+}, c *ringdesk.Customer) *ringdesk.Customer {
+	t.Helper()
+	if err := db.CreateCustomer(context.Background(), c); err != nil {
+		t.Fatalf("create %q: %v", c.Name, err)
+	}
+	return c
+}
+
+func TestCustomerValidation(t *testing.T) {
+	db := storetest.MustOpenDB(t, "GB")
+	ctx := context.Background()
+	mustCreate(t, db, &ringdesk.Customer{Name: "Taken", AccountNumber: "A-1"})
+	tests := []struct {
+		name string
+		c    ringdesk.Customer
+		code string
+	}{
+		{"no name or company", ringdesk.Customer{Email: "x@example.com"}, ringdesk.EINVALID},
+		{"bad email", ringdesk.Customer{Name: "X", Email: "not-an-email"}, ringdesk.EINVALID},
+		{"bad status", ringdesk.Customer{Name: "X", Status: "gold"}, ringdesk.EINVALID},
+		{"tag with comma", ringdesk.Customer{Name: "X", Tags: []string{"a,b"}}, ringdesk.EINVALID},
+		{"empty phone", ringdesk.Customer{Name: "X", Phones: []ringdesk.Phone{{Raw: " "}}}, ringdesk.EINVALID},
+		{"taken account", ringdesk.Customer{Name: "X", AccountNumber: "A-1"}, ringdesk.ECONFLICT},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := db.CreateCustomer(ctx, &tt.c)
+			if got := ringdesk.ErrorCode(err); got != tt.code {
+				t.Fatalf("code = %q (%v), want %q", got, err, tt.code)
+			}
+		})
+	}
+	page, _, err := db.FindCustomers(ctx, ringdesk.CustomerFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page) != 1 {
+		t.Errorf("%d customers after rejected creates, want 1: bad input must change nothing", len(page))
+	}
+}
+
+func TestCustomerUpdateConflict(t *testing.T) {
+	db := storetest.MustOpenDB(t, "GB")
+	ctx := context.Background()
+	c := mustCreate(t, db, &ringdesk.Customer{Name: "Grace Hopper", Phones: []ringdesk.Phone{{Label: "work", Raw: "020 7946 0001"}}})
+
+	name := "Rear Admiral Grace Hopper"
+	first, err := db.UpdateCustomer(ctx, c.ID, ringdesk.CustomerUpdate{Version: 1, Name: &name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Version != 2 || first.Name != name || len(first.Phones) != 1 {
+		t.Fatalf("after update: %+v", first)
+	}
+	// A second agent still holding version 1 must be told, not overwrite.
+	stale := "Grace B. Hopper"
+	if _, err := db.UpdateCustomer(ctx, c.ID, ringdesk.CustomerUpdate{Version: 1, Name: &stale}); ringdesk.ErrorCode(err) != ringdesk.ECONFLICT {
+		t.Fatalf("stale update: err = %v, want ECONFLICT", err)
+	}
+	got, err := db.FindCustomerByID(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Name != name || got.Version != 2 {
+		t.Errorf("stored %q v%d, want %q v2", got.Name, got.Version, name)
+	}
+	// Replacing phones renormalises them.
+	phones := []ringdesk.Phone{{Label: "mobile", Raw: "07911 123456"}, {Label: "home", Raw: "+44 20 7946 0002"}}
+	got, err = db.UpdateCustomer(ctx, c.ID, ringdesk.CustomerUpdate{Version: 2, Phones: &phones})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Phones) != 2 || got.Phones[1].E164 != "+442079460002" {
+		t.Errorf("phones = %+v", got.Phones)
+	}
+	if cs, _ := db.LookupByPhone(ctx, "020 7946 0001"); len(cs) != 0 {
+		t.Errorf("old number still matches %d customers", len(cs))
+	}
+	// An invalid update changes nothing.
+	empty := ""
+	if _, err := db.UpdateCustomer(ctx, c.ID, ringdesk.CustomerUpdate{Version: 3, Name: &empty}); ringdesk.ErrorCode(err) != ringdesk.EINVALID {
+		t.Fatalf("empty name: err = %v, want EINVALID", err)
+	}
+	if _, err := db.UpdateCustomer(ctx, 999999, ringdesk.CustomerUpdate{Version: 1, Name: &name}); ringdesk.ErrorCode(err) != ringdesk.ENOTFOUND {
+		t.Fatalf("unknown id: err = %v, want ENOTFOUND", err)
+	}
+}
+
+func TestCustomerDelete(t *testing.T) {
+	db := storetest.MustOpenDB(t, "GB")
+	ctx := context.Background()
+	c := mustCreate(t, db, &ringdesk.Customer{Name: "Gone Soon", Phones: []ringdesk.Phone{{Raw: "020 7946 0003"}}})
+	if err := db.DeleteCustomer(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.FindCustomerByID(ctx, c.ID); ringdesk.ErrorCode(err) != ringdesk.ENOTFOUND {
+		t.Errorf("find deleted: %v, want ENOTFOUND", err)
+	}
+	if cs, _ := db.LookupByPhone(ctx, "020 7946 0003"); len(cs) != 0 {
+		t.Errorf("deleted customer still matches a call")
+	}
+	if err := db.DeleteCustomer(ctx, c.ID); ringdesk.ErrorCode(err) != ringdesk.ENOTFOUND {
+		t.Errorf("delete twice: %v, want ENOTFOUND", err)
+	}
+}
+
+func TestLookupByPhone(t *testing.T) {
+	db := storetest.MustOpenDB(t, "GB")
+	ctx := context.Background()
+	a := mustCreate(t, db, &ringdesk.Customer{Name: "Alice", Phones: []ringdesk.Phone{{Raw: "020 7946 0100"}, {Raw: "07911 000001"}}})
+	b := mustCreate(t, db, &ringdesk.Customer{Name: "Bob", Phones: []ringdesk.Phone{{Raw: "+44 20 7946 0100"}}}) // shared switchboard
+	c := mustCreate(t, db, &ringdesk.Customer{Name: "Carol", Phones: []ringdesk.Phone{{Raw: "07911 000002"}, {Raw: "07911-000002"}}})
+	tests := []struct {
+		raw  string
+		want []int64
+	}{
+		{"02079460100", []int64{a.ID, b.ID}},
+		{"+442079460100", []int64{a.ID, b.ID}},
+		{"0044 20 7946 0100", []int64{a.ID, b.ID}},
+		{"07911 000001", []int64{a.ID}},
+		{"+447911000002", []int64{c.ID}}, // listed twice, returned once
+		{"07911 000009", nil},
+		{"anonymous", nil},
+		{"", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.raw, func(t *testing.T) {
+			cs, err := db.LookupByPhone(ctx, tt.raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []int64
+			for _, c := range cs {
+				got = append(got, c.ID)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("LookupByPhone(%q) = %v, want %v", tt.raw, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestFindCustomers(t *testing.T) {
+	db := storetest.MustOpenDB(t, "GB")
+	ctx := context.Background()
+	mustCreate(t, db, &ringdesk.Customer{Name: "Zed Zebra", Company: "Acme Ltd", Email: "zed@acme.example"})
+	mustCreate(t, db, &ringdesk.Customer{Name: "Amy Acme", AccountNumber: "77001", Phones: []ringdesk.Phone{{Raw: "020 7946 0200"}}})
+	mustCreate(t, db, &ringdesk.Customer{Name: "Ben 100%_Sure", Email: "ben@example.org", Phones: []ringdesk.Phone{{Raw: "0161 496 0000"}}})
+	for i := 0; i < 7; i++ {
+		mustCreate(t, db, &ringdesk.Customer{Name: fmt.Sprintf("Page Person %d", i)})
+	}
+	names := func(cs []*ringdesk.Customer) string {
+		var s []string
+		for _, c := range cs {
+			s = append(s, c.Name)
+		}
+		return strings.Join(s, "|")
+	}
+	tests := []struct {
+		q    string
+		want string
+	}{
+		{"acme", "Amy Acme|Zed Zebra"}, // name and company prefix
+		{"zed@", "Zed Zebra"},          // email prefix
+		{"770", "Amy Acme"},            // account number prefix
+		{"020 7946", "Amy Acme"},       // national number prefix
+		{"+44 161", "Ben 100%_Sure"},   // international prefix
+		{"Ben 100%", "Ben 100%_Sure"},  // wildcards taken literally
+		{"Ben 1000", ""},               // ... and not as wildcards
+		{"%", ""},
+		{"nobody", ""},
+		{"zeb", "Zed Zebra"},       // start of a later word
+		{"amy acm", "Amy Acme"},    // every word must match
+		{"+acme -amy", "Amy Acme"}, // operators are plain text: both words must match
+	}
+	for _, tt := range tests {
+		t.Run(tt.q, func(t *testing.T) {
+			cs, more, err := db.FindCustomers(ctx, ringdesk.CustomerFilter{Query: tt.q})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := names(cs); got != tt.want || more {
+				t.Errorf("FindCustomers(%q) = %q more=%v, want %q", tt.q, got, more, tt.want)
+			}
+		})
+	}
+	// Pages are stable and complete.
+	var all []string
+	for off := 0; ; off += 3 {
+		cs, more, err := db.FindCustomers(ctx, ringdesk.CustomerFilter{Query: "page", Offset: off, Limit: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, names(cs))
+		if !more {
+			break
+		}
+	}
+	if got, want := strings.Join(all, "|"), "Page Person 0|Page Person 1|Page Person 2|Page Person 3|Page Person 4|Page Person 5|Page Person 6"; got != want {
+		t.Errorf("pages = %q, want %q", got, want)
+	}
+	if _, _, err := db.FindCustomers(ctx, ringdesk.CustomerFilter{Offset: -1}); ringdesk.ErrorCode(err) != ringdesk.EINVALID {
+		t.Errorf("negative offset: %v, want EINVALID", err)
+	}
+}
+
+func TestCustomerHistory(t *testing.T) {
+	db := storetest.MustOpenDB(t, "GB")
+	ctx := context.Background()
+	c := mustCreate(t, db, &ringdesk.Customer{Name: "Hist Ory"})
+	other := mustCreate(t, db, &ringdesk.Customer{Name: "Other"})
+	base := time.Date(2026, 1, 2, 9, 0, 0, 0, time.UTC)
+	tick := base
+	db.Now = func() time.Time { tick = tick.Add(time.Minute); return tick }
+
+	call := &ringdesk.Call{ID: "0190a0a0-0000-7000-8000-000000000001", Direction: ringdesk.Inbound, CustomerID: c.ID,
+		State: ringdesk.CallEnded, Disposition: "resolved", Notes: "asked about invoice", OfferedAt: base.Add(30 * time.Second)}
+	if err := db.CreateCall(ctx, call); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateCall(ctx, call); ringdesk.ErrorCode(err) != ringdesk.ECONFLICT {
+		t.Errorf("same call twice: %v, want ECONFLICT", err)
+	}
+	if err := db.CreateNote(ctx, &ringdesk.Note{CustomerID: c.ID, CallID: call.ID, Body: "call back Tuesday"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateCase(ctx, &ringdesk.Case{CustomerID: c.ID, CallID: call.ID, Subject: "Invoice wrong", Priority: "high"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateNote(ctx, &ringdesk.Note{CustomerID: other.ID, Body: "not mine"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateNote(ctx, &ringdesk.Note{CustomerID: c.ID, Body: "  "}); ringdesk.ErrorCode(err) != ringdesk.EINVALID {
+		t.Errorf("empty note: %v, want EINVALID", err)
+	}
+	if err := db.CreateCase(ctx, &ringdesk.Case{CustomerID: 999999, Subject: "x"}); ringdesk.ErrorCode(err) != ringdesk.ENOTFOUND {
+		t.Errorf("case for unknown customer: %v, want ENOTFOUND", err)
+	}
+	items, err := db.CustomerHistory(ctx, c.ID, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, it := range items {
+		got = append(got, it.Kind+":"+it.Title+":"+it.Status+":"+it.Body)
+	}
+	want := []string{"case:Invoice wrong:open:", "note:::call back Tuesday", "call:inbound:ended: resolved:asked about invoice"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("history =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	stored, err := db.FindCallByID(ctx, call.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored.CustomerID != c.ID || !stored.OfferedAt.Equal(call.OfferedAt) || stored.Disposition != "resolved" {
+		t.Errorf("stored call = %+v", stored)
 	}
 }

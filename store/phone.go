@@ -51,10 +51,24 @@ func (n *Normalizer) Normalize(raw string) ringdesk.PhoneNumber {
 		return out
 	}
 	valid := phonenumbers.IsValidNumber(num)
-	if !valid && !phonenumbers.IsPossibleNumber(num) {
+	// A number that is only possible as a local number (no area code) has
+	// no E.164 form to match on.
+	if !valid && phonenumbers.IsPossibleNumberWithReason(num) != phonenumbers.IS_POSSIBLE {
 		return out
 	}
-	out.E164 = phonenumbers.Format(num, phonenumbers.E164)
+	e164 := phonenumbers.Format(num, phonenumbers.E164)
+	if len(e164) > 16 { // E.164 allows 15 digits at most
+		return out
+	}
+	if !valid {
+		// Junk such as "+440000000000" loses a zero when parsed again; a
+		// number whose E.164 form is not stable would never match itself.
+		again, err := phonenumbers.Parse(e164, n.region)
+		if err != nil || phonenumbers.Format(again, phonenumbers.E164) != e164 {
+			return out
+		}
+	}
+	out.E164 = e164
 	out.Extension = num.GetExtension()
 	out.Region = phonenumbers.GetRegionCodeForNumber(num)
 	out.Valid = valid

@@ -19,7 +19,9 @@ CREATE TABLE customers (
     UNIQUE KEY uq_customers_account (account_number),
     KEY ix_customers_name (name, id),
     KEY ix_customers_company (company),
-    KEY ix_customers_email (email)
+    KEY ix_customers_email (email),
+    -- Word-prefix search ("acme" finds "Amy Acme"); the B-tree keys above serve prefix search.
+    FULLTEXT KEY ft_customers_words (name, company)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 -- +goose Down
