@@ -1,0 +1,367 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/ringdesk/ringdesk/store"
+)
+
+// Config is every setting of Ringdesk. Values come from the defaults, then
+// the YAML file, then RINGDESK_* environment variables, then flags; the
+// result is validated once, and a bad value stops start-up naming its key.
+// configs/ringdesk.example.yaml documents every key.
+type Config struct {
+	HTTP struct {
+		Listen string `yaml:"listen"`
+	} `yaml:"http"`
+	SIP struct {
+		ListenUDP string `yaml:"listen_udp"`
+		ListenTCP string `yaml:"listen_tcp"`
+		Realm     string `yaml:"realm"`
+	} `yaml:"sip"`
+	MySQL struct {
+		DSN            string `yaml:"dsn"`
+		MaxOpenConns   int    `yaml:"max_open_conns"`
+		MigrateOnStart bool   `yaml:"migrate_on_start"`
+	} `yaml:"mysql"`
+	Redis struct {
+		Addrs      []string `yaml:"addrs"`
+		MasterName string   `yaml:"master_name"`
+		Username   string   `yaml:"username"`
+		Password   string   `yaml:"password"`
+		DB         int      `yaml:"db"`
+		Site       string   `yaml:"site"`
+	} `yaml:"redis"`
+	Phone struct {
+		DefaultRegion string `yaml:"default_region"`
+	} `yaml:"phone"`
+	Log struct {
+		Level  string `yaml:"level"`
+		Format string `yaml:"format"`
+	} `yaml:"log"`
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// DefaultConfig returns the settings used when nothing else is said.
+func DefaultConfig() Config {
+	var c Config
+	c.HTTP.Listen = ":8080"
+	c.SIP.ListenUDP = ":5060"
+	c.SIP.ListenTCP = ":5060"
+	c.SIP.Realm = "ringdesk"
+	c.MySQL.DSN = "ringdesk:ringdesk@tcp(127.0.0.1:3306)/ringdesk"
+	c.MySQL.MaxOpenConns = 32
+	c.MySQL.MigrateOnStart = true
+	c.Redis.Addrs = []string{"127.0.0.1:6379"}
+	c.Redis.Site = "default"
+	c.Phone.DefaultRegion = "GB"
+	c.Log.Level = "info"
+	c.Log.Format = "text"
+	c.ShutdownTimeout = 30 * time.Second
+	return c
+}
+
+// configKey is one setting as named in the file (dotted), the environment
+// (RINGDESK_ + upper case with underscores) and flags (--dotted.name).
+type configKey struct {
+	name string
+	ptr  any // *string, *int, *bool, *time.Duration, *[]string
+	help string
+}
+
+func (c *Config) keys() []configKey {
+	return []configKey{
+		{"http.listen", &c.HTTP.Listen, "HTTP listen address (web pages, API, /healthz, /metrics)"},
+		{"sip.listen_udp", &c.SIP.ListenUDP, "SIP UDP listen address; empty disables UDP"},
+		{"sip.listen_tcp", &c.SIP.ListenTCP, "SIP TCP listen address; empty disables TCP"},
+		{"sip.realm", &c.SIP.Realm, "SIP digest realm for phone registrations"},
+		{"mysql.dsn", &c.MySQL.DSN, "MySQL/MariaDB DSN, user:password@tcp(host:port)/database"},
+		{"mysql.max_open_conns", &c.MySQL.MaxOpenConns, "largest number of open MySQL connections"},
+		{"mysql.migrate_on_start", &c.MySQL.MigrateOnStart, "apply pending migrations when serve starts"},
+		{"redis.addrs", &c.Redis.Addrs, "Redis address(es), comma-separated: one server, cluster nodes, or sentinels"},
+		{"redis.master_name", &c.Redis.MasterName, "Sentinel master name; set to use Sentinel"},
+		{"redis.username", &c.Redis.Username, "Redis ACL user name"},
+		{"redis.password", &c.Redis.Password, "Redis password"},
+		{"redis.db", &c.Redis.DB, "Redis database number (single server and Sentinel only)"},
+		{"redis.site", &c.Redis.Site, "site name: the hash tag shared by this site's Redis keys"},
+		{"phone.default_region", &c.Phone.DefaultRegion, "ISO 3166 region for numbers written without a country code"},
+		{"log.level", &c.Log.Level, "debug, info, warn or error"},
+		{"log.format", &c.Log.Format, "text or json"},
+		{"shutdown_timeout", &c.ShutdownTimeout, "how long serve waits for calls and requests to drain on SIGTERM"},
+	}
+}
+
+func envName(key string) string {
+	return "RINGDESK_" + strings.ToUpper(strings.NewReplacer(".", "_").Replace(key))
+}
+
+// setKey parses s into the key's value.
+func setKey(k configKey, s string) error {
+	switch p := k.ptr.(type) {
+	case *string:
+		*p = s
+	case *int:
+		v, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", s)
+		}
+		*p = v
+	case *bool:
+		v, err := strconv.ParseBool(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", s)
+		}
+		*p = v
+	case *time.Duration:
+		v, err := time.ParseDuration(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("%q is not a duration such as 30s or 2m", s)
+		}
+		*p = v
+	case *[]string:
+		var vs []string
+		for _, v := range strings.Split(s, ",") {
+			if v = strings.TrimSpace(v); v != "" {
+				vs = append(vs, v)
+			}
+		}
+		*p = vs
+	default:
+		panic(fmt.Sprintf("config key %s has unsupported type %T", k.name, k.ptr))
+	}
+	return nil
+}
+
+// ConfigError names the key at fault.
+type ConfigError struct {
+	Key    string
+	Source string // file, env or flag
+	Reason string
+}
+
+func (e *ConfigError) Error() string {
+	if e.Source != "" {
+		return fmt.Sprintf("config: %s (from %s): %s", e.Key, e.Source, e.Reason)
+	}
+	return fmt.Sprintf("config: %s: %s", e.Key, e.Reason)
+}
+
+// LoadConfig builds the configuration: defaults, then file (when path is
+// not empty), then environment (getenv), then the flags already parsed into
+// set (flag name → value).
+func LoadConfig(path string, getenv func(string) string, flags map[string]string) (Config, error) {
+	c := DefaultConfig()
+	if path != "" {
+		if err := c.loadFile(path); err != nil {
+			return c, err
+		}
+	}
+	for _, k := range c.keys() {
+		if v := getenv(envName(k.name)); v != "" {
+			if err := setKey(k, v); err != nil {
+				return c, &ConfigError{Key: k.name, Source: envName(k.name), Reason: err.Error()}
+			}
+		}
+		if v, ok := flags[k.name]; ok {
+			if err := setKey(k, v); err != nil {
+				return c, &ConfigError{Key: k.name, Source: "--" + k.name, Reason: err.Error()}
+			}
+		}
+	}
+	return c, c.Validate()
+}
+
+// loadFile sets the keys found in a YAML file. It walks the document itself,
+// rather than unmarshalling into the struct, so that every error names the
+// key and line, and an unknown key is an error rather than ignored.
+func (c *Config) loadFile(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	if len(doc.Content) == 0 { // an empty file sets nothing
+		return nil
+	}
+	keys := map[string]configKey{}
+	sections := map[string]bool{}
+	for _, k := range c.keys() {
+		keys[k.name] = k
+		if i := strings.IndexByte(k.name, '.'); i > 0 {
+			sections[k.name[:i]] = true
+		}
+	}
+	src := func(n *yaml.Node) string { return fmt.Sprintf("%s line %d", path, n.Line) }
+	var walk func(prefix string, m *yaml.Node) error
+	walk = func(prefix string, m *yaml.Node) error {
+		if m.Kind != yaml.MappingNode {
+			return &ConfigError{Key: strings.TrimSuffix(prefix, "."), Source: src(m), Reason: "expected a mapping of keys"}
+		}
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			kn, vn := m.Content[i], m.Content[i+1]
+			name := prefix + kn.Value
+			if sections[name] && prefix == "" {
+				if err := walk(name+".", vn); err != nil {
+					return err
+				}
+				continue
+			}
+			k, ok := keys[name]
+			if !ok {
+				return &ConfigError{Key: name, Source: src(kn), Reason: "unknown key (see configs/ringdesk.example.yaml)"}
+			}
+			var val string
+			switch {
+			case vn.Kind == yaml.ScalarNode:
+				val = vn.Value
+			case vn.Kind == yaml.SequenceNode && isStrings(k.ptr):
+				var items []string
+				for _, it := range vn.Content {
+					if it.Kind != yaml.ScalarNode {
+						return &ConfigError{Key: name, Source: src(it), Reason: "list items must be plain values"}
+					}
+					items = append(items, it.Value)
+				}
+				val = strings.Join(items, ",")
+			default:
+				return &ConfigError{Key: name, Source: src(vn), Reason: "expected a single value"}
+			}
+			if err := setKey(k, val); err != nil {
+				return &ConfigError{Key: name, Source: src(vn), Reason: err.Error()}
+			}
+		}
+		return nil
+	}
+	return walk("", doc.Content[0])
+}
+
+func isStrings(p any) bool { _, ok := p.(*[]string); return ok }
+
+// Validate checks every key and returns the first bad one.
+func (c *Config) Validate() error {
+	bad := func(key, format string, args ...any) error {
+		return &ConfigError{Key: key, Reason: fmt.Sprintf(format, args...)}
+	}
+	checkAddr := func(key, addr string, optional bool) error {
+		if addr == "" {
+			if optional {
+				return nil
+			}
+			return bad(key, "an address is required, such as :8080 or 127.0.0.1:8080")
+		}
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return bad(key, "%q is not host:port (%v)", addr, err)
+		}
+		if host != "" && net.ParseIP(host) == nil && host != "localhost" {
+			return bad(key, "%q: the host must be an IP address, localhost, or empty for all", addr)
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			return bad(key, "%q: the port must be 0–65535", addr)
+		}
+		return nil
+	}
+	if err := checkAddr("http.listen", c.HTTP.Listen, false); err != nil {
+		return err
+	}
+	if err := checkAddr("sip.listen_udp", c.SIP.ListenUDP, true); err != nil {
+		return err
+	}
+	if err := checkAddr("sip.listen_tcp", c.SIP.ListenTCP, true); err != nil {
+		return err
+	}
+	if strings.TrimSpace(c.SIP.Realm) == "" || strings.ContainsAny(c.SIP.Realm, "\" \t\r\n") {
+		return bad("sip.realm", "%q: the realm must be a non-empty word without quotes or spaces", c.SIP.Realm)
+	}
+	if c.MySQL.DSN == "" {
+		return bad("mysql.dsn", "a DSN is required, such as user:password@tcp(127.0.0.1:3306)/ringdesk")
+	}
+	if cfg, err := store.ParseDSN(c.MySQL.DSN); err != nil {
+		return bad("mysql.dsn", "%v", err)
+	} else if cfg.DBName == "" {
+		return bad("mysql.dsn", "the DSN names no database (…/ringdesk)")
+	}
+	if c.MySQL.MaxOpenConns < 1 || c.MySQL.MaxOpenConns > 1000 {
+		return bad("mysql.max_open_conns", "%d is not between 1 and 1000", c.MySQL.MaxOpenConns)
+	}
+	if len(c.Redis.Addrs) == 0 {
+		return bad("redis.addrs", "at least one address is required, such as 127.0.0.1:6379")
+	}
+	for _, a := range c.Redis.Addrs {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return bad("redis.addrs", "%q is not host:port", a)
+		}
+	}
+	if c.Redis.DB < 0 || c.Redis.DB > 15 {
+		return bad("redis.db", "%d is not between 0 and 15", c.Redis.DB)
+	}
+	if c.Redis.DB != 0 && len(c.Redis.Addrs) > 1 && c.Redis.MasterName == "" {
+		return bad("redis.db", "Redis Cluster has only database 0")
+	}
+	if !ringdeskSite(c.Redis.Site) {
+		return bad("redis.site", "%q must be 1–32 letters, digits, '-' or '_'", c.Redis.Site)
+	}
+	if _, err := store.NewNormalizer(c.Phone.DefaultRegion); err != nil {
+		return bad("phone.default_region", "%q is not an ISO 3166 region code such as GB, US or DE", c.Phone.DefaultRegion)
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "debug", "info", "warn", "error":
+	default:
+		return bad("log.level", "%q is not debug, info, warn or error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		return bad("log.format", "%q is not text or json", c.Log.Format)
+	}
+	if c.ShutdownTimeout < time.Second || c.ShutdownTimeout > time.Hour {
+		return bad("shutdown_timeout", "%s is not between 1s and 1h", c.ShutdownTimeout)
+	}
+	return nil
+}
+
+func ringdeskSite(s string) bool {
+	if s == "" || len(s) > 32 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// configFlags registers --config and one flag per key on fs; after Parse,
+// the returned function gives the config path and the flags that were set.
+func configFlags(fs *flag.FlagSet) func() (string, map[string]string) {
+	path := fs.String("config", "", "YAML configuration file (see configs/ringdesk.example.yaml); env RINGDESK_CONFIG")
+	c := DefaultConfig()
+	for _, k := range c.keys() {
+		fs.String(k.name, "", k.help+" (env "+envName(k.name)+")")
+	}
+	return func() (string, map[string]string) {
+		set := map[string]string{}
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name != "config" {
+				set[f.Name] = f.Value.String()
+			}
+		})
+		p := *path
+		if p == "" {
+			p = os.Getenv("RINGDESK_CONFIG")
+		}
+		return p, set
+	}
+}

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "ringdesk.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func noEnv(string) string { return "" }
+
+func TestExampleConfigIsValidAndComplete(t *testing.T) {
+	c, err := LoadConfig("../../configs/ringdesk.example.yaml", noEnv, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c, DefaultConfig(); !equalConfig(got, want) {
+		t.Errorf("example config differs from the defaults:\n got %+v\nwant %+v", got, want)
+	}
+	body, err := os.ReadFile("../../configs/ringdesk.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range c.keys() {
+		leaf := k.name[strings.LastIndex(k.name, ".")+1:]
+		if !strings.Contains(string(body), "\n  "+leaf+":") && !strings.Contains(string(body), "\n"+leaf+":") {
+			t.Errorf("key %s is not documented in the example config", k.name)
+		}
+	}
+}
+
+func equalConfig(a, b Config) bool { return reflect.DeepEqual(a, b) }
+
+func TestConfigPrecedence(t *testing.T) {
+	path := writeFile(t, "http:\n  listen: \":9000\"\nlog:\n  level: debug\nredis:\n  addrs: [\"10.0.0.1:6379\"]\n")
+	env := map[string]string{"RINGDESK_LOG_LEVEL": "warn", "RINGDESK_REDIS_ADDRS": "127.0.0.1:7000, 127.0.0.1:7001"}
+	c, err := LoadConfig(path, func(k string) string { return env[k] }, map[string]string{"log.level": "error"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTP.Listen != ":9000" {
+		t.Errorf("file value lost: http.listen = %q", c.HTTP.Listen)
+	}
+	if c.Log.Level != "error" {
+		t.Errorf("flag should beat env and file: log.level = %q", c.Log.Level)
+	}
+	if got := strings.Join(c.Redis.Addrs, "|"); got != "127.0.0.1:7000|127.0.0.1:7001" {
+		t.Errorf("env should beat file: redis.addrs = %q", got)
+	}
+	if c.ShutdownTimeout != 30*time.Second {
+		t.Errorf("default lost: shutdown_timeout = %s", c.ShutdownTimeout)
+	}
+}
+
+func TestConfigErrorsNameTheKey(t *testing.T) {
+	tests := []struct {
+		name, file string
+		env        map[string]string
+		key        string // the key the error must name
+		reason     string // a word the reason must contain
+	}{
+		{"bad http address", "", map[string]string{"RINGDESK_HTTP_LISTEN": "8080"}, "http.listen", "host:port"},
+		{"bad port", "http:\n  listen: \":99999\"\n", nil, "http.listen", "port"},
+		{"hostname listen", "sip:\n  listen_udp: \"example.com:5060\"\n", nil, "sip.listen_udp", "IP address"},
+		{"empty realm", "", map[string]string{"RINGDESK_SIP_REALM": " "}, "sip.realm", "realm"},
+		{"dsn without database", "", map[string]string{"RINGDESK_MYSQL_DSN": "u:p@tcp(127.0.0.1:3306)/"}, "mysql.dsn", "database"},
+		{"unparsable dsn", "", map[string]string{"RINGDESK_MYSQL_DSN": "u:p@tcp(127.0.0.1:3306"}, "mysql.dsn", "DSN"},
+		{"not a number", "", map[string]string{"RINGDESK_MYSQL_MAX_OPEN_CONNS": "lots"}, "mysql.max_open_conns", "whole number"},
+		{"zero conns", "mysql:\n  max_open_conns: 0\n", nil, "mysql.max_open_conns", "between"},
+		{"not a bool", "", map[string]string{"RINGDESK_MYSQL_MIGRATE_ON_START": "maybe"}, "mysql.migrate_on_start", "true or false"},
+		{"no redis", "", map[string]string{"RINGDESK_REDIS_ADDRS": " , "}, "redis.addrs", "at least one"},
+		{"redis no port", "redis:\n  addrs: [\"localhost\"]\n", nil, "redis.addrs", "host:port"},
+		{"redis db range", "redis:\n  db: 16\n", nil, "redis.db", "between"},
+		{"cluster db", "redis:\n  addrs: [\"a:1\", \"b:2\"]\n  db: 3\n", nil, "redis.db", "Cluster"},
+		{"bad site", "redis:\n  site: \"my site\"\n", nil, "redis.site", "letters"},
+		{"bad region", "", map[string]string{"RINGDESK_PHONE_DEFAULT_REGION": "UK"}, "phone.default_region", "ISO 3166"},
+		{"bad level", "log:\n  level: loud\n", nil, "log.level", "debug"},
+		{"bad format", "log:\n  format: xml\n", nil, "log.format", "json"},
+		{"bad duration", "", map[string]string{"RINGDESK_SHUTDOWN_TIMEOUT": "soon"}, "shutdown_timeout", "duration"},
+		{"short duration", "shutdown_timeout: 10ms\n", nil, "shutdown_timeout", "between"},
+		{"unknown key", "htpp:\n  listen: \":1\"\n", nil, "htpp", "unknown key"},
+		{"unknown nested key", "redis:\n  adrs: [\"a:1\"]\n", nil, "redis.adrs", "line 2"},
+		{"wrong type in file", "mysql:\n  max_open_conns: many\n", nil, "mysql.max_open_conns", "whole number"},
+		{"list for a value", "log:\n  level: [a, b]\n", nil, "log.level", "single value"},
+		{"not yaml", "http: [\n", nil, "config file", "yaml"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := ""
+			if tt.file != "" {
+				path = writeFile(t, tt.file)
+			}
+			_, err := LoadConfig(path, func(k string) string { return tt.env[k] }, nil)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if !strings.Contains(err.Error(), tt.key) || !strings.Contains(err.Error(), tt.reason) {
+				t.Errorf("error %q should name %q and say %q", err, tt.key, tt.reason)
+			}
+			var ce *ConfigError
+			if tt.name != "not yaml" && !errors.As(err, &ce) {
+				t.Errorf("error %v is not a *ConfigError", err)
+			}
+		})
+	}
+}
+
+func TestConfigMissingFile(t *testing.T) {
+	if _, err := LoadConfig(filepath.Join(t.TempDir(), "nope.yaml"), noEnv, nil); err == nil || !strings.Contains(err.Error(), "nope.yaml") {
+		t.Errorf("missing file: err = %v, want it named", err)
+	}
+	if _, err := LoadConfig(writeFile(t, ""), noEnv, nil); err != nil {
+		t.Errorf("empty file: %v, want the defaults", err)
+	}
+}

@@ -1,0 +1,61 @@
+package routing
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ringdesk/ringdesk"
+)
+
+// RedisOptions say how to reach Redis. One address is a single server;
+// several addresses are a Cluster; MasterName selects Sentinel (the
+// addresses are then the sentinels). That is go-redis's UniversalClient, so
+// moving from one to another is a configuration change.
+type RedisOptions struct {
+	Addrs      []string
+	MasterName string
+	Username   string
+	Password   string
+	DB         int
+}
+
+// OpenRedis connects to Redis and checks that it answers.
+func OpenRedis(ctx context.Context, o RedisOptions) (redis.UniversalClient, error) {
+	rdb := redis.NewUniversalClient(&redis.UniversalOptions{
+		Addrs:        o.Addrs,
+		MasterName:   o.MasterName,
+		Username:     o.Username,
+		Password:     o.Password,
+		DB:           o.DB,
+		DialTimeout:  3 * time.Second,
+		ReadTimeout:  2 * time.Second,
+		WriteTimeout: 2 * time.Second,
+	})
+	if err := PingRedis(ctx, rdb); err != nil {
+		rdb.Close()
+		return nil, err
+	}
+	return rdb, nil
+}
+
+// PingRedis reports whether Redis answers, as EUNAVAILABLE when not.
+func PingRedis(ctx context.Context, rdb redis.UniversalClient) error {
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		return ringdesk.Errorf(ringdesk.EUNAVAILABLE, "Redis does not answer: %v", err)
+	}
+	return nil
+}
+
+// RedisPinger adapts a client to the health check of the web server.
+type RedisPinger struct{ Client redis.UniversalClient }
+
+// Ping implements ringdesk.Pinger.
+func (p RedisPinger) Ping(ctx context.Context) error {
+	if err := PingRedis(ctx, p.Client); err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	return nil
+}
