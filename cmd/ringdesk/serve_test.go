@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ringdesk/ringdesk/store/storetest"
+)
+
+// testConfig points at a fresh test database and the test Redis.
+func testConfig(t *testing.T) Config {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.MySQL.DSN = storetest.MustCreateDatabase(t)
+	addr := os.Getenv("RINGDESK_TEST_REDIS_ADDR")
+	if addr == "" {
+		if testing.Short() {
+			t.Skip("no Redis: run scripts/test.sh")
+		}
+		t.Fatal("no Redis for tests: run scripts/test.sh, or set RINGDESK_TEST_REDIS_ADDR")
+	}
+	cfg.Redis.Addrs = []string{addr}
+	cfg.HTTP.Listen = "127.0.0.1:0"
+	cfg.ShutdownTimeout = 5 * time.Second
+	return cfg
+}
+
+func getHealth(t *testing.T, addr string) (int, HealthBody) {
+	t.Helper()
+	res, err := http.Get("http://" + addr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var body HealthBody
+	if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	return res.StatusCode, body
+}
+
+// HealthBody mirrors web.HealthReport as a client sees it.
+type HealthBody struct {
+	Status string            `json:"status"`
+	Checks map[string]string `json:"checks"`
+}
+
+func TestServeHealthAndMetrics(t *testing.T) {
+	cfg := testConfig(t)
+	m := &Main{Config: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	ctx := context.Background()
+	if err := m.Open(ctx); err != nil {
+		m.Close()
+		t.Fatal(err)
+	}
+	defer m.Close()
+	code, body := getHealth(t, m.HTTP.Addr())
+	if code != 200 || body.Status != "ok" || body.Checks["mysql"] != "up" || body.Checks["redis"] != "up" {
+		t.Fatalf("healthz = %d %+v, want 200 with both up", code, body)
+	}
+	// The schema was applied on start.
+	if v, err := m.DB.SchemaVersion(ctx); err != nil || v < 11 {
+		t.Errorf("schema version = %d, %v", v, err)
+	}
+	res, err := http.Get("http://" + m.HTTP.Addr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if !strings.Contains(string(b), `ringdesk_http_requests_total{code="2xx",route="GET /healthz"} 1`) {
+		t.Errorf("metrics do not count the health request:\n%.2000s", b)
+	}
+}
+
+func TestHealthReportsRedisDown(t *testing.T) {
+	cfg := testConfig(t)
+	m := &Main{Config: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if err := m.Open(context.Background()); err != nil {
+		m.Close()
+		t.Fatal(err)
+	}
+	defer m.Close()
+	// Redis that stops answering: close the client's connections for good.
+	m.Redis.Close()
+	code, body := getHealth(t, m.HTTP.Addr())
+	if code != http.StatusServiceUnavailable || body.Checks["mysql"] != "up" || !strings.HasPrefix(body.Checks["redis"], "down") {
+		t.Fatalf("healthz = %d %+v, want 503 with redis down, mysql up", code, body)
+	}
+	m.Redis = nil // already closed
+}
+
+func TestServeStopsOnSignalAndRejectsBadConfig(t *testing.T) {
+	cfg := testConfig(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	env := &cliEnv{stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard, getenv: func(k string) string {
+		return map[string]string{"RINGDESK_MYSQL_DSN": cfg.MySQL.DSN, "RINGDESK_REDIS_ADDRS": cfg.Redis.Addrs[0], "RINGDESK_HTTP_LISTEN": addr}[k]
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int)
+	go func() { done <- run(ctx, env, []string{"serve"}) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if res, err := http.Get("http://" + addr + "/healthz"); err == nil {
+			res.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("serve did not come up")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel() // as SIGTERM does through signal.NotifyContext
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("exit code %d after shutdown, want 0", code)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+
+	var stderr strings.Builder
+	env = &cliEnv{stdin: strings.NewReader(""), stdout: io.Discard, stderr: &stderr, getenv: func(k string) string {
+		return map[string]string{"RINGDESK_PHONE_DEFAULT_REGION": "Narnia"}[k]
+	}}
+	if code := run(context.Background(), env, []string{"serve"}); code != 1 || !strings.Contains(stderr.String(), "phone.default_region") {
+		t.Errorf("bad config: exit %d, stderr %q; want 1 naming the key", code, stderr.String())
+	}
+}

@@ -1,0 +1,47 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/ringdesk/ringdesk"
+	"github.com/ringdesk/ringdesk/store"
+	"github.com/ringdesk/ringdesk/store/storetest"
+)
+
+func TestSeedDemoSetup(t *testing.T) {
+	db := storetest.MustOpenDB(t, "GB")
+	ctx := context.Background()
+	created, err := db.SeedDemoSetup(ctx, "ringdesk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(created) != len(store.DemoLogins()) {
+		t.Fatalf("created %d logins, want %d", len(created), len(store.DemoLogins()))
+	}
+	for _, l := range store.DemoLogins() {
+		u, err := db.Authenticate(ctx, l.Username, l.Password)
+		if err != nil {
+			t.Fatalf("demo login %s: %v", l.Username, err)
+		}
+		if u.Role != l.Role {
+			t.Errorf("%s role = %s, want %s", l.Username, u.Role, l.Role)
+		}
+		if l.SIPUsername != "" && u.SIPHA1 != store.SIPHA1(l.SIPUsername, "ringdesk", l.SIPPassword) {
+			t.Errorf("%s SIP digest does not match the printed SIP password", l.Username)
+		}
+	}
+	again, err := db.SeedDemoSetup(ctx, "ringdesk")
+	if err != nil || len(again) != 0 {
+		t.Fatalf("second run created %v, %v; want nothing", again, err)
+	}
+	if err := db.SetPassword(ctx, "admin", "changed-by-admin"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.SeedDemoSetup(ctx, "ringdesk"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Authenticate(ctx, "admin", "changed-by-admin"); ringdesk.ErrorCode(err) != "" {
+		t.Errorf("re-seeding reset a changed password: %v", err)
+	}
+}
