@@ -13,14 +13,14 @@ const (
 
 // Call states, as stored on the call row.
 const (
-	CallOffered    = "offered"
-	CallQueued     = "queued"
-	CallRinging    = "ringing"
-	CallAnswered   = "answered"
-	CallEnded      = "ended"
-	CallAbandoned  = "abandoned"
-	CallOverflowed = "overflowed"
-	CallFailed     = "failed"
+	CallStateOffered    = "offered"
+	CallStateQueued     = "queued"
+	CallStateRinging    = "ringing"
+	CallStateAnswered   = "answered"
+	CallStateEnded      = "ended"
+	CallStateAbandoned  = "abandoned"
+	CallStateOverflowed = "overflowed"
+	CallStateFailed     = "failed"
 )
 
 // Call is one call, inbound or outbound, as logged against a customer.

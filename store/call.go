@@ -25,7 +25,7 @@ func (db *DB) CreateCall(ctx context.Context, c *ringdesk.Call) error {
 		return ringdesk.Errorf(ringdesk.EINVALID, "Call direction %q is not inbound or outbound.", c.Direction)
 	}
 	if c.State == "" {
-		c.State = ringdesk.CallOffered
+		c.State = ringdesk.CallStateOffered
 	}
 	if c.OfferedAt.IsZero() {
 		c.OfferedAt = db.Now()

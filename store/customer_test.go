@@ -252,7 +252,7 @@ func TestCustomerHistory(t *testing.T) {
 	db.Now = func() time.Time { tick = tick.Add(time.Minute); return tick }
 
 	call := &ringdesk.Call{ID: "0190a0a0-0000-7000-8000-000000000001", Direction: ringdesk.Inbound, CustomerID: c.ID,
-		State: ringdesk.CallEnded, Disposition: "resolved", Notes: "asked about invoice", OfferedAt: base.Add(30 * time.Second)}
+		State: ringdesk.CallStateEnded, Disposition: "resolved", Notes: "asked about invoice", OfferedAt: base.Add(30 * time.Second)}
 	if err := db.CreateCall(ctx, call); err != nil {
 		t.Fatal(err)
 	}
