@@ -1,0 +1,224 @@
+package ringdesk
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"time"
+)
+
+// Pop match outcomes: how the caller's number matched customer records.
+// Every one is a valid pop; an unknown caller is not an error.
+const (
+	MatchOne         = "one"         // one customer: Customer is set
+	MatchSeveral     = "several"     // a shared number: Candidates lists them
+	MatchUnknown     = "unknown"     // no customer: the desk offers a new-customer form
+	MatchUnavailable = "unavailable" // the lookup failed (MySQL down or slow): route anyway
+)
+
+// Pop is the screen-pop for one offer of a call to one agent. It is built by
+// the call path from the lookup and sent to that agent's desk alone, before
+// the agent's phone rings.
+type Pop struct {
+	CallID     string `json:"call_id"`
+	AgentID    string `json:"agent_id"` // the user's decimal ID
+	Queue      string `json:"queue"`
+	CallerRaw  string `json:"caller_raw"`  // as received (may be "anonymous")
+	CallerE164 string `json:"caller_e164"` // empty when it could not be normalised or is withheld
+	CallerName string `json:"caller_name"` // display name from the caller ID, if any
+
+	// Match says which of Customer and Candidates is set.
+	Match      string      `json:"match"`
+	Customer   *Customer   `json:"customer,omitempty"`
+	Candidates []*Customer `json:"candidates,omitempty"`
+	// RecentCalls and OpenCases belong to Customer (MatchOne only).
+	RecentCalls []HistoryItem `json:"recent_calls,omitempty"`
+	OpenCases   []Case        `json:"open_cases,omitempty"`
+
+	WaitMS    int64     `json:"wait_ms"`    // time the caller waited in the queue so far
+	OfferedAt time.Time `json:"offered_at"` // when routing offered the call to the agent
+	// SentAt is set by the desk service when it sends the pop; the pop's
+	// acknowledgement latency is measured from it.
+	SentAt time.Time `json:"sent_at"`
+}
+
+// Validate checks that a pop can be sent. Returns EINVALID.
+func (p *Pop) Validate() error {
+	if !ValidDeskID(p.CallID) {
+		return Errorf(EINVALID, "A pop needs a call id of 1–64 characters without spaces, ':', '{' or '}'.")
+	}
+	if !ValidDeskID(p.AgentID) {
+		return Errorf(EINVALID, "A pop needs an agent id of 1–64 characters without spaces, ':', '{' or '}'.")
+	}
+	switch p.Match {
+	case MatchOne:
+		if p.Customer == nil {
+			return Errorf(EINVALID, "A pop that matched one customer carries that customer.")
+		}
+	case MatchSeveral:
+		if len(p.Candidates) < 2 {
+			return Errorf(EINVALID, "A pop for a shared number carries its candidates.")
+		}
+	case MatchUnknown, MatchUnavailable:
+	default:
+		return Errorf(EINVALID, "Pop match %q is not one of one, several, unknown, unavailable.", p.Match)
+	}
+	return nil
+}
+
+// Call progress states shown on the desk. Inbound calls go ringing →
+// connected → ended; click-to-call adds dialing and failed, per leg.
+const (
+	ProgressDialing   = "dialing"   // click-to-call: the leg is being set up
+	ProgressRinging   = "ringing"   // the agent's (or the customer's) phone rings
+	ProgressConnected = "connected" // answered: talking
+	ProgressHeld      = "held"      // on hold
+	ProgressEnded     = "ended"     // hung up after an answer, or never answered: Reason says why
+	ProgressFailed    = "failed"    // could not be set up: Reason is busy, no-answer, rejected, invalid-number…
+)
+
+// Call legs for click-to-call progress; inbound calls leave Leg empty.
+const (
+	LegAgent    = "agent"    // Ringdesk → the agent's phone
+	LegCustomer = "customer" // Ringdesk → the customer
+)
+
+// CallProgress is a change in a call that an agent's desk shows: the phone
+// rings, the call is answered, it ends, a click-to-call leg fails.
+type CallProgress struct {
+	CallID     string     `json:"call_id"`
+	AgentID    string     `json:"agent_id"`
+	Direction  string     `json:"direction"` // Inbound or Outbound
+	Leg        string     `json:"leg,omitempty"`
+	State      string     `json:"state"`            // a Progress* state
+	Reason     string     `json:"reason,omitempty"` // why it ended or failed: abandoned, missed, busy, caller-hangup…
+	At         time.Time  `json:"at"`               // when this change happened
+	OfferedAt  *time.Time `json:"offered_at,omitempty"`
+	AnsweredAt *time.Time `json:"answered_at,omitempty"`
+	EndedAt    *time.Time `json:"ended_at,omitempty"`
+}
+
+// Validate checks that progress can be sent. Returns EINVALID.
+func (p *CallProgress) Validate() error {
+	if !ValidDeskID(p.CallID) || !ValidDeskID(p.AgentID) {
+		return Errorf(EINVALID, "Call progress needs a call id and an agent id of 1–64 characters without spaces, ':', '{' or '}'.")
+	}
+	switch p.State {
+	case ProgressDialing, ProgressRinging, ProgressConnected, ProgressHeld, ProgressEnded, ProgressFailed:
+	default:
+		return Errorf(EINVALID, "Call progress state %q is unknown.", p.State)
+	}
+	return nil
+}
+
+// AgentStateChange tells a desk that its agent's routing state changed (for
+// instance to away/missed-call after a ring-no-answer, or by a supervisor).
+// State and Reason carry the routing engine's values as strings.
+type AgentStateChange struct {
+	AgentID string    `json:"agent_id"`
+	State   string    `json:"state"`
+	Reason  string    `json:"reason,omitempty"`
+	CallID  string    `json:"call_id,omitempty"`
+	Since   time.Time `json:"since"`
+}
+
+// DeskMessage is the versioned envelope of every message between Ringdesk
+// and a desk, on the WebSocket and on the DeskBus alike:
+// {"type":"pop","v":1,"id":"…","payload":{…}}. ID is the desk's request id
+// on commands and their acks; it is empty otherwise. The types, payloads and
+// version rule are documented in agentdesk/PROTOCOL.md.
+type DeskMessage struct {
+	Type    string          `json:"type"`
+	V       int             `json:"v"`
+	ID      string          `json:"id,omitempty"`
+	Payload json.RawMessage `json:"payload,omitempty"`
+}
+
+// ValidDeskID reports whether s may be an agent, call or node id on the desk
+// bus: 1–64 bytes, no spaces or control characters, and none of ':', '{',
+// '}' (they would break Redis key names and hash tags).
+func ValidDeskID(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	return !strings.ContainsFunc(s, func(r rune) bool {
+		return r <= ' ' || r == 0x7f || r == ':' || r == '{' || r == '}'
+	})
+}
+
+// DeskBus delivers desk messages to an agent on whichever node its desk is
+// connected to, and keeps what a desk needs to see again when it reconnects.
+// The routing package implements it on Redis; agentdesk uses it.
+//
+// Every method is safe for concurrent use. Agent, node and call ids must
+// satisfy ValidDeskID, else EINVALID. EUNAVAILABLE means the bus could not be
+// reached; nothing else is expected.
+type DeskBus interface {
+	// Publish delivers msg to every desk of agentID, on every node where the
+	// agent has a desk present, and to no other agent. It returns the number
+	// of node subscriptions that received it: 0 when the agent has no desk
+	// connected anywhere, which is not an error. Delivery is at most once:
+	// a node that is reconnecting to the bus misses it (see Subscribe).
+	Publish(ctx context.Context, agentID string, msg DeskMessage) (int, error)
+
+	// Subscribe starts delivering the messages published to desks present
+	// on node. It returns once the subscription is active. deliver is
+	// called from one goroutine, in publish order, and must not block.
+	// resync (may be nil) is called after the bus reconnected on its own:
+	// messages may have been lost meanwhile, so the node should resend what
+	// its desks must see (their current calls). stop ends the subscription
+	// and waits for deliver and resync to return.
+	Subscribe(ctx context.Context, node string, deliver func(agentID string, msg DeskMessage), resync func()) (stop func(), err error)
+
+	// SetPresence records that agentID has a desk connected on node, for
+	// ttl; the node refreshes it while the desk stays connected. An agent
+	// may be present on several nodes at once (two browser tabs).
+	SetPresence(ctx context.Context, agentID, node string, ttl time.Duration) error
+
+	// ClearPresence removes the agent's presence on node (its last desk
+	// there disconnected). Clearing an absent presence is not an error.
+	ClearPresence(ctx context.Context, agentID, node string) error
+
+	// DeskConnected reports whether the agent has a desk present on any
+	// node. Routing uses it so that no call is offered where nobody sees
+	// who is calling.
+	DeskConnected(ctx context.Context, agentID string) (bool, error)
+
+	// SetCurrentPop makes msg (a pop for callID) the agent's current call,
+	// replacing any earlier call and its progress, for ttl.
+	SetCurrentPop(ctx context.Context, agentID, callID string, msg DeskMessage, ttl time.Duration) error
+
+	// SetCurrentProgress records msg as the latest progress of callID when
+	// callID is the agent's current call or the agent has none (then the
+	// call becomes current, without a pop), and refreshes the ttl. Progress
+	// of any other call is ignored: saved reports which happened.
+	SetCurrentProgress(ctx context.Context, agentID, callID string, msg DeskMessage, ttl time.Duration) (saved bool, err error)
+
+	// ClearCurrent forgets the agent's current call when it is callID, or
+	// whatever it is when callID is empty.
+	ClearCurrent(ctx context.Context, agentID, callID string) error
+
+	// Current returns what a desk that (re)connects must be shown: the
+	// current call's pop, then its latest progress, either of which may be
+	// missing. It is empty, not an error, when there is no current call.
+	Current(ctx context.Context, agentID string) ([]DeskMessage, error)
+}
+
+// DeskService pushes calls and states to agents' desks, wherever they are
+// connected. The call path (telephony) and the routing event feed use it;
+// agentdesk.Hub implements it. Errors: EINVALID for a malformed pop or
+// progress, ENOTFOUND when the agent has no desk connected (the pop or
+// progress is still kept for a desk that connects later), EUNAVAILABLE when
+// the bus is down.
+type DeskService interface {
+	// SendPop sends the pop to its agent's desks and makes it the agent's
+	// current call. It sets pop.SentAt.
+	SendPop(ctx context.Context, pop *Pop) error
+	// SendProgress sends call progress to the agent's desks and keeps it
+	// as the current call's state.
+	SendProgress(ctx context.Context, p *CallProgress) error
+	// SendAgentState tells the agent's desks about a state change.
+	SendAgentState(ctx context.Context, s *AgentStateChange) error
+	// DeskConnected reports whether the agent has a desk connected anywhere.
+	DeskConnected(ctx context.Context, agentID string) (bool, error)
+}

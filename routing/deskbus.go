@@ -1,0 +1,317 @@
+package routing
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ringdesk/ringdesk"
+)
+
+// DeskBus is the Redis implementation of ringdesk.DeskBus.
+//
+// Keys (all under the site's hash tag, so they live in one Cluster slot with
+// the routing engine's keys and its Lua scripts may read them):
+//
+//	rd:{site}:desk:presence:<agent>  sorted set: member = node, score = when
+//	                                 that presence expires (ms, Redis clock);
+//	                                 the key itself expires with the latest one
+//	rd:{site}:desk:current:<agent>   hash: call, pop, progress (JSON envelopes)
+//
+// Messages travel on one pub/sub channel per node, rd:{site}:node:<node>:desk,
+// as {"agent":"<id>","msg":<envelope>}: a node subscribes once, whatever the
+// number of desks it holds, and Publish sends only to the nodes where the
+// agent's desk is present. Times come from the Redis clock (TIME inside the
+// scripts), so the nodes' clocks do not need to agree.
+type DeskBus struct {
+	rdb    redis.UniversalClient
+	prefix string // rd:{site}:
+
+	presenceSet  *redis.Script
+	publish      *redis.Script
+	connected    *redis.Script
+	setProgress  *redis.Script
+	clearCurrent *redis.Script
+}
+
+var _ ringdesk.DeskBus = (*DeskBus)(nil)
+
+// deskNowLua sets now to the Redis clock in milliseconds.
+const deskNowLua = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+`
+
+// NewDeskBus returns the desk bus of a site on rdb. The site name must be
+// the routing engine's (a valid id: no spaces, ':', '{' or '}').
+func NewDeskBus(rdb redis.UniversalClient, site string) *DeskBus {
+	return &DeskBus{
+		rdb:    rdb,
+		prefix: "rd:{" + site + "}:",
+		// KEYS[1] presence; ARGV node, ttl ms.
+		presenceSet: redis.NewScript(deskNowLua + `
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local ttl = tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+redis.call('PEXPIRE', KEYS[1], math.max(1, tonumber(last[2]) - now))
+return 1`),
+		// KEYS[1] presence; ARGV channel prefix, payload.
+		publish: redis.NewScript(deskNowLua + `
+local nodes = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')
+local n = 0
+for _, node in ipairs(nodes) do
+	n = n + redis.call('PUBLISH', ARGV[1] .. node .. ':desk', ARGV[2])
+end
+return n`),
+		// KEYS[1] presence.
+		connected: redis.NewScript(deskNowLua + `
+return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')`),
+		// KEYS[1] current; ARGV call, progress, ttl ms.
+		setProgress: redis.NewScript(`
+local cur = redis.call('HGET', KEYS[1], 'call')
+if cur and cur ~= ARGV[1] then
+	return 0
+end
+redis.call('HSET', KEYS[1], 'call', ARGV[1], 'progress', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1`),
+		// KEYS[1] current; ARGV call ("" = any).
+		clearCurrent: redis.NewScript(`
+if ARGV[1] == '' or redis.call('HGET', KEYS[1], 'call') == ARGV[1] then
+	return redis.call('DEL', KEYS[1])
+end
+return 0`),
+	}
+}
+
+// PresenceKey is the key holding an agent's desk presence: a sorted set of
+// nodes scored by expiry in milliseconds on the Redis clock. A routing
+// script may treat the agent as having a desk when
+// ZCOUNT key (now +inf is positive.
+func (b *DeskBus) PresenceKey(agentID string) string {
+	return b.prefix + "desk:presence:" + agentID
+}
+
+func (b *DeskBus) currentKey(agentID string) string {
+	return b.prefix + "desk:current:" + agentID
+}
+
+func (b *DeskBus) nodeChannelPrefix() string { return b.prefix + "node:" }
+
+// NodeChannel is the pub/sub channel carrying the desk messages of a node.
+func (b *DeskBus) NodeChannel(node string) string {
+	return b.nodeChannelPrefix() + node + ":desk"
+}
+
+// deskEnvelope is what travels on a node's channel.
+type deskEnvelope struct {
+	Agent string               `json:"agent"`
+	Msg   ringdesk.DeskMessage `json:"msg"`
+}
+
+func deskUnavailable(op string, err error) error {
+	return fmt.Errorf("%s: %w", op, ringdesk.Errorf(ringdesk.EUNAVAILABLE, "The desk bus (Redis) is unavailable: %v", err))
+}
+
+func deskCheckIDs(ids ...string) error {
+	for _, id := range ids {
+		if !ringdesk.ValidDeskID(id) {
+			return ringdesk.Errorf(ringdesk.EINVALID, "Desk id %q must be 1–64 characters without spaces, ':', '{' or '}'.", id)
+		}
+	}
+	return nil
+}
+
+func deskTTL(ttl time.Duration) (string, error) {
+	if ttl < time.Millisecond {
+		return "", ringdesk.Errorf(ringdesk.EINVALID, "A desk TTL must be at least 1ms, not %v.", ttl)
+	}
+	return strconv.FormatInt(ttl.Milliseconds(), 10), nil
+}
+
+// Publish implements ringdesk.DeskBus.
+func (b *DeskBus) Publish(ctx context.Context, agentID string, msg ringdesk.DeskMessage) (int, error) {
+	if err := deskCheckIDs(agentID); err != nil {
+		return 0, err
+	}
+	payload, err := json.Marshal(deskEnvelope{Agent: agentID, Msg: msg})
+	if err != nil {
+		return 0, fmt.Errorf("publish desk message: %w", err)
+	}
+	n, err := b.publish.Run(ctx, b.rdb, []string{b.PresenceKey(agentID)}, b.nodeChannelPrefix(), payload).Int()
+	if err != nil {
+		return 0, deskUnavailable("publish desk message", err)
+	}
+	return n, nil
+}
+
+// Subscribe implements ringdesk.DeskBus. go-redis reconnects and
+// resubscribes a PubSub by itself (its health check pings it every few
+// seconds); each confirmation after the first calls resync.
+func (b *DeskBus) Subscribe(ctx context.Context, node string, deliver func(string, ringdesk.DeskMessage), resync func()) (func(), error) {
+	if err := deskCheckIDs(node); err != nil {
+		return nil, err
+	}
+	ps := b.rdb.Subscribe(ctx, b.NodeChannel(node))
+	// Wait for the confirmation, so that the caller may count on delivery
+	// once Subscribe returns.
+	if _, err := ps.Receive(ctx); err != nil {
+		_ = ps.Close()
+		return nil, deskUnavailable("subscribe to desk messages", err)
+	}
+	ch := ps.ChannelWithSubscriptions(redis.WithChannelSize(1024))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for m := range ch {
+			switch m := m.(type) {
+			case *redis.Subscription:
+				if m.Kind == "subscribe" && resync != nil {
+					resync()
+				}
+			case *redis.Message:
+				var env deskEnvelope
+				if err := json.Unmarshal([]byte(m.Payload), &env); err != nil || !ringdesk.ValidDeskID(env.Agent) {
+					continue // not ours: only Publish writes here
+				}
+				deliver(env.Agent, env.Msg)
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			_ = ps.Close()
+			<-done
+		})
+	}, nil
+}
+
+// SetPresence implements ringdesk.DeskBus.
+func (b *DeskBus) SetPresence(ctx context.Context, agentID, node string, ttl time.Duration) error {
+	if err := deskCheckIDs(agentID, node); err != nil {
+		return err
+	}
+	ms, err := deskTTL(ttl)
+	if err != nil {
+		return err
+	}
+	if err := b.presenceSet.Run(ctx, b.rdb, []string{b.PresenceKey(agentID)}, node, ms).Err(); err != nil {
+		return deskUnavailable("set desk presence", err)
+	}
+	return nil
+}
+
+// ClearPresence implements ringdesk.DeskBus.
+func (b *DeskBus) ClearPresence(ctx context.Context, agentID, node string) error {
+	if err := deskCheckIDs(agentID, node); err != nil {
+		return err
+	}
+	if err := b.rdb.ZRem(ctx, b.PresenceKey(agentID), node).Err(); err != nil {
+		return deskUnavailable("clear desk presence", err)
+	}
+	return nil
+}
+
+// DeskConnected implements ringdesk.DeskBus.
+func (b *DeskBus) DeskConnected(ctx context.Context, agentID string) (bool, error) {
+	if err := deskCheckIDs(agentID); err != nil {
+		return false, err
+	}
+	n, err := b.connected.Run(ctx, b.rdb, []string{b.PresenceKey(agentID)}).Int()
+	if err != nil {
+		return false, deskUnavailable("check desk presence", err)
+	}
+	return n > 0, nil
+}
+
+// SetCurrentPop implements ringdesk.DeskBus.
+func (b *DeskBus) SetCurrentPop(ctx context.Context, agentID, callID string, msg ringdesk.DeskMessage, ttl time.Duration) error {
+	if err := deskCheckIDs(agentID, callID); err != nil {
+		return err
+	}
+	if _, err := deskTTL(ttl); err != nil {
+		return err
+	}
+	data, err := json.Marshal(msg)
+	if err != nil {
+		return fmt.Errorf("save current pop: %w", err)
+	}
+	key := b.currentKey(agentID)
+	_, err = b.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, key)
+		p.HSet(ctx, key, "call", callID, "pop", data)
+		p.PExpire(ctx, key, ttl)
+		return nil
+	})
+	if err != nil {
+		return deskUnavailable("save current pop", err)
+	}
+	return nil
+}
+
+// SetCurrentProgress implements ringdesk.DeskBus.
+func (b *DeskBus) SetCurrentProgress(ctx context.Context, agentID, callID string, msg ringdesk.DeskMessage, ttl time.Duration) (bool, error) {
+	if err := deskCheckIDs(agentID, callID); err != nil {
+		return false, err
+	}
+	ms, err := deskTTL(ttl)
+	if err != nil {
+		return false, err
+	}
+	data, err := json.Marshal(msg)
+	if err != nil {
+		return false, fmt.Errorf("save current progress: %w", err)
+	}
+	n, err := b.setProgress.Run(ctx, b.rdb, []string{b.currentKey(agentID)}, callID, data, ms).Int()
+	if err != nil {
+		return false, deskUnavailable("save current progress", err)
+	}
+	return n == 1, nil
+}
+
+// ClearCurrent implements ringdesk.DeskBus.
+func (b *DeskBus) ClearCurrent(ctx context.Context, agentID, callID string) error {
+	if err := deskCheckIDs(agentID); err != nil {
+		return err
+	}
+	if callID != "" {
+		if err := deskCheckIDs(callID); err != nil {
+			return err
+		}
+	}
+	if err := b.clearCurrent.Run(ctx, b.rdb, []string{b.currentKey(agentID)}, callID).Err(); err != nil {
+		return deskUnavailable("clear current call", err)
+	}
+	return nil
+}
+
+// Current implements ringdesk.DeskBus.
+func (b *DeskBus) Current(ctx context.Context, agentID string) ([]ringdesk.DeskMessage, error) {
+	if err := deskCheckIDs(agentID); err != nil {
+		return nil, err
+	}
+	vals, err := b.rdb.HMGet(ctx, b.currentKey(agentID), "pop", "progress").Result()
+	if err != nil {
+		return nil, deskUnavailable("read current call", err)
+	}
+	msgs := []ringdesk.DeskMessage{}
+	for _, v := range vals {
+		s, ok := v.(string)
+		if !ok {
+			continue // field absent
+		}
+		var m ringdesk.DeskMessage
+		if err := json.Unmarshal([]byte(s), &m); err != nil {
+			return nil, fmt.Errorf("read current call of agent %s: %w", agentID, err)
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs, nil
+}
