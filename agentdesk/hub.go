@@ -165,8 +165,21 @@ func NewHub(node string, bus ringdesk.DeskBus, auth Authenticator, control Agent
 	for _, opt := range opts {
 		opt(&o)
 	}
-	// The hello and a current call (pop + progress) must always fit.
+	// Out-of-range values fall back to sane ones rather than break the hub:
+	// the hello and a current call (pop + progress) must always fit the
+	// queue, and tickers need positive periods.
 	o.sendQueue = max(o.sendQueue, 4)
+	o.pongWait = max(o.pongWait, 10*time.Millisecond)
+	o.writeWait = max(o.writeWait, 10*time.Millisecond)
+	o.readLimit = max(o.readLimit, 512)
+	o.presenceTTL = max(o.presenceTTL, 30*time.Millisecond)
+	o.commandTimeout = max(o.commandTimeout, 10*time.Millisecond)
+	if o.currentTTL <= 0 {
+		o.currentTTL = DefaultCurrentTTL
+	}
+	if o.invalidLimit < 0 || o.invalidWindow <= 0 {
+		o.invalidLimit, o.invalidWindow = DefaultInvalidLimit, DefaultInvalidWindow
+	}
 	h := &Hub{
 		node:    node,
 		bus:     bus,

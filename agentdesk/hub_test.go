@@ -2,6 +2,7 @@ package agentdesk_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -161,6 +162,22 @@ func TestDeskHub_PopReachesOnlyItsAgent(t *testing.T) {
 		d7.expect(agentdesk.TypeState, &s)
 		if s.State != "ringing" || s.AgentID != "7" {
 			t.Errorf("state = %+v", s)
+		}
+	})
+	t.Run("PopForAnotherAgentOnTheBus", func(t *testing.T) {
+		// Whatever is published on the bus, a desk only shows its own
+		// agent's pops.
+		payload, _ := json.Marshal(testPop("8", "call-x"))
+		if _, err := bus.Publish(ctx, "7", ringdesk.DeskMessage{Type: agentdesk.TypePop, V: agentdesk.Version, Payload: payload}); err != nil {
+			t.Fatal(err)
+		}
+		if err := n.hub.SendPop(ctx, testPop("7", "call-y")); err != nil {
+			t.Fatal(err)
+		}
+		var pop ringdesk.Pop
+		d7.expect(agentdesk.TypePop, &pop)
+		if pop.CallID != "call-y" {
+			t.Fatalf("agent 7 was shown pop %s of agent %s", pop.CallID, pop.AgentID)
 		}
 	})
 	t.Run("NoDesk", func(t *testing.T) {
