@@ -29,7 +29,7 @@ var testKey = []byte("0123456789abcdef0123456789abcdef-desk-tests")
 
 // mustBus returns a DeskBus on the test Redis, on a site unique to the test
 // whose keys are deleted in t.Cleanup.
-func mustBus(t *testing.T) *routing.DeskBus {
+func mustBus(t testing.TB) *routing.DeskBus {
 	t.Helper()
 	addr := os.Getenv("RINGDESK_TEST_REDIS_ADDR")
 	if addr == "" {
@@ -62,13 +62,13 @@ func mustBus(t *testing.T) *routing.DeskBus {
 	return routing.NewDeskBus(rdb, site)
 }
 
-func testCtx(t *testing.T) context.Context {
+func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
 }
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	if testing.Verbose() {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("test", t.Name())
 	}
@@ -129,7 +129,7 @@ type testNode struct {
 	control *recordingControl
 }
 
-func newNode(t *testing.T, bus ringdesk.DeskBus, node string, opts ...agentdesk.Option) *testNode {
+func newNode(t testing.TB, bus ringdesk.DeskBus, node string, opts ...agentdesk.Option) *testNode {
 	t.Helper()
 	auth, err := agentdesk.NewTokenAuth(testKey)
 	if err != nil {
@@ -158,7 +158,7 @@ func agent(id int64) *ringdesk.User {
 	return &ringdesk.User{ID: id, Username: "agent" + strconv.FormatInt(id, 10), Role: ringdesk.RoleAgent}
 }
 
-func (n *testNode) token(t *testing.T, u *ringdesk.User) string {
+func (n *testNode) token(t testing.TB, u *ringdesk.User) string {
 	t.Helper()
 	tok, err := n.auth.Issue(u, time.Now().Add(time.Hour))
 	if err != nil {
@@ -174,7 +174,7 @@ func (n *testNode) dialRaw(header http.Header, query string) (*websocket.Conn, *
 
 // testDesk is a desk client.
 type testDesk struct {
-	t     *testing.T
+	t     testing.TB
 	conn  *websocket.Conn
 	hello agentdesk.Hello
 	seq   int
@@ -182,7 +182,7 @@ type testDesk struct {
 
 // connect opens a desk for u with its token in the rd_desk cookie and reads
 // the hello.
-func (n *testNode) connect(t *testing.T, u *ringdesk.User) *testDesk {
+func (n *testNode) connect(t testing.TB, u *ringdesk.User) *testDesk {
 	t.Helper()
 	h := http.Header{}
 	h.Set("Cookie", agentdesk.CookieName+"="+n.token(t, u))
@@ -296,7 +296,7 @@ func (d *testDesk) closeErr() error {
 	return nil
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for !cond() {

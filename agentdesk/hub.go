@@ -65,6 +65,7 @@ type options struct {
 	invalidWindow  time.Duration
 	origins        []string
 	onPopAck       func(agentID, callID string, latency time.Duration)
+	stateOf        func(ctx context.Context, agentID string) (*ringdesk.AgentStateChange, error)
 }
 
 // Option sets an optional parameter of a Hub.
@@ -115,6 +116,14 @@ func WithAllowedOrigins(origins ...string) Option {
 // It is called from the desk's reader goroutine and must not block.
 func WithOnPopAck(f func(agentID, callID string, latency time.Duration)) Option {
 	return func(o *options) { o.onPopAck = f }
+}
+
+// WithStateLookup sets how the hub finds an agent's routing state, sent as
+// a state message right after the hello so that a desk that (re)connects
+// shows the right buttons at once (main adapts the Router's FindAgent).
+// Without it the desk learns its state from the next state message.
+func WithStateLookup(f func(ctx context.Context, agentID string) (*ringdesk.AgentStateChange, error)) Option {
+	return func(o *options) { o.stateOf = f }
 }
 
 // Hub serves desk WebSocket connections on one node. It implements
@@ -168,7 +177,7 @@ func NewHub(node string, bus ringdesk.DeskBus, auth Authenticator, control Agent
 	// Out-of-range values fall back to sane ones rather than break the hub:
 	// the hello and a current call (pop + progress) must always fit the
 	// queue, and tickers need positive periods.
-	o.sendQueue = max(o.sendQueue, 4)
+	o.sendQueue = max(o.sendQueue, 8)
 	o.pongWait = max(o.pongWait, 10*time.Millisecond)
 	o.writeWait = max(o.writeWait, 10*time.Millisecond)
 	o.readLimit = max(o.readLimit, 512)
@@ -518,7 +527,12 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	user, err := h.auth.AuthenticateDesk(r)
 	if err != nil {
 		status := http.StatusUnauthorized
-		if ringdesk.ErrorCode(err) == ringdesk.EINTERNAL {
+		switch ringdesk.ErrorCode(err) {
+		case ringdesk.EFORBIDDEN:
+			status = http.StatusForbidden
+		case ringdesk.EUNAVAILABLE:
+			status = http.StatusServiceUnavailable
+		case ringdesk.EINTERNAL:
 			h.logger.Error("authenticate desk", "error", err)
 			status = http.StatusInternalServerError
 		}
@@ -567,6 +581,15 @@ func (h *Hub) serve(conn *websocket.Conn, user *ringdesk.User) {
 	if err := h.setPresence(ctx, d.agentID); err != nil {
 		h.logger.Error("set desk presence", "agent_id", d.agentID, "error", err)
 		d.sendError("", err)
+	}
+	if h.opt.stateOf != nil {
+		st, err := h.opt.stateOf(ctx, d.agentID)
+		switch {
+		case err != nil:
+			h.logger.Error("find agent state", "agent_id", d.agentID, "error", err)
+		case st != nil:
+			d.sendMessage(encode(TypeState, "", st))
+		}
 	}
 	d.sendCurrent(ctx)
 	cancel()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -551,5 +552,51 @@ func TestDeskHub_Close(t *testing.T) {
 	_, resp, err := n.dialRaw(http.Header{"Cookie": {agentdesk.CookieName + "=" + n.token(t, agent(7))}}, "")
 	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("dial after Close: %v, %v; want 503", resp, err)
+	}
+}
+
+func TestDeskHub_StateOnConnect(t *testing.T) {
+	t.Parallel()
+	bus := mustBus(t)
+	n := newNode(t, bus, "a", agentdesk.WithStateLookup(func(_ context.Context, agentID string) (*ringdesk.AgentStateChange, error) {
+		if agentID == "8" {
+			return nil, errors.New("routing down")
+		}
+		return &ringdesk.AgentStateChange{AgentID: agentID, State: "away", Reason: "lunch", Since: time.Now()}, nil
+	}))
+	ctx := testCtx(t)
+	if err := bus.SetCurrentPop(ctx, "7", "call-1", ringdesk.DeskMessage{Type: agentdesk.TypePop, V: 1, Payload: json.RawMessage(`{"call_id":"call-1","agent_id":"7"}`)}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	d := n.connect(t, agent(7))
+	var s ringdesk.AgentStateChange
+	d.expect(agentdesk.TypeState, &s)
+	if s.AgentID != "7" || s.State != "away" || s.Reason != "lunch" {
+		t.Errorf("state = %+v", s)
+	}
+	d.expect(agentdesk.TypePop, nil)
+
+	// A failing lookup only costs the state message.
+	d8 := n.connect(t, agent(8))
+	if ack := d8.command(agentdesk.TypePing, nil); !ack.OK {
+		t.Fatalf("ping: %+v", ack)
+	}
+}
+
+// BenchmarkDeskHub_PopToDesk measures SendPop until the desk has read the
+// pop, through Redis, on loopback: the pop half of "INVITE → pop".
+func BenchmarkDeskHub_PopToDesk(b *testing.B) {
+	bus := mustBus(b)
+	n := newNode(b, bus, "a")
+	d := n.connect(b, agent(7))
+	ctx := testCtx(b)
+	pop := testPop("7", "")
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		pop.CallID = "bench-" + strconv.Itoa(i)
+		if err := n.hub.SendPop(ctx, pop); err != nil {
+			b.Fatal(err)
+		}
+		d.expect(agentdesk.TypePop, nil)
 	}
 }
