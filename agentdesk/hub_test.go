@@ -600,3 +600,56 @@ func BenchmarkDeskHub_PopToDesk(b *testing.B) {
 		d.expect(agentdesk.TypePop, nil)
 	}
 }
+
+// resyncBus is the real bus with a handle on the resync callback that the
+// hub gives it, so a test can play "Redis came back without its data".
+type resyncBus struct {
+	ringdesk.DeskBus
+	mu     sync.Mutex
+	resync func()
+}
+
+func (b *resyncBus) Subscribe(ctx context.Context, node string, deliver func(string, ringdesk.DeskMessage), resync func()) (func(), error) {
+	b.mu.Lock()
+	b.resync = resync
+	b.mu.Unlock()
+	return b.DeskBus.Subscribe(ctx, node, deliver, resync)
+}
+
+func TestDeskHub_Resync(t *testing.T) {
+	t.Parallel()
+	bus := &resyncBus{DeskBus: mustBus(t)}
+	n := newNode(t, bus, "a")
+	ctx := testCtx(t)
+	d := n.connect(t, agent(7))
+	if err := n.hub.SendPop(ctx, testPop("7", "call-1")); err != nil {
+		t.Fatal(err)
+	}
+	d.expect(agentdesk.TypePop, nil)
+
+	// Redis restarted empty while the subscription was down: presence is
+	// gone and a progress message was lost.
+	if err := bus.ClearPresence(ctx, "7", "a"); err != nil {
+		t.Fatal(err)
+	}
+	progress, _ := json.Marshal(ringdesk.CallProgress{CallID: "call-1", AgentID: "7", State: ringdesk.ProgressConnected})
+	if _, err := bus.SetCurrentProgress(ctx, "7", "call-1", ringdesk.DeskMessage{Type: agentdesk.TypeCall, V: 1, Payload: progress}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	bus.mu.Lock()
+	resync := bus.resync
+	bus.mu.Unlock()
+	resync()
+
+	// The desk gets the lost progress (not the pop it already has), and is
+	// reachable again.
+	var p ringdesk.CallProgress
+	d.expect(agentdesk.TypeCall, &p)
+	if p.State != ringdesk.ProgressConnected {
+		t.Errorf("progress = %+v", p)
+	}
+	eventually(t, "presence to be restored", func() bool {
+		ok, err := bus.DeskConnected(ctx, "7")
+		return err == nil && ok
+	})
+}
