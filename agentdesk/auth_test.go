@@ -83,3 +83,28 @@ func TestDeskToken(t *testing.T) {
 		}
 	})
 }
+
+// FuzzDeskTokenVerify: no input crashes Verify, and only a token signed
+// with the key is accepted.
+func FuzzDeskTokenVerify(f *testing.F) {
+	auth, err := agentdesk.NewTokenAuth(testKey)
+	if err != nil {
+		f.Fatal(err)
+	}
+	tok, _ := auth.Issue(&ringdesk.User{ID: 1, Username: "a", Role: ringdesk.RoleAgent}, time.Now().Add(time.Hour))
+	for _, s := range []string{tok, "", "v1.", "v1..", "v1.e30.", "v1.e30.AAAA", tok[:len(tok)-1]} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		u, err := auth.Verify(s)
+		if err != nil {
+			if ringdesk.ErrorCode(err) != ringdesk.EUNAUTHORIZED {
+				t.Fatalf("error %v is not EUNAUTHORIZED", err)
+			}
+			return
+		}
+		if s != tok {
+			t.Fatalf("accepted a token that was not issued: %q (%+v)", s, u)
+		}
+	})
+}
