@@ -11,7 +11,9 @@ elseif op == 'ready' then
   if from ~= 'away' and from ~= 'wrap-up' then fail('conflict', 'Agent ' .. aid .. ' cannot go ready from ' .. from .. '.') end
   to = 'available'
 elseif op == 'away' then
-  if from == 'logged-out' then fail('conflict', 'Agent ' .. aid .. ' is logged out.') end
+  if from ~= 'available' and from ~= 'wrap-up' and from ~= 'away' then
+    fail('conflict', 'Agent ' .. aid .. ' cannot go away from ' .. from .. '.')
+  end
   to, reason = 'away', arg
 elseif op == 'logout' then
   to = 'logged-out'

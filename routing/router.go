@@ -140,7 +140,7 @@ func (r *Router) Open(ctx context.Context) error {
 	r.cancel = cancel
 	r.wg.Add(2)
 	go r.tickLoop(lctx)
-	go r.noticeLoop(lctx, fmt.Sprintf("%d-0", start.UnixMilli()))
+	go r.noticeLoop(lctx, fmt.Sprintf("%d-0", start.UnixMilli()-1))
 	return nil
 }
 
@@ -229,7 +229,7 @@ func (r *Router) noticeLoop(ctx context.Context, last string) {
 func (r *Router) readStream(ctx context.Context, key, last string, fn func(ringdesk.RoutingEvent) bool) {
 	backoff := 50 * time.Millisecond
 	for ctx.Err() == nil {
-		res, err := r.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{key, last}, Count: 500, Block: time.Second}).Result()
+		res, err := r.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{key, last}, Count: 500, Block: 250 * time.Millisecond}).Result()
 		if errors.Is(err, redis.Nil) {
 			continue
 		}
