@@ -76,6 +76,7 @@ type Placement struct {
 	Status   CallStatus `json:"status"`
 	Result   string     `json:"result,omitempty"`
 	Queue    string     `json:"queue"`    // the queue the call ended up in (differs after overflow)
+	AgentID  string     `json:"agentId"`  // the reserved agent when Status is CallRinging
 	Position int        `json:"position"` // 1-based while waiting, else 0
 }
 

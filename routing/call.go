@@ -39,13 +39,16 @@ func (r *Router) Enqueue(ctx context.Context, c *ringdesk.WaitingCall) (*ringdes
 		return nil, err
 	}
 	res, ok := v.([]any)
-	if !ok || len(res) != 4 {
+	if !ok || len(res) != 5 {
 		return nil, fmt.Errorf("enqueue call: unexpected reply %v", v)
 	}
 	p := &ringdesk.Placement{
 		Status: ringdesk.CallStatus(asString(res[0])),
 		Result: asString(res[1]),
 		Queue:  asString(res[2]),
+	}
+	if p.Status == ringdesk.CallRinging {
+		p.AgentID = asString(res[4])
 	}
 	if n, ok := res[3].(int64); ok {
 		p.Position = int(n)

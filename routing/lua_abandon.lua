@@ -10,5 +10,5 @@ emit('abandoned', id, c.agent, q, c.node, {'wait_ms', n2s(NOW - num(c.enq, NOW))
 local aid = c.agent
 end_call(id, c, 'abandoned', nil, false)
 local a = release_agent(aid, id)
-if a then match_agent(aid, a) end
+if a then match_agent(aid) end
 return 'ended'

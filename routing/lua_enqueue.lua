@@ -1,5 +1,5 @@
 -- enqueue: ARGV id, node, priority, caller, queues (comma-separated).
--- Returns {status, result, queue, position}.
+-- Returns {status, result, queue, position, agent}.
 local id, node, prio, caller = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 if redis.call('EXISTS', ckey(id)) == 1 then fail('conflict', 'Call ' .. id .. ' is already routed.') end
 local qs = split(ARGV[5])
@@ -35,4 +35,4 @@ local result = ''
 if c.state == 'ended' then result = redis.call('HGET', ckey(id), 'result') end
 local q = c.queue
 if q == nil or q == '' then q = split(c.queues)[1] end
-return {c.state, result, q, position(id, c)}
+return {c.state, result, q, position(id, c), c.agent or ''}

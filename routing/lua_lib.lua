@@ -231,7 +231,10 @@ end
 
 -- match_agent offers an available agent the best call (priority, then age)
 -- waiting in any of the agent's queues that the agent is eligible for.
-local function match_agent(aid, a)
+-- The agent is read again: a table the caller holds may be stale when the
+-- same script already reserved the agent (for instance after a release).
+local function match_agent(aid)
+  local a = load_agent(aid)
   if a.state ~= 'available' then return nil end
   local best, bestscore, bestq
   for _, m in ipairs(agent_queues(aid)) do
@@ -355,7 +358,7 @@ local function rna(id, c, reason, notice)
     end
   end
   match_call(id, c)
-  if freed then match_agent(aid, a) end
+  if freed then match_agent(aid) end
 end
 
 -- finish_agent moves the agent of an ended answered call to wrap-up (or
@@ -376,7 +379,7 @@ local function finish_agent(id, c, talk)
     redis.call('ZADD', P .. 'wrap', n2s(NOW + wrap), aid)
   else
     set_agent(aid, a, 'available', '', '', '')
-    match_agent(aid, a)
+    match_agent(aid)
   end
 end
 

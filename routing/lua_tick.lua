@@ -21,7 +21,7 @@ for _, aid in ipairs(redis.call('ZRANGEBYSCORE', P .. 'wrap', '-inf', n2s(NOW), 
   redis.call('ZREM', P .. 'wrap', aid)
   if a.state == 'wrap-up' then
     set_agent(aid, a, 'available', '', '', '')
-    match_agent(aid, a)
+    match_agent(aid)
     st[2] = st[2] + 1
   end
 end
@@ -57,14 +57,14 @@ for _, dead in ipairs(redis.call('ZRANGEBYSCORE', P .. 'nodes', '-inf', n2s(NOW)
       redis.call('SMOVE', set, P .. 'n:' .. node .. ':calls', id)
       emit('requeued', id, '', split(c.queues)[1], node, {'from_node', dead}, true)
       match_call(id, c)
-      if freed then match_agent(faid, freed) end
+      if freed then match_agent(faid) end
     else
       local aid, was = c.agent, c.state
       local talk = NOW - num(c.answered, NOW)
       end_call(id, c, 'node-lost', {'from_node', dead}, false)
       if was == 'ringing' then
         local a = release_agent(aid, id)
-        if a then match_agent(aid, a) end
+        if a then match_agent(aid) end
       elseif was == 'on-call' then
         finish_agent(id, c, talk)
       end

@@ -32,7 +32,7 @@ func MustRedis(tb testing.TB) (redis.UniversalClient, string) {
 		}
 		tb.Fatal(AddrEnv + " is not set: run the tests with scripts/test.sh, which starts a private redis-server")
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: addr, PoolSize: 64})
+	rdb := NewClient(addr)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := rdb.Ping(ctx).Err(); err != nil {
@@ -79,3 +79,12 @@ func DeleteSite(tb testing.TB, rdb redis.UniversalClient, site string) {
 		tb.Logf("cleanup of site %s: %v", site, err)
 	}
 }
+
+// NewClient returns a client for addr sized for tests that run many
+// goroutines, as a second node's client for instance.
+func NewClient(addr string) *redis.Client {
+	return redis.NewClient(&redis.Options{Addr: addr, PoolSize: 64})
+}
+
+// Addr returns the test Redis address (empty when unset).
+func Addr() string { return os.Getenv(AddrEnv) }
