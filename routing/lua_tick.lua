@@ -47,6 +47,7 @@ for _, dead in ipairs(redis.call('ZRANGEBYSCORE', P .. 'nodes', '-inf', n2s(NOW)
       local freed, faid = nil, c.agent
       if c.state == 'ringing' then
         redis.call('ZREM', P .. 'ring', id)
+        emit('ring-no-answer', id, faid, c.queue, node, {'reason', 'node-lost'}, false)
         freed = release_agent(faid, id)
         c.state, c.agent, c.queue = 'waiting', '', ''
         redis.call('HSET', ckey(id), 'state', 'waiting', 'agent', '', 'queue', '')
