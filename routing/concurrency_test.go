@@ -25,6 +25,7 @@ type load struct {
 	stopAgents chan struct{}
 	wg         sync.WaitGroup
 	patience   sync.WaitGroup // callers' hang-up timers
+	answerAll  bool           // answer every offer: no rejects, no ring-outs
 	unexpected atomic.Int64
 	enqueued   sync.Map // call id -> node
 }
@@ -37,6 +38,19 @@ func (l *load) tolerate(op string, err error) {
 	}
 	if l.unexpected.Add(1) < 10 {
 		l.t.Errorf("%s: %v", op, err)
+	}
+}
+
+// retry runs op again while the store is unavailable, as the telephony
+// layer would while Redis restarts, for at most 30 s.
+func retry(op func() error) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := op()
+		if ringdesk.ErrorCode(err) != ringdesk.EUNAVAILABLE || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -56,16 +70,20 @@ func (l *load) serveOffers(ctx context.Context, r *routing.Router) {
 			go func() {
 				defer l.wg.Done()
 				time.Sleep(time.Duration(rand.IntN(20)) * time.Millisecond)
-				switch n := rand.IntN(100); {
+				n := rand.IntN(100)
+				if l.answerAll {
+					n = 0
+				}
+				switch {
 				case n < 85:
-					if err := r.Answer(ctx, ev.CallID, ev.AgentID); err != nil {
+					if err := retry(func() error { return r.Answer(ctx, ev.CallID, ev.AgentID) }); err != nil {
 						l.tolerate("answer", err)
 						return
 					}
 					time.Sleep(time.Duration(rand.IntN(30)) * time.Millisecond)
-					l.tolerate("end", r.End(ctx, ev.CallID))
+					l.tolerate("end", retry(func() error { return r.End(ctx, ev.CallID) }))
 				case n < 95:
-					l.tolerate("reject", r.RingNoAnswer(ctx, ev.CallID, ev.AgentID))
+					l.tolerate("reject", retry(func() error { return r.RingNoAnswer(ctx, ev.CallID, ev.AgentID) }))
 				default: // ring out: the reaper releases it
 				}
 			}()
