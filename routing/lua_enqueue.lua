@@ -35,4 +35,6 @@ local result = ''
 if c.state == 'ended' then result = redis.call('HGET', ckey(id), 'result') end
 local q = c.queue
 if q == nil or q == '' then q = split(c.queues)[1] end
-return {c.state, result, q, position(id, c), c.agent or ''}
+local pos = 0
+if c.state == 'waiting' then pos = position(id, c) end
+return {c.state, result, q, pos, c.agent or ''}

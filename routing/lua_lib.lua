@@ -97,7 +97,12 @@ local function set_agent(id, a, to, reason, call, q, keep_idle)
   if not (TRANS[from] and TRANS[from][to]) then
     fail('conflict', 'Agent ' .. id .. ' cannot go from ' .. from .. ' to ' .. to .. '.')
   end
-  local qs = agent_queues(id)
+  -- Only moves into or out of available and logged-out touch the
+  -- per-queue indexes: skip reading the memberships otherwise.
+  local qs = {}
+  if from == 'available' or to == 'available' or from == 'logged-out' or to == 'logged-out' then
+    qs = agent_queues(id)
+  end
   if from == 'available' then
     for _, m in ipairs(qs) do redis.call('ZREM', qkey(m[1], ':avail'), id) end
   end

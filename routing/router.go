@@ -45,6 +45,11 @@ type Config struct {
 	KeepEnded time.Duration
 	// TickBatch bounds the work of one tick per kind. Default 200.
 	TickBatch int
+	// AutoPipeline runs the scripts through go-redis's autopipeliner when
+	// the client is a *redis.Client: concurrent calls share round trips
+	// and Redis reads and writes them in batches, which saves it the
+	// per-command I/O that dominates once the scripts are cheap.
+	AutoPipeline bool
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -88,6 +93,7 @@ func (c *Config) setDefaults() error {
 // NewRouter, start it with Open and stop it with Close.
 type Router struct {
 	rdb    redis.UniversalClient
+	sc     redis.Scripter // runs the scripts: rdb or its autopipeliner
 	cfg    Config
 	log    *slog.Logger
 	s      *scripts
@@ -107,8 +113,17 @@ func NewRouter(rdb redis.UniversalClient, cfg Config) (*Router, error) {
 		return nil, err
 	}
 	prefix := "rd:{" + cfg.Site + "}:"
+	var sc redis.Scripter = rdb
+	if c, ok := rdb.(*redis.Client); ok && cfg.AutoPipeline {
+		ap, err := c.AutoPipeline()
+		if err != nil {
+			return nil, fmt.Errorf("new router: autopipeline: %w", err)
+		}
+		sc = ap
+	}
 	return &Router{
 		rdb:     rdb,
+		sc:      sc,
 		cfg:     cfg,
 		log:     cfg.Logger.With("component", "routing", "node", cfg.Node),
 		s:       newScripts(cfg),
@@ -297,7 +312,7 @@ func (r *Router) serverTime(ctx context.Context) (time.Time, error) {
 
 // run runs a script and maps its error.
 func (r *Router) run(ctx context.Context, s *redis.Script, op string, args ...any) (any, error) {
-	v, err := s.Run(ctx, r.rdb, r.keys, args...).Result()
+	v, err := s.Run(ctx, r.sc, r.keys, args...).Result()
 	if err != nil {
 		return nil, formatError(op, err)
 	}
