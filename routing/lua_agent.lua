@@ -27,5 +27,5 @@ if not (TRANS[from] and TRANS[from][to]) then
   fail('conflict', 'Agent ' .. aid .. ' cannot go from ' .. from .. ' to ' .. to .. '.')
 end
 set_agent(aid, a, to, reason, '', '')
-if to == 'available' then match_agent(aid) end
+if to == 'available' then match_agent(aid, a) end
 return redis.call('HGET', akey(aid), 'state')

@@ -13,8 +13,6 @@ redis.call('ZREM', P .. 'ring', id)
 redis.call('HSET', ckey(id), 'state', 'on-call', 'answered', n2s(NOW))
 local day = math.floor(NOW / 86400000)
 local calls = calls_today(a) + 1
-redis.call('HSET', akey(aid), 'day', n2s(day), 'calls', n2s(calls))
-a.day, a.calls = n2s(day), n2s(calls)
-set_agent(aid, a, 'on-call', '', id, c.queue)
+set_agent(aid, a, 'on-call', '', id, c.queue, false, {'day', n2s(day), 'calls', n2s(calls)})
 emit('answered', id, aid, c.queue, c.node, {'wait_ms', n2s(NOW - num(c.enq, NOW))}, false)
 return 'on-call'

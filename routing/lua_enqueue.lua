@@ -4,7 +4,7 @@ local id, node, prio, caller = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 if redis.call('EXISTS', ckey(id)) == 1 then fail('conflict', 'Call ' .. id .. ' is already routed.') end
 local qs = split(ARGV[5])
 for _, q in ipairs(qs) do
-  if redis.call('EXISTS', qkey(q, '')) == 0 then fail('not_found', 'Queue ' .. q .. ' does not exist.') end
+  if next(qcfg(q)) == nil then fail('not_found', 'Queue ' .. q .. ' does not exist.') end
 end
 local prim = qs[1]
 local pcfg = qcfg(prim)
@@ -23,14 +23,21 @@ emit('enqueued', id, '', prim, node, {'queues', c.queues, 'priority', n2s(prio)}
 if full then
   overflow(id, c, 'full', false)
 else
-  wait_add(id, c)
+  -- Offer at once if an agent is free: no call waiting in the queue can be
+  -- eligible for that agent (it would have been matched when the agent or
+  -- the call arrived), so this call jumps nobody. It is then never added
+  -- to the waiting sets at all.
+  c.unqueued = true
+  match_call(id, c)
+  c.unqueued = nil
+  if c.state == 'waiting' then wait_add(id, c) end
 end
 local hops = 0
 while c.state == 'waiting' and not logged_in(c) and hops < 5 do
   hops = hops + 1
   if not overflow(id, c, 'no-agents', false) then break end
 end
-if c.state == 'waiting' then match_call(id, c) end
+if c.state == 'waiting' and (full or hops > 0) then match_call(id, c) end
 local result = ''
 if c.state == 'ended' then result = redis.call('HGET', ckey(id), 'result') end
 local q = c.queue

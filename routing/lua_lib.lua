@@ -92,7 +92,7 @@ local function load_agent(id) return hgetall(akey(id)) end
 
 -- set_agent moves an agent to a new state, keeping every index in step.
 -- Callers have checked the transition; it is asserted here before writing.
-local function set_agent(id, a, to, reason, call, q, keep_idle)
+local function set_agent(id, a, to, reason, call, q, keep_idle, extra)
   local from = a.state or 'logged-out'
   if not (TRANS[from] and TRANS[from][to]) then
     fail('conflict', 'Agent ' .. id .. ' cannot go from ' .. from .. ' to ' .. to .. '.')
@@ -120,8 +120,16 @@ local function set_agent(id, a, to, reason, call, q, keep_idle)
   a.call = call or ''
   a.queue = q or ''
   if to == 'available' and not (keep_idle and a.idle) then a.idle = n2s(NOW) end
-  redis.call('HSET', akey(id), 'state', to, 'reason', a.reason, 'since', a.since,
-    'call', a.call, 'queue', a.queue, 'idle', a.idle or '0')
+  local f = {'HSET', akey(id), 'state', to, 'reason', a.reason, 'since', a.since,
+    'call', a.call, 'queue', a.queue, 'idle', a.idle or '0'}
+  if extra then
+    for i = 1, #extra, 2 do
+      a[extra[i]] = extra[i + 1]
+      f[#f + 1] = extra[i]
+      f[#f + 1] = extra[i + 1]
+    end
+  end
+  redis.call(unpack(f))
   if to == 'available' then
     for _, m in ipairs(qs) do avail_add_one(id, a, m[1], m[2], m[3]) end
   end
@@ -160,8 +168,7 @@ end
 
 local function end_call(id, c, result, fields, notice)
   if c.state == 'waiting' then wait_rem(id, c) end
-  redis.call('ZREM', P .. 'ring', id)
-  redis.call('ZREM', P .. 'deadline', id)
+  if c.state == 'ringing' then redis.call('ZREM', P .. 'ring', id) end
   redis.call('SREM', P .. 'n:' .. c.node .. ':calls', id)
   c.state = 'ended'
   redis.call('HSET', ckey(id), 'state', 'ended', 'result', result, 'ended', n2s(NOW))
@@ -185,7 +192,7 @@ local function member_pos(q, aid)
 end
 
 local function reserve(id, c, aid, a, q, cfg)
-  wait_rem(id, c)
+  if not c.unqueued then wait_rem(id, c) end
   local ring = num(cfg.ring, 20000)
   c.state = 'ringing'
   c.agent = aid
@@ -236,10 +243,11 @@ end
 
 -- match_agent offers an available agent the best call (priority, then age)
 -- waiting in any of the agent's queues that the agent is eligible for.
--- The agent is read again: a table the caller holds may be stale when the
--- same script already reserved the agent (for instance after a release).
-local function match_agent(aid)
-  local a = load_agent(aid)
+-- Pass a only when it was just written by set_agent: otherwise the agent
+-- is read again, as a table the caller holds may be stale when the same
+-- script already reserved the agent (for instance after a release).
+local function match_agent(aid, a)
+  a = a or load_agent(aid)
   if a.state ~= 'available' then return nil end
   local best, bestscore, bestq
   for _, m in ipairs(agent_queues(aid)) do
@@ -373,10 +381,11 @@ local function finish_agent(id, c, talk)
   local cfg = qcfg(q)
   local wrap = num(cfg.wrap, 0)
   local stk = qkey(q, ':st')
-  local handled = redis.call('HINCRBY', stk, 'handled', 1)
-  local aht = num(redis.call('HGET', stk, 'aht'), 0)
+  local st = redis.call('HMGET', stk, 'handled', 'aht')
+  local handled = num(st[1], 0) + 1
+  local aht = num(st[2], 0)
   aht = aht + (talk + wrap - aht) / math.min(handled, 50)
-  redis.call('HSET', stk, 'aht', n2s(aht))
+  redis.call('HSET', stk, 'handled', n2s(handled), 'aht', n2s(aht))
   local a = load_agent(aid)
   if a.state ~= 'on-call' or a.call ~= id then return end
   if wrap > 0 then
@@ -384,7 +393,7 @@ local function finish_agent(id, c, talk)
     redis.call('ZADD', P .. 'wrap', n2s(NOW + wrap), aid)
   else
     set_agent(aid, a, 'available', '', '', '')
-    match_agent(aid)
+    match_agent(aid, a)
   end
 end
 

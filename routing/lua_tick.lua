@@ -21,7 +21,7 @@ for _, aid in ipairs(redis.call('ZRANGEBYSCORE', P .. 'wrap', '-inf', n2s(NOW), 
   redis.call('ZREM', P .. 'wrap', aid)
   if a.state == 'wrap-up' then
     set_agent(aid, a, 'available', '', '', '')
-    match_agent(aid)
+    match_agent(aid, a)
     st[2] = st[2] + 1
   end
 end
