@@ -397,4 +397,19 @@ local function finish_agent(id, c, talk)
   end
 end
 
+-- lose_call ends a call whose owning node is gone (result node-lost) and
+-- frees its agent: a ringing agent is available again, an answering one
+-- goes to wrap-up.
+local function lose_call(id, c, from_node)
+  local aid, was = c.agent, c.state
+  local talk = NOW - num(c.answered, NOW)
+  end_call(id, c, 'node-lost', {'from_node', from_node}, false)
+  if was == 'ringing' then
+    local a = release_agent(aid, id)
+    if a then match_agent(aid) end
+  elseif was == 'on-call' then
+    finish_agent(id, c, talk)
+  end
+end
+
 -- Script body follows.

@@ -60,15 +60,7 @@ for _, dead in ipairs(redis.call('ZRANGEBYSCORE', P .. 'nodes', '-inf', n2s(NOW)
       match_call(id, c)
       if freed then match_agent(faid) end
     else
-      local aid, was = c.agent, c.state
-      local talk = NOW - num(c.answered, NOW)
-      end_call(id, c, 'node-lost', {'from_node', dead}, false)
-      if was == 'ringing' then
-        local a = release_agent(aid, id)
-        if a then match_agent(aid) end
-      elseif was == 'on-call' then
-        finish_agent(id, c, talk)
-      end
+      lose_call(id, c, dead)
     end
   end
   if redis.call('SCARD', set) == 0 then

@@ -155,3 +155,35 @@ func testNodeDeath(t *testing.T, policy string) {
 		t.Fatalf("%d node-lost events for n2, want 1", lost)
 	}
 }
+
+// TestNodeRestart: a node that comes back under the same id ends the calls
+// its previous process owned and frees their agents.
+func TestNodeRestart(t *testing.T) {
+	e := newEnv(t)
+	r := e.router("n1")
+	ctx := ctxT(t)
+	must(t, r.PutQueue(ctx, &ringdesk.Queue{Name: "q", RingTimeout: time.Hour, WrapUp: time.Hour, Members: members("a1", "a2")}))
+	must(t, r.Login(ctx, "a1", true))
+	must(t, r.Login(ctx, "a2", true))
+	enqueue(t, r, "ringing", 0, "q")
+	enqueue(t, r, "talking", 0, "q")
+	must(t, r.Answer(ctx, "talking", callOf(t, r, "talking").AgentID))
+	enqueue(t, r, "waiting", 0, "q")
+	r.Crash()
+
+	r2 := e.router("n1")
+	for _, id := range []string{"ringing", "talking", "waiting"} {
+		if c := callOf(t, r2, id); c.Status != ringdesk.CallEnded || c.Result != ringdesk.ResultNodeLost {
+			t.Fatalf("call %s = %+v, want ended node-lost", id, c)
+		}
+	}
+	states := map[ringdesk.AgentState]int{}
+	for _, a := range []string{"a1", "a2"} {
+		ag := agentState(t, r2, a)
+		states[ag.State]++
+	}
+	if states[ringdesk.AgentAvailable] != 1 || states[ringdesk.AgentWrapUp] != 1 {
+		t.Fatalf("agent states = %v, want one available, one in wrap-up", states)
+	}
+	mustConsistent(t, e.rdb, e.site)
+}

@@ -136,12 +136,24 @@ func NewRouter(rdb redis.UniversalClient, cfg Config) (*Router, error) {
 // Node returns the node id.
 func (r *Router) Node() string { return r.cfg.Node }
 
-// Open loads the scripts, heartbeats once and starts the node's loops: the
-// tick (heartbeat and reaper) and the notice reader.
+// Open loads the scripts, ends the calls a previous process with the same
+// node id left behind (their SIP dialogs died with it: result node-lost),
+// heartbeats once and starts the node's loops: the tick (heartbeat and
+// reaper) and the notice reader.
 func (r *Router) Open(ctx context.Context) error {
 	for _, s := range r.s.all() {
 		if err := s.Load(ctx, r.rdb).Err(); err != nil {
 			return formatError("load routing scripts", err)
+		}
+	}
+	// Calls this node id still owns are a previous process's: end them.
+	for {
+		left, err := r.s.restart.Run(ctx, r.sc, r.keys, r.cfg.Node, r.cfg.TickBatch).Int64()
+		if err != nil {
+			return formatError("end calls of previous run", err)
+		}
+		if left == 0 {
+			break
 		}
 	}
 	if _, err := r.tickOnce(ctx); err != nil {

@@ -30,12 +30,14 @@ var (
 	luaEnd string
 	//go:embed lua_tick.lua
 	luaTick string
+	//go:embed lua_restart.lua
+	luaRestart string
 )
 
 // scripts are the engine's Lua scripts, loaded once by Open and run by SHA
 // (go-redis falls back to EVAL, which reloads them, after a Redis restart).
 type scripts struct {
-	putQueue, agent, enqueue, answer, rna, abandon, end, tick *redis.Script
+	putQueue, agent, enqueue, answer, rna, abandon, end, tick, restart *redis.Script
 }
 
 func newScripts(cfg Config) *scripts {
@@ -50,11 +52,12 @@ func newScripts(cfg Config) *scripts {
 		abandon:  mk(luaAbandon),
 		end:      mk(luaEnd),
 		tick:     mk(luaTick),
+		restart:  mk(luaRestart),
 	}
 }
 
 func (s *scripts) all() []*redis.Script {
-	return []*redis.Script{s.putQueue, s.agent, s.enqueue, s.answer, s.rna, s.abandon, s.end, s.tick}
+	return []*redis.Script{s.putQueue, s.agent, s.enqueue, s.answer, s.rna, s.abandon, s.end, s.tick, s.restart}
 }
 
 // luaConstants renders the constants the scripts share, the agent state
