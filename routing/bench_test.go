@@ -3,6 +3,7 @@ package routing_test
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -21,19 +22,20 @@ import (
 //
 //	go test ./routing -run '^$' -bench Cycle -benchtime 100000x
 func BenchmarkCycle(b *testing.B) {
-	b.Run("Plain", func(b *testing.B) { benchmarkCycle(b, false) })
-	b.Run("AutoPipeline", func(b *testing.B) { benchmarkCycle(b, true) })
+	// clients = parallelism × GOMAXPROCS concurrent callers.
+	b.Run("Plain/p1", func(b *testing.B) { benchmarkCycle(b, false, 1) })
+	b.Run("Plain/p16", func(b *testing.B) { benchmarkCycle(b, false, 16) })
+	b.Run("AutoPipeline/p16", func(b *testing.B) { benchmarkCycle(b, true, 16) })
 }
 
-func benchmarkCycle(b *testing.B, autoPipeline bool) {
+func benchmarkCycle(b *testing.B, autoPipeline bool, parallelism int) {
 	e := newEnv(b)
 	r := e.router("bench", func(c *routing.Config) {
 		c.TickInterval = 100 * time.Millisecond
 		c.AutoPipeline = autoPipeline
 	})
 	ctx := context.Background()
-	const parallelism = 16 // × GOMAXPROCS goroutines
-	agents := ids("a", 4*parallelism*16)
+	agents := ids("a", 4*parallelism*runtime.GOMAXPROCS(0)+8)
 	must(b, r.PutQueue(ctx, &ringdesk.Queue{Name: "q", RingTimeout: time.Hour, Members: members(agents...)}))
 	for _, a := range agents {
 		must(b, r.Login(ctx, a, true))
