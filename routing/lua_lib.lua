@@ -232,10 +232,19 @@ local function match_call(id, c)
   if c.state ~= 'waiting' then return nil end
   for _, q in ipairs(split(c.queues)) do
     local cfg = qcfg(q)
-    local aid = pick_agent(q, cfg, c)
-    if aid then
-      reserve(id, c, aid, load_agent(aid), q, cfg)
-      return aid
+    -- A stale index entry (an agent that is not available) would make
+    -- reserve fail after it has written: drop it and look again. The
+    -- invariant checks in the tests never see one; this keeps a bug or a
+    -- hand edit from wedging a queue.
+    for _ = 1, 3 do
+      local aid = pick_agent(q, cfg, c)
+      if not aid then break end
+      local a = load_agent(aid)
+      if a.state == 'available' then
+        reserve(id, c, aid, a, q, cfg)
+        return aid
+      end
+      redis.call('ZREM', qkey(q, ':avail'), aid)
     end
   end
   return nil
@@ -272,6 +281,11 @@ local function match_agent(aid, a)
   end
   if best then
     local c = hgetall(ckey(best))
+    if c.state ~= 'waiting' then -- stale entry: drop it (see match_call)
+      redis.call('ZREM', qkey(bestq, ':wait'), best)
+      redis.call('ZREM', qkey(bestq, ':age'), best)
+      return nil
+    end
     reserve(best, c, aid, a, bestq, qcfg(bestq))
     return best
   end

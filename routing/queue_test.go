@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/ringdesk/ringdesk"
 )
 
@@ -458,4 +459,56 @@ func TestQueue_WrapUp(t *testing.T) {
 	}
 	_, err = r.FindQueue(ctx, "nosuch")
 	mustCode(t, err, ringdesk.ENOTFOUND)
+}
+
+func TestQueue_PutQueueMembership(t *testing.T) {
+	e := newEnv(t)
+	r := e.router("n1")
+	ctx := ctxT(t)
+	must(t, r.PutQueue(ctx, &ringdesk.Queue{Name: "q", RingTimeout: long, Members: members("a1")}))
+	must(t, r.Login(ctx, "a1", true))
+	must(t, r.Login(ctx, "a2", true)) // not a member yet
+	enqueue(t, r, "c1", 0, "q")
+	must(t, r.Answer(ctx, "c1", "a1"))
+	p := enqueue(t, r, "c2", 0, "q")
+	if p.Status != ringdesk.CallWaiting {
+		t.Fatalf("placement = %+v", p)
+	}
+	// Adding an available agent offers the waiting call at once.
+	must(t, r.PutQueue(ctx, &ringdesk.Queue{Name: "q", RingTimeout: long, Members: members("a1", "a2")}))
+	if c := callOf(t, r, "c2"); c.AgentID != "a2" {
+		t.Fatalf("c2 = %+v, want offered to new member a2", c)
+	}
+	// Removing a member takes it out of the queue's indexes.
+	must(t, r.PutQueue(ctx, &ringdesk.Queue{Name: "q", RingTimeout: long, Members: members("a2")}))
+	must(t, r.End(ctx, "c1"))
+	enqueue(t, r, "c3", 0, "q")
+	if c := callOf(t, r, "c3"); c.Status != ringdesk.CallWaiting {
+		t.Fatalf("c3 = %+v, want waiting: a1 is no member any more", c)
+	}
+	if a := agentState(t, r, "a1"); len(a.Queues) != 0 {
+		t.Fatalf("a1 queues = %v", a.Queues)
+	}
+	q, err := r.FindQueue(ctx, "q")
+	must(t, err)
+	if len(q.Members) != 1 || q.Members[0].AgentID != "a2" {
+		t.Fatalf("members = %+v", q.Members)
+	}
+	mustConsistent(t, e.rdb, e.site)
+}
+
+func TestQueue_StaleIndexEntryIsDropped(t *testing.T) {
+	e := newEnv(t)
+	r := e.router("n1")
+	ctx := ctxT(t)
+	must(t, r.PutQueue(ctx, &ringdesk.Queue{Name: "q", RingTimeout: long, Members: members("a1", "a2")}))
+	must(t, r.Login(ctx, "a1", false))
+	must(t, r.Login(ctx, "a2", true))
+	// Corrupt the index by hand: a1 is away but listed as available first.
+	must(t, e.rdb.ZAdd(ctx, "rd:{"+e.site+"}:q:q:avail", redis.Z{Score: 0, Member: "a1"}).Err())
+	enqueue(t, r, "c1", 0, "q")
+	if c := callOf(t, r, "c1"); c.AgentID != "a2" {
+		t.Fatalf("c1 = %+v, want a2", c)
+	}
+	mustConsistent(t, e.rdb, e.site)
 }
