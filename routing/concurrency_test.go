@@ -270,11 +270,12 @@ func TestConcurrency_TwoNodes(t *testing.T) {
 		c.HeartbeatTTL = 10 * time.Second // no node dies here, however slow -race makes them
 	}
 	r1 := e.router("n1", big)
-	// The second node has its own connection pool, like another process.
+	// The second node has its own connection pool, like another process,
+	// and batches its script calls (Config.AutoPipeline).
 	rdb2 := routingtest.NewClient(routingtest.Addr())
 	t.Cleanup(func() { _ = rdb2.Close() })
 	e2 := &env{t: t, rdb: rdb2, site: e.site}
-	r2 := e2.router("n2", big)
+	r2 := e2.router("n2", big, func(c *routing.Config) { c.AutoPipeline = true })
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
