@@ -9,7 +9,12 @@ end
 local prim = qs[1]
 local pcfg = qcfg(prim)
 local full = num(pcfg.maxlen, 0) > 0 and redis.call('ZCARD', qkey(prim, ':wait')) >= num(pcfg.maxlen, 0)
-if full and (pcfg.of_kind or '') == '' then fail('unavailable', 'Queue ' .. prim .. ' is full.') end
+if full then
+  local k = pcfg.of_kind or ''
+  if k == '' or (k == 'queue' and redis.call('EXISTS', qkey(pcfg.of_queue or '', '')) == 0) then
+    fail('unavailable', 'Queue ' .. prim .. ' is full.')
+  end
+end
 
 local c = {queues = ARGV[5], prio = prio, enq = n2s(NOW), qenq = n2s(NOW), node = node, caller = caller,
   state = 'waiting', hops = 0, offers = 0, agent = '', queue = ''}

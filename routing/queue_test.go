@@ -426,6 +426,10 @@ func TestQueue_Overflow(t *testing.T) {
 		if _, err := r.FindCall(ctx, "c2"); ringdesk.ErrorCode(err) != ringdesk.ENOTFOUND {
 			t.Fatalf("refused call was stored: %v", err)
 		}
+		// Overflow to a queue that does not exist: refused too, not lost.
+		must(t, r.PutQueue(ctx, &ringdesk.Queue{Name: "q", MaxLen: 1, Overflow: ringdesk.Overflow{Kind: ringdesk.OverflowQueue, Queue: "gone"}, Members: members("a1")}))
+		_, err = r.Enqueue(ctx, &ringdesk.WaitingCall{ID: "c2", Queues: []string{"q"}})
+		mustCode(t, err, ringdesk.EUNAVAILABLE)
 		must(t, r.PutQueue(ctx, &ringdesk.Queue{Name: "q", MaxLen: 1, Overflow: ringdesk.Overflow{Kind: ringdesk.OverflowCallback}, Members: members("a1")}))
 		p := enqueue(t, r, "c3", 0, "q")
 		if p.Status != ringdesk.CallEnded || p.Result != ringdesk.ResultCallback {
