@@ -83,10 +83,10 @@ type Placement struct {
 // Event kinds published by the routing engine.
 const (
 	EventAgentState   = "agent-state"    // agent changed state: Fields from, state, reason
-	EventEnqueued     = "enqueued"       // call entered queue(s): Fields queues, priority, position
+	EventEnqueued     = "enqueued"       // call entered queue(s): Fields queues, priority
 	EventOffer        = "offer"          // call reserved with an agent: Fields wait_ms, ring_ms, attempt
 	EventAnswered     = "answered"       // Fields wait_ms
-	EventRingNoAnswer = "ring-no-answer" // offer released: Fields reason (timeout|rejected)
+	EventRingNoAnswer = "ring-no-answer" // offer released: Fields reason (timeout|rejected|node-lost)
 	EventAbandoned    = "abandoned"      // Fields wait_ms
 	EventEnded        = "ended"          // call left the engine: Fields result, talk_ms, wait_ms
 	EventOverflow     = "overflow"       // Fields reason (max-wait|full|no-agents), to (queue) or result
@@ -219,8 +219,10 @@ type Router interface {
 	Snapshot(ctx context.Context) (*Snapshot, error)
 
 	// Subscribe streams every routing event after the given event id ("" =
-	// from now on) until ctx ends; the channel is then closed. Events are
-	// never dropped: a slow reader only slows its own subscription.
+	// from now on) until ctx ends; the channel is then closed. A slow
+	// reader only slows its own subscription, and reconnects resume where
+	// they stopped; the stream keeps a bounded number of recent events, so
+	// a reader that falls further behind than that misses the oldest.
 	Subscribe(ctx context.Context, after string) (<-chan RoutingEvent, error)
 
 	// Notices delivers the events that the node owning a call must act on:
