@@ -1,0 +1,429 @@
+-- Common prelude of every routing script. Go prepends the generated
+-- constants (TRANS, MAXEV, MAXINBOX, KEEPMS) and appends one script body.
+--
+-- KEYS[1] is the site's event stream "rd:{site}:events"; every other key is
+-- derived from its prefix "rd:{site}:" and so hashes to the same slot.
+local P = string.sub(KEYS[1], 1, -7)
+local T = redis.call('TIME')
+local NOW = tonumber(T[1]) * 1000 + math.floor(tonumber(T[2]) / 1000)
+local TS = 1e13 -- score band: enqueue/idle times in ms stay below it
+local SCAN = 20 -- waiting calls looked at when a queue's head is not eligible
+
+local function n2s(n) return string.format('%.0f', n) end
+local function fail(code, msg) error({err = code .. ' ' .. msg}) end
+local function hgetall(k)
+  local r = redis.call('HGETALL', k)
+  local t = {}
+  for i = 1, #r, 2 do t[r[i]] = r[i + 1] end
+  return t
+end
+local function split(s)
+  local t = {}
+  for x in string.gmatch(s or '', '[^,]+') do t[#t + 1] = x end
+  return t
+end
+local function num(s, d) return tonumber(s or '') or d end
+local function ckey(id) return P .. 'c:' .. id end
+local function akey(id) return P .. 'a:' .. id end
+local function qkey(q, suffix) return P .. 'q:' .. q .. suffix end
+
+local QC = {}
+local function qcfg(q)
+  local c = QC[q]
+  if c == nil then
+    c = hgetall(qkey(q, ''))
+    QC[q] = c
+  end
+  return c
+end
+
+local NOTICE_KINDS = {offer = true, ['ring-no-answer'] = true, overflow = true, ended = true, requeued = true}
+-- emit appends an event to the site stream and, when notice is true, to the
+-- owning node's inbox too.
+local function emit(kind, call, agent, q, node, fields, notice)
+  local a = {'XADD', P .. 'events', 'MAXLEN', '~', MAXEV, '*', 'k', kind, 't', n2s(NOW),
+    'c', call or '', 'a', agent or '', 'q', q or '', 'n', node or ''}
+  if fields then for i = 1, #fields do a[#a + 1] = tostring(fields[i]) end end
+  redis.call(unpack(a))
+  if notice and node and node ~= '' and NOTICE_KINDS[kind] then
+    a[2] = P .. 'n:' .. node .. ':inbox'
+    a[5] = MAXINBOX
+    redis.call(unpack(a))
+  end
+end
+
+-- Agents ---------------------------------------------------------------
+
+local AQ = {}
+-- agent_queues returns the agent's memberships as {queue, tier, pos}.
+local function agent_queues(id)
+  local t = AQ[id]
+  if t then return t end
+  t = {}
+  local r = redis.call('HGETALL', akey(id) .. ':q')
+  for i = 1, #r, 2 do
+    local tier, pos = string.match(r[i + 1], '^(%d+):(%d+)$')
+    t[#t + 1] = {r[i], tonumber(tier), tonumber(pos)}
+  end
+  AQ[id] = t
+  return t
+end
+
+local function calls_today(a)
+  if num(a.day, -1) ~= math.floor(NOW / 86400000) then return 0 end
+  return num(a.calls, 0)
+end
+
+-- ascore is the agent's score in a queue's available set: lowest is
+-- offered first. Mirrors routing.AgentScore.
+local function ascore(strategy, tier, pos, calls, idle)
+  if strategy == 'round-robin' then return pos end
+  if strategy == 'fewest-calls' then return math.min(calls, 800) * TS + idle end
+  if strategy == 'skills' then return math.min(tier, 800) * TS + idle end
+  return idle
+end
+
+local function avail_add_one(id, a, q, tier, pos)
+  local c = qcfg(q)
+  redis.call('ZADD', qkey(q, ':avail'), n2s(ascore(c.strategy, tier, pos, calls_today(a), num(a.idle, 0))), id)
+end
+
+local function load_agent(id) return hgetall(akey(id)) end
+
+-- set_agent moves an agent to a new state, keeping every index in step.
+-- Callers have checked the transition; it is asserted here before writing.
+local function set_agent(id, a, to, reason, call, q, keep_idle, extra)
+  local from = a.state or 'logged-out'
+  if not (TRANS[from] and TRANS[from][to]) then
+    fail('conflict', 'Agent ' .. id .. ' cannot go from ' .. from .. ' to ' .. to .. '.')
+  end
+  -- Only moves into or out of available and logged-out touch the
+  -- per-queue indexes: skip reading the memberships otherwise.
+  local qs = {}
+  if from == 'available' or to == 'available' or from == 'logged-out' or to == 'logged-out' then
+    qs = agent_queues(id)
+  end
+  if from == 'available' then
+    for _, m in ipairs(qs) do redis.call('ZREM', qkey(m[1], ':avail'), id) end
+  end
+  if from == 'wrap-up' then redis.call('ZREM', P .. 'wrap', id) end
+  if from == 'logged-out' then
+    redis.call('SADD', P .. 'agents', id)
+    for _, m in ipairs(qs) do redis.call('SADD', qkey(m[1], ':in'), id) end
+  end
+  if to == 'logged-out' then
+    for _, m in ipairs(qs) do redis.call('SREM', qkey(m[1], ':in'), id) end
+  end
+  a.state = to
+  a.reason = reason or ''
+  a.since = n2s(NOW)
+  a.call = call or ''
+  a.queue = q or ''
+  if to == 'available' and not (keep_idle and a.idle) then a.idle = n2s(NOW) end
+  local f = {'HSET', akey(id), 'state', to, 'reason', a.reason, 'since', a.since,
+    'call', a.call, 'queue', a.queue, 'idle', a.idle or '0'}
+  if extra then
+    for i = 1, #extra, 2 do
+      a[extra[i]] = extra[i + 1]
+      f[#f + 1] = extra[i]
+      f[#f + 1] = extra[i + 1]
+    end
+  end
+  redis.call(unpack(f))
+  if to == 'available' then
+    for _, m in ipairs(qs) do avail_add_one(id, a, m[1], m[2], m[3]) end
+  end
+  emit('agent-state', call, id, q, '', {'from', from, 'state', to, 'reason', a.reason}, false)
+end
+
+-- Calls ----------------------------------------------------------------
+
+local function wait_add(id, c)
+  for _, q in ipairs(split(c.queues)) do
+    redis.call('ZADD', qkey(q, ':wait'), c.score, id)
+    redis.call('ZADD', qkey(q, ':age'), c.enq, id)
+  end
+  local prim = split(c.queues)[1]
+  local mw = num(qcfg(prim).maxwait, 0)
+  if mw > 0 then redis.call('ZADD', P .. 'deadline', n2s(num(c.qenq, NOW) + mw), id) end
+end
+
+local function wait_rem(id, c)
+  for _, q in ipairs(split(c.queues)) do
+    redis.call('ZREM', qkey(q, ':wait'), id)
+    redis.call('ZREM', qkey(q, ':age'), id)
+  end
+  redis.call('ZREM', P .. 'deadline', id)
+end
+
+local function position(id, c)
+  local best = nil
+  for _, q in ipairs(split(c.queues)) do
+    local r = redis.call('ZRANK', qkey(q, ':wait'), id)
+    if r and (best == nil or r < best) then best = r end
+  end
+  if best == nil then return 0 end
+  return best + 1
+end
+
+local function end_call(id, c, result, fields, notice)
+  if c.state == 'waiting' then wait_rem(id, c) end
+  if c.state == 'ringing' then redis.call('ZREM', P .. 'ring', id) end
+  redis.call('SREM', P .. 'n:' .. c.node .. ':calls', id)
+  c.state = 'ended'
+  redis.call('HSET', ckey(id), 'state', 'ended', 'result', result, 'ended', n2s(NOW))
+  redis.call('PEXPIRE', ckey(id), KEEPMS)
+  local f = {'result', result, 'wait_ms', n2s(num(c.answered, NOW) - num(c.enq, NOW))}
+  if fields then for i = 1, #fields do f[#f + 1] = fields[i] end end
+  emit('ended', id, c.agent, c.queue ~= '' and c.queue or split(c.queues)[1], c.node, f, notice)
+end
+
+local function max_tier(cfg, c)
+  local widen = num(cfg.widen, 0)
+  if widen <= 0 then return 1e9 end
+  return num(cfg.min_tier, 0) + math.floor((NOW - num(c.enq, NOW)) / widen)
+end
+
+local function member_pos(q, aid)
+  local v = redis.call('HGET', qkey(q, ':m'), aid)
+  if not v then return 0 end
+  local _, pos = string.match(v, '^(%d+):(%d+)$')
+  return tonumber(pos)
+end
+
+local function reserve(id, c, aid, a, q, cfg)
+  if not c.unqueued then wait_rem(id, c) end
+  local ring = num(cfg.ring, 20000)
+  c.state = 'ringing'
+  c.agent = aid
+  c.queue = q
+  c.offers = num(c.offers, 0) + 1
+  redis.call('HSET', ckey(id), 'state', 'ringing', 'agent', aid, 'queue', q,
+    'offered', n2s(NOW), 'offers', n2s(c.offers))
+  redis.call('ZADD', P .. 'ring', n2s(NOW + ring), id)
+  if cfg.strategy == 'round-robin' then
+    redis.call('HSET', qkey(q, ':st'), 'rr_last', n2s(member_pos(q, aid)))
+  end
+  set_agent(aid, a, 'ringing', '', id, q)
+  emit('offer', id, aid, q, c.node, {'wait_ms', n2s(NOW - num(c.enq, NOW)), 'ring_ms', n2s(ring),
+    'attempt', n2s(c.offers)}, true)
+end
+
+local function pick_agent(q, cfg, c)
+  local k = qkey(q, ':avail')
+  if cfg.strategy == 'round-robin' then
+    local last = num(redis.call('HGET', qkey(q, ':st'), 'rr_last'), -1)
+    local r = redis.call('ZRANGEBYSCORE', k, '(' .. n2s(last), '+inf', 'LIMIT', 0, 1)
+    if #r == 0 then r = redis.call('ZRANGE', k, 0, 0) end
+    return r[1]
+  end
+  if cfg.strategy == 'skills' then
+    local mt = max_tier(cfg, c)
+    if mt < 1e9 then
+      return redis.call('ZRANGEBYSCORE', k, '-inf', '(' .. n2s((mt + 1) * TS), 'LIMIT', 0, 1)[1]
+    end
+  end
+  return redis.call('ZRANGE', k, 0, 0)[1]
+end
+
+-- match_call offers a waiting call to the first of its queues that has an
+-- eligible available agent. Returns the agent id or nil.
+local function match_call(id, c)
+  if c.state ~= 'waiting' then return nil end
+  for _, q in ipairs(split(c.queues)) do
+    local cfg = qcfg(q)
+    -- A stale index entry (an agent that is not available) would make
+    -- reserve fail after it has written: drop it and look again. The
+    -- invariant checks in the tests never see one; this keeps a bug or a
+    -- hand edit from wedging a queue.
+    for _ = 1, 3 do
+      local aid = pick_agent(q, cfg, c)
+      if not aid then break end
+      local a = load_agent(aid)
+      if a.state == 'available' then
+        reserve(id, c, aid, a, q, cfg)
+        return aid
+      end
+      redis.call('ZREM', qkey(q, ':avail'), aid)
+    end
+  end
+  return nil
+end
+
+-- match_agent offers an available agent the best call (priority, then age)
+-- waiting in any of the agent's queues that the agent is eligible for.
+-- Pass a only when it was just written by set_agent: otherwise the agent
+-- is read again, as a table the caller holds may be stale when the same
+-- script already reserved the agent (for instance after a release).
+local function match_agent(aid, a)
+  a = a or load_agent(aid)
+  if a.state ~= 'available' then return nil end
+  local best, bestscore, bestq
+  for _, m in ipairs(agent_queues(aid)) do
+    local q = m[1]
+    local cfg = qcfg(q)
+    local k = qkey(q, ':wait')
+    local need = 0
+    if cfg.strategy == 'skills' and num(cfg.widen, 0) > 0 then
+      need = (m[2] - num(cfg.min_tier, 0)) * num(cfg.widen, 0)
+    end
+    local n = SCAN
+    if need <= 0 then n = 1 end
+    local r = redis.call('ZRANGE', k, 0, n - 1, 'WITHSCORES')
+    for i = 1, #r, 2 do
+      local sc = tonumber(r[i + 1])
+      local enq = sc - math.floor(sc / TS) * TS
+      if NOW - enq >= need then
+        if bestscore == nil or sc < bestscore then best, bestscore, bestq = r[i], sc, q end
+        break
+      end
+    end
+  end
+  if best then
+    local c = hgetall(ckey(best))
+    if c.state ~= 'waiting' then -- stale entry: drop it (see match_call)
+      redis.call('ZREM', qkey(bestq, ':wait'), best)
+      redis.call('ZREM', qkey(bestq, ':age'), best)
+      return nil
+    end
+    reserve(best, c, aid, a, bestq, qcfg(bestq))
+    return best
+  end
+  return nil
+end
+
+-- release_agent frees an agent reserved for a call that went away.
+local function release_agent(aid, id)
+  if not aid or aid == '' then return nil end
+  local a = load_agent(aid)
+  if a.state == 'ringing' and a.call == id then
+    set_agent(aid, a, 'available', '', '', '', true)
+    return a
+  end
+  return nil
+end
+
+local function logged_in(c)
+  for _, q in ipairs(split(c.queues)) do
+    if redis.call('SCARD', qkey(q, ':in')) > 0 then return true end
+  end
+  return false
+end
+
+-- overflow applies the first queue's overflow to a call. Returns 'queue',
+-- 'callback', 'timeout' or nil when there is nothing to do.
+local function overflow(id, c, reason, notice)
+  local prim = split(c.queues)[1]
+  local cfg = qcfg(prim)
+  local kind = cfg.of_kind or ''
+  local hops = num(c.hops, 0)
+  if kind == 'queue' and hops < 5 and redis.call('EXISTS', qkey(cfg.of_queue, '')) == 1 then
+    if c.state == 'waiting' then wait_rem(id, c) end
+    c.queues = cfg.of_queue
+    c.qenq = n2s(NOW)
+    c.hops = hops + 1
+    c.state = 'waiting'
+    redis.call('HSET', ckey(id), 'queues', c.queues, 'qenq', c.qenq, 'hops', n2s(c.hops), 'state', 'waiting')
+    wait_add(id, c)
+    emit('overflow', id, '', prim, c.node, {'reason', reason, 'to', c.queues}, notice)
+    return 'queue'
+  end
+  if kind == 'callback' then
+    emit('overflow', id, '', prim, c.node, {'reason', reason, 'result', 'callback', 'caller', c.caller or ''}, notice)
+    end_call(id, c, 'callback', nil, notice)
+    return 'callback'
+  end
+  if reason == 'max-wait' then
+    emit('overflow', id, '', prim, c.node, {'reason', reason, 'result', 'timeout'}, notice)
+    end_call(id, c, 'timeout', nil, notice)
+    return 'timeout'
+  end
+  return nil
+end
+
+-- sweep_queue matches waiting calls with available agents in one queue
+-- until no pair is left or the budget is spent (tier widening makes pairs
+-- appear with time alone).
+local function sweep_queue(q, budget)
+  local n = 0
+  while n < budget do
+    if redis.call('ZCARD', qkey(q, ':avail')) == 0 then break end
+    local r = redis.call('ZRANGE', qkey(q, ':wait'), 0, SCAN - 1)
+    local matched = false
+    for _, id in ipairs(r) do
+      local c = hgetall(ckey(id))
+      if match_call(id, c) then
+        matched = true
+        break
+      end
+    end
+    if not matched then break end
+    n = n + 1
+  end
+  return n
+end
+
+-- rna releases a ringing reservation: the call goes back to its queues
+-- with its original score (ahead of every later call of its priority), the
+-- agent to away/missed-call or available as the queue says.
+local function rna(id, c, reason, notice)
+  local aid, q = c.agent, c.queue
+  local cfg = qcfg(q)
+  redis.call('ZREM', P .. 'ring', id)
+  c.state, c.agent, c.queue = 'waiting', '', ''
+  redis.call('HSET', ckey(id), 'state', 'waiting', 'agent', '', 'queue', '')
+  wait_add(id, c)
+  emit('ring-no-answer', id, aid, q, c.node, {'reason', reason}, notice)
+  local a = load_agent(aid)
+  local freed = false
+  if a.state == 'ringing' and a.call == id then
+    if cfg.missed == '1' then
+      set_agent(aid, a, 'away', 'missed-call', '', '')
+    else
+      set_agent(aid, a, 'available', '', '', '')
+      freed = true
+    end
+  end
+  match_call(id, c)
+  if freed then match_agent(aid) end
+end
+
+-- finish_agent moves the agent of an ended answered call to wrap-up (or
+-- straight to available) and folds the handle time into the queue's AHT.
+local function finish_agent(id, c, talk)
+  local aid, q = c.agent, c.queue
+  local cfg = qcfg(q)
+  local wrap = num(cfg.wrap, 0)
+  local stk = qkey(q, ':st')
+  local st = redis.call('HMGET', stk, 'handled', 'aht')
+  local handled = num(st[1], 0) + 1
+  local aht = num(st[2], 0)
+  aht = aht + (talk + wrap - aht) / math.min(handled, 50)
+  redis.call('HSET', stk, 'handled', n2s(handled), 'aht', n2s(aht))
+  local a = load_agent(aid)
+  if a.state ~= 'on-call' or a.call ~= id then return end
+  if wrap > 0 then
+    set_agent(aid, a, 'wrap-up', '', id, q)
+    redis.call('ZADD', P .. 'wrap', n2s(NOW + wrap), aid)
+  else
+    set_agent(aid, a, 'available', '', '', '')
+    match_agent(aid, a)
+  end
+end
+
+-- lose_call ends a call whose owning node is gone (result node-lost) and
+-- frees its agent: a ringing agent is available again, an answering one
+-- goes to wrap-up.
+local function lose_call(id, c, from_node)
+  local aid, was = c.agent, c.state
+  local talk = NOW - num(c.answered, NOW)
+  end_call(id, c, 'node-lost', {'from_node', from_node}, false)
+  if was == 'ringing' then
+    local a = release_agent(aid, id)
+    if a then match_agent(aid) end
+  elseif was == 'on-call' then
+    finish_agent(id, c, talk)
+  end
+end
+
+-- Script body follows.

@@ -1,0 +1,359 @@
+package routing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/ringdesk/ringdesk"
+)
+
+var _ ringdesk.Router = (*Router)(nil)
+
+// Orphan policies: what survivors do with the calls of a dead node.
+const (
+	OrphanEnd     = "end"     // end them with result node-lost (default)
+	OrphanRequeue = "requeue" // take them over: waiting and ringing calls wait on, owned by the survivor
+)
+
+// Config configures a Router. Site and Node are required.
+type Config struct {
+	// Site names the key space: every key is "rd:{Site}:…", so that all of
+	// a site's keys hash to one Redis Cluster slot and the scripts stay valid.
+	Site string
+	// Node is this process's id, unique among the nodes sharing the site.
+	Node string
+	// HeartbeatTTL: a node whose heartbeat is older is dead and its calls are
+	// recovered by the survivors. Default 5 s.
+	HeartbeatTTL time.Duration
+	// TickInterval is how often this node heartbeats and runs the reaper
+	// (ring timeouts, wrap-up ends, overflow, recovery, tier widening).
+	// Default HeartbeatTTL/5, at most 250 ms.
+	TickInterval time.Duration
+	// OrphanPolicy is OrphanEnd or OrphanRequeue.
+	OrphanPolicy string
+	// EventMaxLen caps the event stream (approximately). Default 100,000.
+	EventMaxLen int
+	// InboxMaxLen caps each node's notice stream. Default 10,000.
+	InboxMaxLen int
+	// KeepEnded is how long an ended call stays readable. Default 1 h.
+	KeepEnded time.Duration
+	// TickBatch bounds the work of one tick per kind. Default 200.
+	TickBatch int
+	// AutoPipeline runs the scripts through go-redis's autopipeliner when
+	// the client is a *redis.Client: concurrent calls share round trips
+	// and Redis reads and writes them in batches, which saves it the
+	// per-command I/O that dominates once the scripts are cheap.
+	AutoPipeline bool
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() error {
+	if !ringdesk.ValidID(c.Site) || !ringdesk.ValidID(c.Node) || strings.ContainsAny(c.Site+c.Node, ":") {
+		return ringdesk.Errorf(ringdesk.EINVALID, "Routing site and node must be ids without spaces, colons, braces or commas.")
+	}
+	if c.HeartbeatTTL <= 0 {
+		c.HeartbeatTTL = 5 * time.Second
+	}
+	if c.TickInterval <= 0 {
+		c.TickInterval = min(c.HeartbeatTTL/5, 250*time.Millisecond)
+	}
+	switch c.OrphanPolicy {
+	case "":
+		c.OrphanPolicy = OrphanEnd
+	case OrphanEnd, OrphanRequeue:
+	default:
+		return ringdesk.Errorf(ringdesk.EINVALID, "Unknown orphan policy %q.", c.OrphanPolicy)
+	}
+	if c.EventMaxLen <= 0 {
+		c.EventMaxLen = 100000
+	}
+	if c.InboxMaxLen <= 0 {
+		c.InboxMaxLen = 10000
+	}
+	if c.KeepEnded <= 0 {
+		c.KeepEnded = time.Hour
+	}
+	if c.TickBatch <= 0 {
+		c.TickBatch = 200
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
+// Router is the Redis implementation of ringdesk.Router. Create it with
+// NewRouter, start it with Open and stop it with Close.
+type Router struct {
+	rdb    redis.UniversalClient
+	sc     redis.Scripter // runs the scripts: rdb or its autopipeliner
+	cfg    Config
+	log    *slog.Logger
+	s      *scripts
+	prefix string   // "rd:{site}:"
+	keys   []string // KEYS for every script: the event stream
+
+	notices chan ringdesk.RoutingEvent
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// NewRouter returns a Router on a Redis client. Returns EINVALID for a bad
+// configuration.
+func NewRouter(rdb redis.UniversalClient, cfg Config) (*Router, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	prefix := "rd:{" + cfg.Site + "}:"
+	var sc redis.Scripter = rdb
+	if c, ok := rdb.(*redis.Client); ok && cfg.AutoPipeline {
+		ap, err := c.AutoPipeline()
+		if err != nil {
+			return nil, fmt.Errorf("new router: autopipeline: %w", err)
+		}
+		sc = ap
+	}
+	return &Router{
+		rdb:     rdb,
+		sc:      sc,
+		cfg:     cfg,
+		log:     cfg.Logger.With("component", "routing", "node", cfg.Node),
+		s:       newScripts(cfg),
+		prefix:  prefix,
+		keys:    []string{prefix + "events"},
+		notices: make(chan ringdesk.RoutingEvent, 1024),
+	}, nil
+}
+
+// Node returns the node id.
+func (r *Router) Node() string { return r.cfg.Node }
+
+// Open loads the scripts, ends the calls a previous process with the same
+// node id left behind (their SIP dialogs died with it: result node-lost),
+// heartbeats once and starts the node's loops: the tick (heartbeat and
+// reaper) and the notice reader.
+func (r *Router) Open(ctx context.Context) error {
+	for _, s := range r.s.all() {
+		if err := s.Load(ctx, r.rdb).Err(); err != nil {
+			return formatError("load routing scripts", err)
+		}
+	}
+	// Calls this node id still owns are a previous process's: end them.
+	for {
+		left, err := r.s.restart.Run(ctx, r.sc, r.keys, r.cfg.Node, r.cfg.TickBatch).Int64()
+		if err != nil {
+			return formatError("end calls of previous run", err)
+		}
+		if left == 0 {
+			break
+		}
+	}
+	if _, err := r.tickOnce(ctx); err != nil {
+		return err
+	}
+	start, err := r.serverTime(ctx)
+	if err != nil {
+		return err
+	}
+	lctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	r.wg.Add(2)
+	go r.tickLoop(lctx)
+	go r.noticeLoop(lctx, fmt.Sprintf("%d-0", start.UnixMilli()-1))
+	return nil
+}
+
+// Close stops the loops and deregisters the node, so that the survivors
+// recover its calls at their next tick instead of after the heartbeat TTL.
+func (r *Router) Close() error {
+	r.stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := r.rdb.ZAdd(ctx, r.prefix+"nodes", redis.Z{Score: 0, Member: r.cfg.Node}).Err(); err != nil {
+		return formatError("deregister node", err)
+	}
+	return nil
+}
+
+// stop ends the loops without deregistering: to the other nodes this looks
+// like a crash.
+func (r *Router) stop() {
+	if r.cancel != nil {
+		r.cancel()
+		r.wg.Wait()
+		r.cancel = nil
+	}
+}
+
+func (r *Router) tickLoop(ctx context.Context) {
+	defer r.wg.Done()
+	t := time.NewTicker(r.cfg.TickInterval)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		tctx, cancel := context.WithTimeout(ctx, r.cfg.HeartbeatTTL)
+		st, err := r.tickOnce(tctx)
+		cancel()
+		switch {
+		case err != nil && !failing && ctx.Err() == nil:
+			r.log.Error("routing tick failed", "error", err)
+			failing = true
+		case err == nil && failing:
+			r.log.Info("routing tick recovered")
+			failing = false
+		}
+		if err == nil && st.recovered > 0 {
+			r.log.Info("recovered calls of dead node", "calls", st.recovered)
+		}
+	}
+}
+
+type tickStats struct{ ronas, wrapups, overflows, recovered, swept int64 }
+
+func (r *Router) tickOnce(ctx context.Context) (tickStats, error) {
+	var st tickStats
+	v, err := r.s.tick.Run(ctx, r.rdb, r.keys, r.cfg.Node, r.cfg.HeartbeatTTL.Milliseconds(),
+		r.cfg.TickBatch, r.cfg.OrphanPolicy).Int64Slice()
+	if err != nil {
+		return st, formatError("routing tick", err)
+	}
+	if len(v) == 5 {
+		st = tickStats{v[0], v[1], v[2], v[3], v[4]}
+	}
+	return st, nil
+}
+
+// noticeLoop reads this node's inbox stream and hands each notice to
+// Notices(). It resumes after the last entry read, across reconnects.
+func (r *Router) noticeLoop(ctx context.Context, last string) {
+	defer r.wg.Done()
+	key := r.prefix + "n:" + r.cfg.Node + ":inbox"
+	r.readStream(ctx, key, last, func(ev ringdesk.RoutingEvent) bool {
+		select {
+		case r.notices <- ev:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	})
+}
+
+// readStream tails a stream from after last, calling fn for each entry
+// until fn returns false or ctx ends. Errors are retried with backoff.
+func (r *Router) readStream(ctx context.Context, key, last string, fn func(ringdesk.RoutingEvent) bool) {
+	backoff := 50 * time.Millisecond
+	for ctx.Err() == nil {
+		res, err := r.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{key, last}, Count: 500, Block: 250 * time.Millisecond}).Result()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			r.log.Warn("read routing stream", "stream", key, "error", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, 2*time.Second)
+			continue
+		}
+		backoff = 50 * time.Millisecond
+		for _, s := range res {
+			for _, m := range s.Messages {
+				last = m.ID
+				if !fn(parseEvent(m)) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// Notices implements ringdesk.Router.
+func (r *Router) Notices() <-chan ringdesk.RoutingEvent { return r.notices }
+
+// Subscribe implements ringdesk.Router.
+func (r *Router) Subscribe(ctx context.Context, after string) (<-chan ringdesk.RoutingEvent, error) {
+	if after == "" {
+		now, err := r.serverTime(ctx)
+		if err != nil {
+			return nil, err
+		}
+		// Everything stamped from this millisecond on: no gap between
+		// Subscribe returning and the first read.
+		after = fmt.Sprintf("%d-0", now.UnixMilli()-1)
+	}
+	ch := make(chan ringdesk.RoutingEvent, 256)
+	go func() {
+		defer close(ch)
+		r.readStream(ctx, r.prefix+"events", after, func(ev ringdesk.RoutingEvent) bool {
+			select {
+			case ch <- ev:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		})
+	}()
+	return ch, nil
+}
+
+func (r *Router) serverTime(ctx context.Context) (time.Time, error) {
+	t, err := r.rdb.Time(ctx).Result()
+	if err != nil {
+		return time.Time{}, formatError("read redis time", err)
+	}
+	return t, nil
+}
+
+// run runs a script and maps its error.
+func (r *Router) run(ctx context.Context, s *redis.Script, op string, args ...any) (any, error) {
+	v, err := s.Run(ctx, r.sc, r.keys, args...).Result()
+	if err != nil {
+		return nil, formatError(op, err)
+	}
+	return v, nil
+}
+
+// formatError maps script error replies ("conflict Agent a1 is …") to
+// ringdesk errors and anything that is not a Redis reply (a dead
+// connection, a timeout) to EUNAVAILABLE.
+func formatError(op string, err error) error {
+	var rerr redis.Error
+	if errors.As(err, &rerr) {
+		msg := rerr.Error()
+		// A raised error carries a suffix naming the script: drop it.
+		if i := strings.Index(msg, " script: "); i >= 0 {
+			msg = msg[:i]
+		}
+		for _, code := range []string{ringdesk.ECONFLICT, ringdesk.EINVALID, ringdesk.ENOTFOUND, ringdesk.EUNAVAILABLE} {
+			if rest, ok := strings.CutPrefix(msg, code+" "); ok {
+				return fmt.Errorf("%s: %w", op, ringdesk.Errorf(code, "%s", rest))
+			}
+		}
+		if strings.HasPrefix(msg, "LOADING") || strings.HasPrefix(msg, "READONLY") || strings.HasPrefix(msg, "MASTERDOWN") {
+			return fmt.Errorf("%s: %w: %w", op, ringdesk.Errorf(ringdesk.EUNAVAILABLE, "Routing store is unavailable."), err)
+		}
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return fmt.Errorf("%s: %w: %w", op, ringdesk.Errorf(ringdesk.EUNAVAILABLE, "Routing store is unavailable."), err)
+}

@@ -1,0 +1,97 @@
+package routing_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/ringdesk/ringdesk"
+)
+
+func TestRouter_Snapshot(t *testing.T) {
+	e := newEnv(t)
+	r := e.router("n1")
+	ctx := ctxT(t)
+	must(t, r.PutQueue(ctx, &ringdesk.Queue{Name: "sales", RingTimeout: long, WrapUp: long, Members: members("a1", "a2", "a3", "a4")}))
+	must(t, r.PutQueue(ctx, &ringdesk.Queue{Name: "support", RingTimeout: long, Members: members("a4", "a5")}))
+	must(t, r.Login(ctx, "a1", true))
+	must(t, r.Login(ctx, "a2", true))
+	must(t, r.Login(ctx, "a3", false))
+	enqueue(t, r, "c1", 0, "sales") // a1 rings
+	enqueue(t, r, "c2", 0, "sales") // a2 rings
+	must(t, r.Answer(ctx, "c2", "a2"))
+	enqueue(t, r, "c3", 0, "support") // nobody logged in: waits
+	time.Sleep(50 * time.Millisecond)
+	enqueue(t, r, "c4", 9, "support") // higher priority, younger
+
+	s, err := r.Snapshot(ctx)
+	must(t, err)
+	if len(s.Queues) != 2 || len(s.Agents) != 5 {
+		t.Fatalf("snapshot = %+v", s)
+	}
+	sales, support := s.Queues[0], s.Queues[1]
+	if sales.Name != "sales" || sales.Waiting != 0 || sales.LongestWait != 0 {
+		t.Fatalf("sales = %+v", sales)
+	}
+	want := map[ringdesk.AgentState]int{ringdesk.AgentRinging: 1, ringdesk.AgentOnCall: 1, ringdesk.AgentAway: 1, ringdesk.AgentLoggedOut: 1}
+	for st, n := range want {
+		if sales.Agents[st] != n {
+			t.Fatalf("sales agents = %v, want %v", sales.Agents, want)
+		}
+	}
+	if support.Waiting != 2 || support.LongestWait < 50*time.Millisecond || support.Agents[ringdesk.AgentLoggedOut] != 2 {
+		t.Fatalf("support = %+v (longest wait is the oldest call, not the head)", support)
+	}
+	a1 := s.Agents[0]
+	if a1.ID != "a1" || a1.State != ringdesk.AgentRinging || a1.CallID != "c1" || a1.Queue != "sales" || a1.TimeInState <= 0 {
+		t.Fatalf("a1 = %+v", a1)
+	}
+	if a3 := s.Agents[2]; a3.State != ringdesk.AgentAway || a3.Reason != ringdesk.ReasonNotReady {
+		t.Fatalf("a3 = %+v", a3)
+	}
+}
+
+func TestRouter_SubscribeResume(t *testing.T) {
+	e := newEnv(t)
+	r := e.router("n1")
+	ctx := ctxT(t)
+	events, err := r.Subscribe(ctx, "")
+	must(t, err)
+	must(t, r.PutQueue(ctx, &ringdesk.Queue{Name: "q", RingTimeout: long, Members: members("a1")}))
+	must(t, r.Login(ctx, "a1", true))
+	enqueue(t, r, "c1", 3, "q")
+	must(t, r.Answer(ctx, "c1", "a1"))
+	must(t, r.End(ctx, "c1"))
+
+	var kinds []string
+	var afterLogin string
+	for ev := range events {
+		kinds = append(kinds, ev.Kind)
+		if ev.Time.IsZero() || ev.ID == "" {
+			t.Fatalf("event without id or time: %+v", ev)
+		}
+		if ev.Kind == ringdesk.EventAgentState && ev.Fields["from"] == "logged-out" {
+			afterLogin = ev.ID
+		}
+		if ev.Kind == ringdesk.EventEnded {
+			if ev.CallID != "c1" || ev.AgentID != "a1" || ev.Queue != "q" || ev.Node != "n1" || ev.Fields["result"] != ringdesk.ResultCompleted || ev.Fields["talk_ms"] == "" {
+				t.Fatalf("ended = %+v", ev)
+			}
+			break
+		}
+	}
+	want := []string{"agent-state", "enqueued", "agent-state", "offer", "agent-state", "answered", "ended"}
+	if len(kinds) != len(want) {
+		t.Fatalf("kinds = %v, want %v", kinds, want)
+	}
+	for i := range want {
+		if kinds[i] != want[i] {
+			t.Fatalf("kinds = %v, want %v", kinds, want)
+		}
+	}
+	// Resuming after an event id replays exactly what followed it.
+	again, err := r.Subscribe(ctx, afterLogin)
+	must(t, err)
+	if ev := <-again; ev.Kind != ringdesk.EventEnqueued || ev.CallID != "c1" || ev.Fields["priority"] != "3" {
+		t.Fatalf("first event after resume = %+v", ev)
+	}
+}
