@@ -52,22 +52,23 @@ func counts(tb testing.TB, raw *sql.DB) (customers, phones int) {
 }
 
 // dump returns every customer with its phones as one line each, by account
-// number, without IDs and timestamps, which differ between databases.
+// number, without IDs and timestamps, which differ between databases, but
+// with whether it is soft-deleted.
 func dump(tb testing.TB, raw *sql.DB) []string {
 	tb.Helper()
-	rows, err := raw.Query(`SELECT c.account_number, c.name, c.company, c.email, c.status, c.tags, c.address, c.notes,
+	rows, err := raw.Query(`SELECT COALESCE(c.account_number, ''), c.name, c.company, c.email, c.status, c.tags, c.address, c.notes, c.deleted_at IS NOT NULL,
 		COALESCE(GROUP_CONCAT(CONCAT_WS('|', p.position, p.label, p.raw, COALESCE(p.e164, '-'), p.extension, p.invalid)
 			ORDER BY p.position SEPARATOR ' ; '), '')
 		FROM customers c LEFT JOIN customer_phones p ON p.customer_id = c.id
-		GROUP BY c.id ORDER BY c.account_number`)
+		GROUP BY c.id ORDER BY c.account_number, c.name, c.company, c.email, c.id`)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	defer rows.Close()
 	var out []string
 	for rows.Next() {
-		var f [9]string
-		if err := rows.Scan(&f[0], &f[1], &f[2], &f[3], &f[4], &f[5], &f[6], &f[7], &f[8]); err != nil {
+		var f [10]string
+		if err := rows.Scan(&f[0], &f[1], &f[2], &f[3], &f[4], &f[5], &f[6], &f[7], &f[8], &f[9]); err != nil {
 			tb.Fatal(err)
 		}
 		out = append(out, strings.Join(f[:], " # "))
