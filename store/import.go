@@ -96,7 +96,9 @@ type ImportSummary struct {
 // (to tell an in-file duplicate from an account that existed before), kept
 // as ranges of consecutive IDs, so a few bytes per batch. When ctx ends or
 // the database fails, Import returns the error with the summary so far;
-// committed batches stay, and importing the file again completes it.
+// committed batches stay, and importing the file again completes it. r is
+// read on another goroutine that has stopped when Import returns; a Read
+// that blocks (a stalled pipe) delays that return until it does.
 func (db *DB) Import(ctx context.Context, r io.Reader, opts ImportOptions) (ImportSummary, error) {
 	start := time.Now()
 	sum := ImportSummary{IgnoredColumns: []string{}}

@@ -1,13 +1,19 @@
 package store_test
 
 import (
+	"bufio"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"reflect"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ringdesk/ringdesk"
 	"github.com/ringdesk/ringdesk/store"
@@ -431,5 +437,106 @@ func TestImportMappingDetect(t *testing.T) {
 	// A second name column is ignored, not merged.
 	if got, want := m.Ignored(), []string{"Customer"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("ignored = %q, want %q", got, want)
+	}
+}
+
+// TestImportMillionRows streams a generated file of RINGDESK_IMPORT_ROWS
+// rows (default 1,000,000) through Import and checks that every good row
+// lands while the heap stays bounded: the file is never held in memory,
+// by the test or by Import.
+func TestImportMillionRows(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: streams a million-row file into MySQL")
+	}
+	n := 1_000_000
+	if v := os.Getenv("RINGDESK_IMPORT_ROWS"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 1000 {
+			t.Fatalf("RINGDESK_IMPORT_ROWS=%q: want a number of at least 1000", v)
+		}
+	}
+	const heapLimit = 64 << 20
+	db, raw := mustOpenDBWithSQL(t, "GB")
+
+	// Row i has an account number except every 1000th, a mobile, a landline
+	// for odd i, and every 100,000th has a field too many.
+	pr, pw := io.Pipe()
+	var wantPhones, wantBad int
+	go func() {
+		w := bufio.NewWriter(pw)
+		fmt.Fprintln(w, "Name,Company,Email,Account,Status,Tags,Address,Mobile,Phone")
+		for i := 1; i <= n; i++ {
+			account := fmt.Sprintf("BIG-%07d", i)
+			if i%1000 == 0 {
+				account = ""
+			}
+			landline := ""
+			if i%2 == 1 {
+				landline = fmt.Sprintf("0121 %03d %04d", 200+i/10000%800, i%10000)
+			}
+			extra := ""
+			if i%100_000 == 50_000 {
+				extra = ",surplus"
+			}
+			fmt.Fprintf(w, "Customer %d,Company %d,c%d@example.com,%s,active,bulk;test,\"%d High Street, Town\",07400 %06d,%s%s\n",
+				i, i%5000, i, account, i, i%1_000_000, landline, extra)
+		}
+		pw.CloseWithError(w.Flush())
+	}()
+	for i := 1; i <= n; i++ {
+		if i%100_000 == 50_000 {
+			wantBad++
+			continue
+		}
+		wantPhones++
+		if i%2 == 1 {
+			wantPhones++
+		}
+	}
+
+	runtime.GC()
+	var peak uint64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			peak = max(peak, ms.HeapInuse)
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	var failed []store.RowError
+	start := time.Now()
+	sum, err := db.Import(context.Background(), pr, store.ImportOptions{
+		OnError: func(e store.RowError) { failed = append(failed, e) },
+	})
+	elapsed := time.Since(start)
+	close(stop)
+	<-sampled
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d rows in %v: %.0f rows/s; peak heap in use %.1f MiB", sum.Rows, elapsed.Round(time.Millisecond),
+		float64(sum.Rows)/elapsed.Seconds(), float64(peak)/(1<<20))
+
+	if sum.Rows != n || sum.Created != n-wantBad || sum.Failed != wantBad || sum.Unchanged != 0 {
+		t.Errorf("summary = %+v, want %d rows, %d created, %d failed", sum, n, n-wantBad, wantBad)
+	}
+	if len(failed) != wantBad || (wantBad > 0 && failed[0].Line != 50_001) {
+		t.Errorf("row errors = %v, want %d, the first on line 50001", failed, wantBad)
+	}
+	if c, p := counts(t, raw); c != n-wantBad || p != wantPhones {
+		t.Errorf("stored %d customers and %d phones, want %d and %d", c, p, n-wantBad, wantPhones)
+	}
+	if peak > heapLimit {
+		t.Errorf("peak heap in use %.1f MiB, want under %d MiB", float64(peak)/(1<<20), heapLimit>>20)
 	}
 }
