@@ -199,16 +199,23 @@ func (db *DB) LookupByPhone(ctx context.Context, raw string) ([]*ringdesk.Custom
 	if pn.E164 == "" {
 		return []*ringdesk.Customer{}, nil
 	}
+	// No DISTINCT and an ORDER BY on the driving table: DISTINCT over the
+	// TEXT columns (or a semi-join) made MariaDB build a temporary table,
+	// on disk for DISTINCT, per lookup. A customer holding the number twice
+	// comes twice and is dropped here.
 	var rows []customerRow
-	err := db.db.SelectContext(ctx, &rows, `SELECT DISTINCT `+customerColumns+`
+	err := db.db.SelectContext(ctx, &rows, `SELECT `+customerColumns+`
 		FROM customer_phones p JOIN customers c ON c.id = p.customer_id
-		WHERE p.e164 = ? AND c.deleted_at IS NULL ORDER BY c.id LIMIT 50`, pn.E164)
+		WHERE p.e164 = ? AND c.deleted_at IS NULL ORDER BY p.customer_id LIMIT 50`, pn.E164)
 	if err != nil {
 		return nil, fmt.Errorf("lookup by phone: %w", err)
 	}
-	cs := make([]*ringdesk.Customer, len(rows))
+	cs := make([]*ringdesk.Customer, 0, len(rows))
 	for i := range rows {
-		cs[i] = rows[i].customer()
+		if i > 0 && rows[i].ID == rows[i-1].ID {
+			continue
+		}
+		cs = append(cs, rows[i].customer())
 	}
 	if err := db.attachPhones(ctx, db.db, cs); err != nil {
 		return nil, err

@@ -159,6 +159,27 @@ func TestImport(t *testing.T) {
 			},
 		},
 		{
+			name: "SameNumberTwice",
+			file: "Name,Account,Phone,Mobile\n" +
+				"Twice,ACC-1,020 7946 0000,+44 20 7946 0000\n" +
+				"Shares It,ACC-2,,02079460000\n",
+			want: want{sum: store.ImportSummary{Rows: 2, Created: 2, IgnoredColumns: []string{}}},
+			check: func(t *testing.T, db *store.DB, raw *sql.DB) {
+				// Each customer holding the number comes once, by ID.
+				found, err := db.LookupByPhone(context.Background(), "0044 20 7946 0000")
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for _, c := range found {
+					got = append(got, fmt.Sprintf("%s/%d", c.AccountNumber, len(c.Phones)))
+				}
+				if want := []string{"ACC-1/2", "ACC-2/1"}; !reflect.DeepEqual(got, want) {
+					t.Errorf("LookupByPhone = %q, want %q", got, want)
+				}
+			},
+		},
+		{
 			name: "ValidationErrors",
 			file: "Name,Company,Email,Status,Account,Tags\n" +
 				",,nobody@example.com,,ACC-1,\n" +
