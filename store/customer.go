@@ -1,9 +1,11 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -194,26 +196,78 @@ func (db *DB) attachPhones(ctx context.Context, q sqlx.QueryerContext, cs []*rin
 	return nil
 }
 
-// LookupByPhone returns every live customer with the number raw, in one
-// indexed query on the E.164 column (plus one for their phones).
+// lookupLimit bounds the customers LookupByPhone returns: a switchboard
+// number may be shared by many, and a pop lists a few.
+const lookupLimit = 50
+
+// lookupRow is a customer joined with one of its phones.
+type lookupRow struct {
+	customerRow
+	PhoneID   int64  `db:"phone_id"`
+	Position  int    `db:"phone_position"`
+	Label     string `db:"phone_label"`
+	Raw       string `db:"phone_raw"`
+	E164      string `db:"phone_e164"`
+	Extension string `db:"phone_extension"`
+	Invalid   bool   `db:"phone_invalid"`
+}
+
+// LookupByPhone returns every live customer with the number raw (at most
+// lookupLimit, by ID), with their phones, in one query driven by the index
+// on the E.164 column: it runs for every incoming call.
+//
+// The query has no DISTINCT and sorts only the driving table's rows: over
+// the customers' TEXT columns DISTINCT made MariaDB build an on-disk
+// temporary table per lookup. Rows come ordered by customer, so a customer
+// cut by the row limit is dropped, and one holding the number twice (its
+// phones joined twice) is merged here.
 func (db *DB) LookupByPhone(ctx context.Context, raw string) ([]*ringdesk.Customer, error) {
 	pn := db.norm.Normalize(raw)
 	if pn.E164 == "" {
 		return []*ringdesk.Customer{}, nil
 	}
-	var rows []customerRow
-	err := db.db.SelectContext(ctx, &rows, `SELECT DISTINCT `+customerColumns+`
-		FROM customer_phones p JOIN customers c ON c.id = p.customer_id
-		WHERE p.e164 = ? AND c.deleted_at IS NULL ORDER BY c.id LIMIT 50`, pn.E164)
+	// 20 phones at most per customer (Validate), each row twice for a
+	// customer that holds the number twice. Beyond that, when more than
+	// lookupLimit customers share the number, fewer may come back.
+	const maxRows = 2*lookupLimit*20 + 1
+	var rows []lookupRow
+	err := db.db.SelectContext(ctx, &rows, `SELECT `+customerColumns+`, p2.id AS phone_id,
+		p2.position AS phone_position, p2.label AS phone_label, p2.raw AS phone_raw,
+		COALESCE(p2.e164, '') AS phone_e164, p2.extension AS phone_extension, p2.invalid AS phone_invalid
+		FROM customer_phones p
+		JOIN customers c ON c.id = p.customer_id
+		JOIN customer_phones p2 ON p2.customer_id = c.id
+		WHERE p.e164 = ? AND c.deleted_at IS NULL
+		ORDER BY p.customer_id LIMIT ?`, pn.E164, maxRows)
 	if err != nil {
 		return nil, fmt.Errorf("lookup by phone: %w", err)
 	}
-	cs := make([]*ringdesk.Customer, len(rows))
-	for i := range rows {
-		cs[i] = rows[i].customer()
+	if len(rows) == maxRows {
+		last := rows[len(rows)-1].ID
+		for len(rows) > 0 && rows[len(rows)-1].ID == last {
+			rows = rows[:len(rows)-1]
+		}
 	}
-	if err := db.attachPhones(ctx, db.db, cs); err != nil {
-		return nil, err
+	// By customer, then phone position, as attachPhones orders them; a
+	// phone twice in a row is the same phone joined twice.
+	slices.SortFunc(rows, func(a, b lookupRow) int {
+		return cmp.Or(cmp.Compare(a.ID, b.ID), cmp.Compare(a.Position, b.Position), cmp.Compare(a.PhoneID, b.PhoneID))
+	})
+	cs := []*ringdesk.Customer{}
+	for i := range rows {
+		r := &rows[i]
+		if i > 0 && r.PhoneID == rows[i-1].PhoneID {
+			continue
+		}
+		if len(cs) == 0 || cs[len(cs)-1].ID != r.ID {
+			if len(cs) == lookupLimit {
+				break
+			}
+			cs = append(cs, r.customer())
+		}
+		c := cs[len(cs)-1]
+		c.Phones = append(c.Phones, ringdesk.Phone{ID: r.PhoneID, Label: r.Label, Raw: r.Raw,
+			E164: r.E164, Extension: r.Extension, Invalid: r.Invalid})
 	}
 	return cs, nil
 }

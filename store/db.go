@@ -59,7 +59,7 @@ func Open(ctx context.Context, dsn string, norm *Normalizer, opts Options) (*DB,
 }
 
 // ParseDSN parses a MySQL DSN and sets what the store relies on: times as
-// time.Time in UTC and utf8mb4.
+// time.Time in UTC, utf8mb4, and client-side placeholders.
 func ParseDSN(dsn string) (*mysql.Config, error) {
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
@@ -72,6 +72,10 @@ func ParseDSN(dsn string) (*mysql.Config, error) {
 	}
 	cfg.Params["time_zone"] = "'+00:00'"
 	cfg.Collation = "utf8mb4_unicode_ci"
+	// Placeholders are filled in by the driver (it escapes for utf8mb4), so
+	// a query is one round trip instead of prepare, execute and close: it
+	// nearly halves a caller-ID lookup (see BenchmarkLookupByPhone).
+	cfg.InterpolateParams = true
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 5 * time.Second
 	}
