@@ -228,8 +228,14 @@ func validateRequest(raw []byte, m *rawMessage, opt ValidateOptions) Verdict {
 		}
 	}
 
-	if _, err := parse(raw, opt); err != nil {
+	msg, err := parse(raw, opt)
+	if err != nil {
 		return reject(400, "Bad Request", "unparsable: "+err.Error())
+	}
+	if req, ok := msg.(*sip.Request); ok && !matchable(req) {
+		// sipgo matches RFC 2543 transactions by From tag; without one it
+		// answers 400 itself and logs an ERROR per request.
+		return reject(400, "Bad Request", "no RFC 3261 branch and no From tag")
 	}
 
 	if method != "ACK" && method != "CANCEL" {
@@ -282,6 +288,23 @@ func parse(raw []byte, opt ValidateOptions) (sip.Message, error) {
 		return opt.Parser.ParseSIP(raw)
 	}
 	return sip.ParseMessage(raw)
+}
+
+// matchable reports whether sipgo can key a server transaction for req: an
+// RFC 3261 branch, or else a From tag.
+func matchable(req *sip.Request) bool {
+	if via := req.Via(); via != nil {
+		if b, ok := via.Params.Get("branch"); ok && len(b) > len(sip.RFC3261BranchMagicCookie) &&
+			strings.HasPrefix(b, sip.RFC3261BranchMagicCookie) {
+			return true
+		}
+	}
+	if from := req.From(); from != nil {
+		if _, ok := from.Params.Get("tag"); ok {
+			return true
+		}
+	}
+	return false
 }
 
 func acceptableBody(ct string) bool {
@@ -533,7 +556,7 @@ func (m *rawMessage) answerable() bool {
 		return false
 	}
 	via, ok := m.lookup("via")
-	if !ok || !strings.HasPrefix(strings.ToUpper(via), "SIP/") {
+	if !ok || !strings.HasPrefix(strings.ToUpper(via), "SIP") {
 		return false
 	}
 	cseq, ok := m.lookup("cseq")
