@@ -243,9 +243,9 @@ func shortenAttr(a slog.Attr) slog.Attr {
 	return a
 }
 
-// EscapedPrefix returns at most n bytes of b as a Go-quoted string (control
-// characters and invalid UTF-8 escaped), followed by the total length when
-// b was cut. It is what the listener logs of a rejected message, at DEBUG.
+// EscapedPrefix returns at most n bytes of b escaped as in a Go string
+// literal (control characters and invalid UTF-8 as \r, \x00, ...; no
+// surrounding quotes), followed by the total length when b was cut. It is what the listener logs of a rejected message, at DEBUG.
 func EscapedPrefix(b []byte, n int) string {
 	if n < 0 {
 		n = 0
@@ -256,6 +256,7 @@ func EscapedPrefix(b []byte, n int) string {
 		b = b[:n]
 	}
 	s := strconv.Quote(string(b))
+	s = s[1 : len(s)-1]
 	if cut {
 		s += fmt.Sprintf("…(%d bytes)", total)
 	}
