@@ -17,6 +17,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/ringdesk/ringdesk"
 	"github.com/ringdesk/ringdesk/telephony"
 )
 
@@ -49,6 +50,16 @@ func (s *syncBuffer) String() string {
 // configured, so INVITEs get 403.
 func startServer(t *testing.T, logs io.Writer, level slog.Level) *telephony.Server {
 	t.Helper()
+	return startServerWith(t, logs, level, nil, func(req *sip.Request, tx sip.ServerTransaction, _ *ringdesk.Trunk) {
+		t.Error("INVITE admitted without trunks")
+	})
+}
+
+// startServerWith runs a Server whose INVITE handler admits trunks (digest
+// realm "ringdesk") and hands admitted INVITEs to admitted.
+func startServerWith(t *testing.T, logs io.Writer, level slog.Level, trunks []ringdesk.Trunk,
+	admitted func(*sip.Request, sip.ServerTransaction, *ringdesk.Trunk)) *telephony.Server {
+	t.Helper()
 	if logs == nil {
 		logs = io.Discard
 	}
@@ -57,16 +68,21 @@ func startServer(t *testing.T, logs io.Writer, level slog.Level) *telephony.Serv
 	if err != nil {
 		t.Fatal(err)
 	}
-	trunks, err := telephony.NewTrunkMatcher(nil)
+	matcher, err := telephony.NewTrunkMatcher(trunks)
 	if err != nil {
 		t.Fatal(err)
 	}
-	adm := telephony.NewAdmission(trunks, 6000, 1000, srv.Logger(), nil)
+	auth, err := telephony.NewDigestAuth("ringdesk", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	adm := telephony.NewAdmission(matcher, 6000, 1000, srv.Logger(), nil, telephony.WithDigestAuth(auth))
 	srv.SIP().OnInvite(func(req *sip.Request, tx sip.ServerTransaction) {
-		if _, ok := adm.Admit(req, tx); !ok {
+		trunk, ok := adm.Admit(req, tx)
+		if !ok {
 			return
 		}
-		t.Error("INVITE admitted without trunks")
+		admitted(req, tx, trunk)
 	})
 	if err := srv.Listen(context.Background(), "127.0.0.1:0", "127.0.0.1:0"); err != nil {
 		t.Fatal(err)

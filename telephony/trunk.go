@@ -216,7 +216,18 @@ func IsScanner(userAgent string) bool {
 type Admission struct {
 	trunks  *TrunkMatcher
 	rejects *SourceLimiter
+	auth    *DigestAuth
 	log     *slog.Logger
+}
+
+// AdmissionOption configures an Admission.
+type AdmissionOption func(*Admission)
+
+// WithDigestAuth makes trunks with a Username pass digest authentication.
+// Without it, requests from such trunks are refused (403): credentials that
+// are configured are never ignored.
+func WithDigestAuth(a *DigestAuth) AdmissionOption {
+	return func(adm *Admission) { adm.auth = a }
 }
 
 // Default budget of 403s per unknown source.
@@ -229,7 +240,7 @@ const (
 // times and then perMinute a minute per source IP, and drops the rest
 // silently, like requests from known scanners. logger should be the
 // Server's rate-limited logger.
-func NewAdmission(trunks *TrunkMatcher, perMinute float64, rejectBurst int, logger *slog.Logger, now func() time.Time) *Admission {
+func NewAdmission(trunks *TrunkMatcher, perMinute float64, rejectBurst int, logger *slog.Logger, now func() time.Time, opts ...AdmissionOption) *Admission {
 	if perMinute <= 0 {
 		perMinute = DefaultRejectsPerMinute
 	}
@@ -239,14 +250,19 @@ func NewAdmission(trunks *TrunkMatcher, perMinute float64, rejectBurst int, logg
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Admission{trunks: trunks, rejects: NewSourceLimiter(perMinute/60, rejectBurst, now), log: logger}
+	a := &Admission{trunks: trunks, rejects: NewSourceLimiter(perMinute/60, rejectBurst, now), log: logger}
+	for _, o := range opts {
+		o(a)
+	}
+	return a
 }
 
 // Decision is the outcome of Admission.Check.
 type Decision struct {
-	Trunk  *ringdesk.Trunk // the matched trunk; nil when refused
-	Status int             // 0 when admitted; 403 to answer; -1 to drop silently
-	Reason string
+	Trunk     *ringdesk.Trunk // the admitted trunk; nil when refused
+	Status    int             // 0 when admitted; 401 or 403 to answer; -1 to drop silently
+	Reason    string
+	Challenge string // WWW-Authenticate value of a 401
 }
 
 // Check decides about a request without answering it (pure but for the
@@ -256,26 +272,63 @@ func (a *Admission) Check(req *sip.Request) Decision {
 		return Decision{Status: -1, Reason: "scanner user agent"}
 	}
 	src := sourceAddr(req)
-	if t, ok := a.trunks.Match(src); ok {
+	t, ok := a.trunks.Match(src)
+	if !ok {
+		return a.refuse(src, sip.StatusForbidden, "unknown source", "")
+	}
+	if t.Username == "" {
 		return Decision{Trunk: t}
 	}
-	if !a.rejects.Allow(src) {
-		return Decision{Status: -1, Reason: "unknown source over its reject budget"}
+	if a.auth == nil {
+		return a.refuse(src, sip.StatusForbidden, "trunk has credentials but digest auth is not configured", "")
 	}
-	return Decision{Status: sip.StatusForbidden, Reason: "unknown source"}
+	switch a.auth.Check(req, t) {
+	case AuthOK:
+		return Decision{Trunk: t}
+	case AuthMissing:
+		// The normal first round: not a failure.
+		return Decision{Status: sip.StatusUnauthorized, Reason: reasonAuthRequired, Challenge: a.auth.Challenge(false)}
+	case AuthStale:
+		return Decision{Status: sip.StatusUnauthorized, Reason: "trunk nonce expired", Challenge: a.auth.Challenge(true)}
+	default:
+		return a.refuse(src, sip.StatusUnauthorized, "trunk authentication failed", a.auth.Challenge(false))
+	}
 }
 
-// Admit checks req and, when it is refused, answers 403 or drops it. It
-// returns the trunk and true when the request may proceed. Digest
-// authentication of trunks with a Username is the caller's next step.
+// reasonAuthRequired is the first round of digest authentication: a
+// challenge, not a failure worth logging at INFO.
+const reasonAuthRequired = "trunk authentication required"
+
+// refuse answers within the source's budget, then drops silently.
+func (a *Admission) refuse(src netip.Addr, status int, reason, challenge string) Decision {
+	if !a.rejects.Allow(src) {
+		return Decision{Status: -1, Reason: reason + "; over the source's reject budget"}
+	}
+	return Decision{Status: status, Reason: reason, Challenge: challenge}
+}
+
+// Admit checks req and, when it is refused, answers it (403; 401 with a
+// challenge for a trunk with credentials) or drops it. It returns the trunk
+// and true when the request may proceed.
 func (a *Admission) Admit(req *sip.Request, tx sip.ServerTransaction) (*ringdesk.Trunk, bool) {
 	d := a.Check(req)
 	if d.Trunk != nil {
 		return d.Trunk, true
 	}
-	a.log.Info("sip request refused", "method", string(req.Method), "source", req.Source(), "reason", d.Reason)
+	if d.Reason == reasonAuthRequired {
+		a.log.Debug("sip request challenged", "method", string(req.Method), "source", req.Source())
+	} else {
+		a.log.Info("sip request refused", "method", string(req.Method), "source", req.Source(), "reason", d.Reason)
+	}
 	if d.Status > 0 && tx != nil {
-		res := sip.NewResponseFromRequest(req, d.Status, "Forbidden", nil)
+		reason := "Forbidden"
+		if d.Status == sip.StatusUnauthorized {
+			reason = "Unauthorized"
+		}
+		res := sip.NewResponseFromRequest(req, d.Status, reason, nil)
+		if d.Challenge != "" {
+			res.AppendHeader(sip.NewHeader("WWW-Authenticate", d.Challenge))
+		}
 		if err := tx.Respond(res); err != nil {
 			a.log.Debug("respond 403", "error", fmt.Errorf("respond: %w", err))
 		}
