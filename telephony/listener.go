@@ -182,7 +182,8 @@ func topViaValue(data []byte) (int, int, bool) {
 // without a reply, and its read filter sees arbitrary chunks.
 type framedListener struct {
 	net.Listener
-	s *Server
+	s         *Server
+	transport string // "tcp" or "tls", for logs
 }
 
 func (l *framedListener) Accept() (net.Conn, error) {
@@ -190,7 +191,7 @@ func (l *framedListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &framedConn{Conn: c, s: l.s, buf: make([]byte, 16<<10)}, nil
+	return &framedConn{Conn: c, s: l.s, transport: l.transport, buf: make([]byte, 16<<10)}, nil
 }
 
 // framedConn frames SIP messages on a stream by Content-Length, judges each
@@ -200,11 +201,13 @@ func (l *framedListener) Accept() (net.Conn, error) {
 // is closed.
 type framedConn struct {
 	net.Conn
-	s   *Server
-	buf []byte
-	in  []byte // bytes read, not yet framed
-	out []byte // judged bytes for sipgo
-	err error  // the error to return once out is drained
+	s         *Server
+	transport string
+	seen      bool // a whole message has arrived
+	buf       []byte
+	in        []byte // bytes read, not yet framed
+	out       []byte // judged bytes for sipgo
+	err       error  // the error to return once out is drained
 }
 
 // Read implements net.Conn for sipgo's reader.
@@ -217,8 +220,11 @@ func (c *framedConn) Read(p []byte) (int, error) {
 		if c.err != nil {
 			return 0, c.err
 		}
+		// Idle between messages is fine (trunks keep connections open);
+		// a connection that has sent nothing whole yet (a TLS handshake
+		// included) or stops mid-message gets the short wait.
 		wait := c.s.cfg.TCPIdleTimeout
-		if len(c.in) > 0 {
+		if len(c.in) > 0 || !c.seen {
 			wait = c.s.cfg.TCPMessageWait
 		}
 		if err := c.Conn.SetReadDeadline(time.Now().Add(wait)); err != nil {
@@ -230,7 +236,7 @@ func (c *framedConn) Read(p []byte) (int, error) {
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
-				c.s.log.Debug("sip tcp connection timed out", "source", c.RemoteAddr().String(), "pending", len(c.in))
+				c.s.log.Debug("sip connection timed out", "transport", c.transport, "source", c.RemoteAddr().String(), "pending", len(c.in))
 				err = io.EOF
 			}
 			c.err = err
@@ -254,6 +260,7 @@ func (c *framedConn) frame() {
 		// alone so that sipgo answers a double CRLF with a single one.
 		if k := leadingCRLF(c.in); k > 0 {
 			if len(c.out) == 0 {
+				c.seen = true
 				c.out = append(c.out, c.in[:k]...)
 				c.consume(k)
 			}
@@ -285,7 +292,8 @@ func (c *framedConn) frame() {
 			return
 		}
 		msg := c.in[:total]
-		if c.s.judge("tcp", c.RemoteAddr(), msg, Validate(msg, opt), c.write) {
+		c.seen = true
+		if c.s.judge(c.transport, c.RemoteAddr(), msg, Validate(msg, opt), c.write) {
 			c.out = append(c.out, msg...)
 		}
 		c.consume(total)
@@ -299,7 +307,7 @@ func (c *framedConn) consume(n int) {
 // fail answers a message that breaks the framing and ends the connection.
 func (c *framedConn) fail(msg []byte, v Verdict) {
 	v.Detail += "; connection closed"
-	c.s.judge("tcp", c.RemoteAddr(), msg, v, c.write)
+	c.s.judge(c.transport, c.RemoteAddr(), msg, v, c.write)
 	c.in = nil
 	c.err = io.EOF
 }

@@ -6,6 +6,7 @@ package telephony
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -106,8 +107,8 @@ type Stats struct {
 	Dropped  uint64 // discarded without a reply (incl. replies over the per-source limit)
 }
 
-// Server is the SIP listener: a sipgo UserAgent and Server behind a
-// validating read path. Register handlers with SIP() (OnInvite, OnRegister,
+// Server is the SIP listener (UDP, TCP, and TLS when a certificate is
+// configured): a sipgo UserAgent and Server behind a validating read path. Register handlers with SIP() (OnInvite, OnRegister,
 // OnBye, OnAck, OnCancel, ...) before Listen; OPTIONS is answered 200, a
 // method without a handler 405 (known) or 501 (unknown), a CANCEL matching
 // nothing 481, and an unmatched ACK is ignored.
@@ -128,6 +129,7 @@ type Server struct {
 	listening bool
 	closed    bool
 	tcp       net.Listener
+	tls       net.Listener
 	done      chan struct{}
 	wg        sync.WaitGroup
 }
@@ -254,7 +256,7 @@ func (s *Server) Listen(ctx context.Context, udpAddr, tcpAddr string) error {
 		s.log.Info("sip listening", "transport", "udp", "addr", udp.LocalAddr().String())
 	}
 	if s.tcp != nil {
-		ln := &framedListener{Listener: s.tcp, s: s}
+		ln := &framedListener{Listener: s.tcp, s: s, transport: "tcp"}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
@@ -282,6 +284,52 @@ func (s *Server) Listen(ctx context.Context, udpAddr, tcpAddr string) error {
 			}
 		}
 	}()
+	return nil
+}
+
+// ListenTLS binds addr for SIP over TLS with cfg (a certificate is
+// required) and serves it like TCP until ctx is done or Close is called.
+// Call it after Listen.
+func (s *Server) ListenTLS(ctx context.Context, addr string, cfg *tls.Config) error {
+	if cfg == nil || (len(cfg.Certificates) == 0 && cfg.GetCertificate == nil) {
+		return errors.New("listen tls: no certificate configured")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errors.New("listen tls: server closed")
+	}
+	if !s.listening {
+		return errors.New("listen tls: call Listen first")
+	}
+	if s.tls != nil {
+		return errors.New("listen tls: already listening")
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen tls %s: %w", addr, err)
+	}
+	s.tls = ln
+	framed := &framedListener{Listener: tls.NewListener(ln, cfg), s: s, transport: "tls"}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := s.srv.ServeTLS(framed); err != nil && !s.isClosed() && !errors.Is(err, net.ErrClosed) {
+			s.log.Error("sip tls listener stopped", "error", err)
+		}
+	}()
+	s.log.Info("sip listening", "transport", "tls", "addr", ln.Addr().String())
+	return nil
+}
+
+// TLSAddr is the bound TLS address, nil when not listening on TLS.
+func (s *Server) TLSAddr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tls != nil {
+		return s.tls.Addr()
+	}
 	return nil
 }
 
@@ -328,6 +376,11 @@ func (s *Server) Close() error {
 	if s.tcp != nil {
 		if err := s.tcp.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close tcp: %w", err))
+		}
+	}
+	if s.tls != nil {
+		if err := s.tls.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close tls: %w", err))
 		}
 	}
 	s.mu.Unlock()

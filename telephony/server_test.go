@@ -538,3 +538,102 @@ func TestOptionsAndUnhandled(t *testing.T) {
 		}
 	}
 }
+
+func TestSizeLimits(t *testing.T) {
+	logger := slog.New(slog.DiscardHandler)
+	srv, err := telephony.NewServer(logger, telephony.Config{MaxUDPMessage: 1000, MaxTCPMessage: 2000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Listen(context.Background(), "127.0.0.1:0", "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	pad := func(b []byte, n int) []byte {
+		return bytes.Replace(b, []byte("Content-Length: 0\r\n"),
+			append(append([]byte("X-Pad: "), bytes.Repeat([]byte("p"), n)...), "\r\nContent-Length: 0\r\n"...), 1)
+	}
+	t.Run("udp under the limit", func(t *testing.T) {
+		p := newUDPPeer(t, srv)
+		p.send(pad(options("UDP", 1), 500))
+		if r := p.recv(deadline); statusOf(r) != 200 {
+			t.Fatalf("got %q", firstLine(r))
+		}
+	})
+	t.Run("udp over the limit", func(t *testing.T) {
+		p := newUDPPeer(t, srv)
+		p.send(pad(options("UDP", 2), 1000))
+		r := p.recv(deadline)
+		if statusOf(r) != 400 || !bytes.Contains(r, []byte("400 Message Too Large")) {
+			t.Fatalf("got %q", firstLine(r))
+		}
+	})
+	t.Run("udp datagram filling sipgo's 32 KiB buffer", func(t *testing.T) {
+		big, err := telephony.NewServer(logger, telephony.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := big.Listen(context.Background(), "127.0.0.1:0", ""); err != nil {
+			t.Fatal(err)
+		}
+		defer big.Close()
+		p := newUDPPeer(t, big)
+		p.send(pad(options("UDP", 3), 40000)) // truncated by the read: must not be parsed as whole
+		if r := p.recv(deadline); statusOf(r) != 400 {
+			t.Fatalf("got %q", firstLine(r))
+		}
+	})
+	t.Run("tcp over the limit", func(t *testing.T) {
+		p := newTCPPeer(t, srv)
+		go p.conn.Write(pad(options("TCP", 4), 3000))
+		if r := p.recv(deadline); statusOf(r) != 400 {
+			t.Fatalf("got %q", firstLine(r))
+		}
+		if r := p.recv(deadline); r != nil {
+			t.Fatalf("connection kept after a message over the limit: %q", firstLine(r))
+		}
+	})
+}
+
+func TestListenClose(t *testing.T) {
+	srv, err := telephony.NewServer(nil, telephony.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Listen(context.Background(), "", ""); err == nil {
+		t.Fatal("Listen with no address succeeded")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := srv.Listen(ctx, "127.0.0.1:0", "[::1]:0"); err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	if srv.UDPAddr() == nil || srv.TCPAddr() == nil || srv.TLSAddr() != nil {
+		t.Fatalf("addresses udp=%v tcp=%v tls=%v", srv.UDPAddr(), srv.TCPAddr(), srv.TLSAddr())
+	}
+	if err := srv.Listen(ctx, "127.0.0.1:0", ""); err == nil {
+		t.Fatal("second Listen succeeded")
+	}
+	// IPv6 over TCP answers too.
+	p := newTCPPeer(t, srv)
+	if _, err := p.conn.Write(options("TCP", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if r := p.recv(deadline); statusOf(r) != 200 {
+		t.Fatalf("got %q", firstLine(r))
+	}
+	cancel() // closes the server
+	end := time.Now().Add(deadline)
+	for {
+		err := srv.Listen(context.Background(), "127.0.0.1:0", "")
+		if err != nil && strings.Contains(err.Error(), "closed") {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("server not closed after its context ended: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := srv.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+}
