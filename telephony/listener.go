@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -16,6 +17,11 @@ import (
 // rejected request through send (within the per-source reply budget) and
 // logs at a bounded rate. It reports whether the message goes on to sipgo.
 func (s *Server) judge(transport string, src net.Addr, data []byte, v Verdict, send func([]byte) error) bool {
+	if v.Action == Accept && !s.cfg.AnswerScanners && IsScanner(headerValue(data, "user-agent")) {
+		// friendly-scanner, sipvicious...: an answer only confirms that a
+		// SIP server lives here.
+		v = drop("scanner user agent")
+	}
 	if v.Action == Accept {
 		s.accepted.Add(1)
 		return true
@@ -335,4 +341,33 @@ func streamContentLength(head []byte) (int, bool) {
 	}
 	n, ok := parseUint(m.get("content-length"), 1<<31-1)
 	return int(n), ok
+}
+
+// headerValue returns the first value of header name (lower case, long
+// form) in the header section of raw, without scanning the whole message.
+func headerValue(raw []byte, name string) string {
+	rest := raw
+	if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+		rest = rest[i+1:] // skip the start line
+	} else {
+		return ""
+	}
+	for len(rest) > 0 {
+		i := bytes.IndexByte(rest, '\n')
+		line := rest
+		if i >= 0 {
+			line, rest = rest[:i], rest[i+1:]
+		} else {
+			rest = nil
+		}
+		line = bytes.TrimSuffix(line, []byte{'\r'})
+		if len(line) == 0 {
+			return ""
+		}
+		n, v, ok := bytes.Cut(line, []byte{':'})
+		if ok && len(n) == len(name) && strings.EqualFold(string(n), name) {
+			return strings.TrimSpace(string(v))
+		}
+	}
+	return ""
 }

@@ -61,6 +61,9 @@ type Config struct {
 	// floods.
 	RepliesPerSecond float64
 	RepliesBurst     int
+	// AnswerScanners answers requests from well-known scanners' User-Agents
+	// (friendly-scanner, sipvicious, ...) instead of dropping them.
+	AnswerScanners bool
 	// LogBurst is how many lines of one kind are logged per second (5).
 	LogBurst int
 	// Clock is the time source of the rate limits (nil: time.Now).

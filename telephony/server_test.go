@@ -637,3 +637,19 @@ func TestListenClose(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 }
+
+func TestScannersDropped(t *testing.T) {
+	srv := startServer(t, nil, slog.LevelInfo)
+	p := newUDPPeer(t, srv)
+	scan := bytes.Replace(options("UDP", 1), []byte("Max-Forwards: 70\r\n"), []byte("Max-Forwards: 70\r\nUser-Agent: friendly-scanner\r\n"), 1)
+	if r := p.exchange(scan, 2); len(r) != 0 {
+		t.Fatalf("scanner answered: %q", firstLine(r[0]))
+	}
+	tp := newTCPPeer(t, srv)
+	if r := tp.exchange(bytes.ReplaceAll(scan, []byte("UDP"), []byte("TCP")), 3); len(r) != 0 {
+		t.Fatalf("scanner answered over tcp: %q", firstLine(r[0]))
+	}
+	if st := srv.Stats(); st.Dropped != 2 {
+		t.Fatalf("stats %+v, want 2 dropped", st)
+	}
+}

@@ -98,17 +98,46 @@ const (
 	AuthFailed             // wrong user, response, URI or a forged nonce
 )
 
-// Check verifies req's Authorization against trunk's credentials.
-func (a *DigestAuth) Check(req *sip.Request, trunk *ringdesk.Trunk) AuthResult {
-	var cred *digest.Credentials
+// Realm is the digest realm of the challenges.
+func (a *DigestAuth) Realm() string { return a.realm }
+
+// credentials returns req's Authorization for our realm, nil if none.
+func (a *DigestAuth) credentials(req *sip.Request) *digest.Credentials {
 	for _, h := range req.GetHeaders("Authorization") {
 		c, err := digest.ParseCredentials(h.Value())
-		if err != nil || c.Realm != a.realm {
-			continue
+		if err == nil && c.Realm == a.realm {
+			return c
 		}
-		cred = c
-		break
 	}
+	return nil
+}
+
+// Username returns the user name req authenticates as in our realm, so
+// that a registrar can look up that user's HA1 before CheckHA1.
+func (a *DigestAuth) Username(req *sip.Request) (string, bool) {
+	if c := a.credentials(req); c != nil {
+		return c.Username, true
+	}
+	return "", false
+}
+
+// Check verifies req's Authorization against trunk's credentials.
+func (a *DigestAuth) Check(req *sip.Request, trunk *ringdesk.Trunk) AuthResult {
+	return a.check(req, trunk.Username, trunk.Password, "")
+}
+
+// CheckHA1 verifies req's Authorization against a stored HA1 =
+// MD5(username:realm:password) (store.SIPHA1), for the registrar. Only MD5
+// can be checked against an HA1; the realm must be the one it was made for.
+func (a *DigestAuth) CheckHA1(req *sip.Request, username, ha1 string) AuthResult {
+	if ha1 == "" {
+		return AuthFailed
+	}
+	return a.check(req, username, "", strings.ToLower(ha1))
+}
+
+func (a *DigestAuth) check(req *sip.Request, username, password, ha1 string) AuthResult {
+	cred := a.credentials(req)
 	if cred == nil {
 		return AuthMissing
 	}
@@ -118,11 +147,15 @@ func (a *DigestAuth) Check(req *sip.Request, trunk *ringdesk.Trunk) AuthResult {
 	}
 	// RFC 3261 22.4 / RFC 2617 3.2.2: uri is the Request-URI (sipp needs
 	// -auth_uri for that; by default it sends sip:remote_ip:remote_port).
-	if cred.Username != trunk.Username || cred.URI != req.Recipient.String() {
+	if cred.Username != username || cred.URI != req.Recipient.String() {
 		return AuthFailed
 	}
 	switch strings.ToUpper(cred.Algorithm) {
-	case "", "MD5", "SHA-256":
+	case "", "MD5":
+	case "SHA-256":
+		if ha1 != "" {
+			return AuthFailed
+		}
 	default:
 		return AuthFailed
 	}
@@ -136,7 +169,7 @@ func (a *DigestAuth) Check(req *sip.Request, trunk *ringdesk.Trunk) AuthResult {
 	}
 	want, err := digest.Digest(chal, digest.Options{
 		Method: string(req.Method), URI: cred.URI,
-		Username: trunk.Username, Password: trunk.Password,
+		Username: username, Password: password, A1: ha1,
 		Cnonce: cred.Cnonce, Count: cred.Nc,
 	})
 	if err != nil || subtle.ConstantTimeCompare([]byte(want.Response), []byte(strings.ToLower(cred.Response))) != 1 {

@@ -1,6 +1,8 @@
 package telephony_test
 
 import (
+	"crypto/md5"
+	"encoding/hex"
 	"net/netip"
 	"strings"
 	"testing"
@@ -86,6 +88,27 @@ func TestDigestAuth(t *testing.T) {
 		authorize(t, req, other.Challenge(false), "pbx", "s3cret", nil)
 		if got := auth.Check(req, trunk); got != telephony.AuthFailed {
 			t.Fatalf("Check = %v", got)
+		}
+	})
+	t.Run("stored HA1", func(t *testing.T) {
+		sum := md5.Sum([]byte("agent7:ringdesk:phonepass"))
+		ha1 := hex.EncodeToString(sum[:])
+		for _, tc := range []struct {
+			password string
+			want     telephony.AuthResult
+		}{{"phonepass", telephony.AuthOK}, {"guess", telephony.AuthFailed}} {
+			req := sip.NewRequest(sip.REGISTER, sip.Uri{Scheme: "sip", Host: "ringdesk"})
+			authorize(t, req, auth.Challenge(false), "agent7", tc.password, nil)
+			if user, ok := auth.Username(req); !ok || user != "agent7" {
+				t.Fatalf("Username = %q, %v", user, ok)
+			}
+			if got := auth.CheckHA1(req, "agent7", strings.ToUpper(ha1)); got != tc.want {
+				t.Fatalf("CheckHA1 with password %q = %v, want %v", tc.password, got, tc.want)
+			}
+		}
+		req := sip.NewRequest(sip.REGISTER, sip.Uri{Scheme: "sip", Host: "ringdesk"})
+		if got := auth.CheckHA1(req, "agent7", ""); got != telephony.AuthFailed {
+			t.Fatalf("empty HA1: %v", got)
 		}
 	})
 	if _, err := telephony.NewDigestAuth(`bad"realm`, nil); ringdesk.ErrorCode(err) != ringdesk.EINVALID {
