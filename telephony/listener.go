@@ -192,12 +192,52 @@ type framedListener struct {
 	transport string // "tcp" or "tls", for logs
 }
 
+// Accept returns the next connection, framed. Errors other than a closed
+// listener (EMFILE, ECONNABORTED, ...) are logged and retried with a
+// backoff: sipgo stops serving TCP for good on any Accept error.
 func (l *framedListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+	var wait time.Duration
+	for {
+		c, err := l.Listener.Accept()
+		if err == nil {
+			return &framedConn{Conn: c, s: l.s, transport: l.transport, buf: make([]byte, 16<<10)}, nil
+		}
+		if errors.Is(err, net.ErrClosed) || l.s.isClosed() {
+			return nil, err
+		}
+		wait = backoff(wait)
+		l.s.log.Warn("sip accept failed; retrying", "transport", l.transport, "error", err, "retry_in", wait)
+		time.Sleep(wait)
 	}
-	return &framedConn{Conn: c, s: l.s, transport: l.transport, buf: make([]byte, 16<<10)}, nil
+}
+
+// backoff doubles d from 5 ms up to 1 s.
+func backoff(d time.Duration) time.Duration {
+	if d == 0 {
+		return 5 * time.Millisecond
+	}
+	return min(2*d, time.Second)
+}
+
+// steadyPacketConn keeps sipgo's UDP read loop alive: sipgo returns from it
+// for good on any read error but a closed socket, so other errors are
+// logged and retried here.
+type steadyPacketConn struct {
+	net.PacketConn
+	s *Server
+}
+
+func (c *steadyPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	var wait time.Duration
+	for {
+		n, addr, err := c.PacketConn.ReadFrom(p)
+		if err == nil || errors.Is(err, net.ErrClosed) || c.s.isClosed() {
+			return n, addr, err
+		}
+		wait = backoff(wait)
+		c.s.log.Warn("sip udp read failed; retrying", "error", err, "retry_in", wait)
+		time.Sleep(wait)
+	}
 }
 
 // framedConn frames SIP messages on a stream by Content-Length, judges each

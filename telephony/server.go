@@ -252,7 +252,7 @@ func (s *Server) Listen(ctx context.Context, udpAddr, tcpAddr string) error {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			if err := s.srv.ServeUDP(udp); err != nil && !s.isClosed() {
+			if err := s.srv.ServeUDP(&steadyPacketConn{PacketConn: udp, s: s}); err != nil && !s.isClosed() {
 				s.log.Error("sip udp listener stopped", "error", err)
 			}
 		}()

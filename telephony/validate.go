@@ -124,9 +124,10 @@ func validateResponse(raw []byte, m *rawMessage, opt ValidateOptions) Verdict {
 	return Verdict{Action: Accept}
 }
 
-// Methods RFC 3261 and its extensions define; others get 501 from the
-// server (after these checks).
-var noHopMethods = map[string]bool{"OPTIONS": true, "REGISTER": true, "ACK": true, "CANCEL": true}
+// noHopMethods are not relayed to another leg, so Max-Forwards 0 is no
+// loop for them: OPTIONS and REGISTER are answered here, ACK and CANCEL are
+// hop by hop, and a BYE must always end the caller's session.
+var noHopMethods = map[string]bool{"OPTIONS": true, "REGISTER": true, "ACK": true, "CANCEL": true, "BYE": true}
 
 func validateRequest(raw []byte, m *rawMessage, opt ValidateOptions) Verdict {
 	// Request-Line = Method SP Request-URI SP SIP-Version CRLF, one SP each.

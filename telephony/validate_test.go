@@ -119,6 +119,8 @@ func TestValidate(t *testing.T) {
 		{"version garbage", edit(okOptions, "SIP/2.0\r\n", "HTTP/1.1\r\n"), telephony.ValidateOptions{}, 400, ""},
 		{"max-forwards 0 options", edit(okOptions, "Max-Forwards: 70", "Max-Forwards: 0"), telephony.ValidateOptions{}, 0, ""},
 		{"max-forwards 0 invite", edit(okInvite, "Max-Forwards: 70", "Max-Forwards: 0"), telephony.ValidateOptions{}, 483, ""},
+		{"max-forwards 0 bye", strings.ReplaceAll(edit(okOptions, "Max-Forwards: 70", "Max-Forwards: 0"), "OPTIONS", "BYE"), telephony.ValidateOptions{}, 0, ""},
+		{"max-forwards 0 message", strings.ReplaceAll(edit(okOptions, "Max-Forwards: 70", "Max-Forwards: 0"), "OPTIONS", "MESSAGE"), telephony.ValidateOptions{}, 483, ""},
 		{"max-forwards 256", edit(okOptions, "Max-Forwards: 70", "Max-Forwards: 256"), telephony.ValidateOptions{}, 400, ""},
 		{"max-forwards negative", edit(okOptions, "Max-Forwards: 70", "Max-Forwards: -1"), telephony.ValidateOptions{}, 400, ""},
 		{"cseq 2^31", edit(okOptions, "CSeq: 1 OPTIONS", "CSeq: 2147483648 OPTIONS"), telephony.ValidateOptions{}, 400, ""},
