@@ -19,6 +19,8 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/ringdesk/ringdesk"
 )
 
 // Defaults for Config.
@@ -445,5 +447,29 @@ func (s *Server) handleNoRoute(req *sip.Request, tx sip.ServerTransaction) {
 	s.log.Debug("sip method not handled", "method", string(req.Method), "status", res.StatusCode, "source", req.Source())
 	if err := tx.Respond(res); err != nil {
 		s.log.Debug("respond to unhandled method", "error", err)
+	}
+}
+
+// ErrorStatus maps an application error to the SIP final response that
+// reports it: the one place where telephony turns ringdesk error codes into
+// SIP (as web does for HTTP). Unknown errors are 500; log those.
+func ErrorStatus(err error) (int, string) {
+	switch ringdesk.ErrorCode(err) {
+	case "":
+		return sip.StatusOK, "OK"
+	case ringdesk.ENOTFOUND:
+		return sip.StatusNotFound, "Not Found"
+	case ringdesk.EINVALID:
+		return sip.StatusBadRequest, "Bad Request"
+	case ringdesk.EUNAUTHORIZED:
+		return sip.StatusUnauthorized, "Unauthorized"
+	case ringdesk.EFORBIDDEN:
+		return sip.StatusForbidden, "Forbidden"
+	case ringdesk.ECONFLICT:
+		return sip.StatusBusyHere, "Busy Here"
+	case ringdesk.EUNAVAILABLE:
+		return sip.StatusServiceUnavailable, "Service Unavailable"
+	default:
+		return sip.StatusInternalServerError, "Server Internal Error"
 	}
 }

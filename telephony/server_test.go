@@ -653,3 +653,23 @@ func TestScannersDropped(t *testing.T) {
 		t.Fatalf("stats %+v, want 2 dropped", st)
 	}
 }
+
+func TestErrorStatus(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want int
+	}{
+		{nil, 200},
+		{ringdesk.Errorf(ringdesk.ENOTFOUND, "no such DID"), 404},
+		{ringdesk.Errorf(ringdesk.EINVALID, "bad"), 400},
+		{ringdesk.Errorf(ringdesk.EUNAUTHORIZED, "who"), 401},
+		{ringdesk.Errorf(ringdesk.EFORBIDDEN, "no"), 403},
+		{ringdesk.Errorf(ringdesk.ECONFLICT, "busy"), 486},
+		{fmt.Errorf("enqueue: %w", ringdesk.Errorf(ringdesk.EUNAVAILABLE, "queue full")), 503},
+		{io.ErrUnexpectedEOF, 500},
+	} {
+		if got, _ := telephony.ErrorStatus(tt.err); got != tt.want {
+			t.Errorf("ErrorStatus(%v) = %d, want %d", tt.err, got, tt.want)
+		}
+	}
+}
