@@ -17,9 +17,9 @@ import (
 // rejected request through send (within the per-source reply budget) and
 // logs at a bounded rate. It reports whether the message goes on to sipgo.
 func (s *Server) judge(transport string, src net.Addr, data []byte, v Verdict, send func([]byte) error) bool {
-	if v.Action == Accept && !s.cfg.AnswerScanners && IsScanner(headerValue(data, "user-agent")) {
-		// friendly-scanner, sipvicious...: an answer only confirms that a
-		// SIP server lives here.
+	if v.Action != Drop && !s.cfg.AnswerScanners && IsScanner(headerValue(data, "user-agent")) {
+		// friendly-scanner, sipvicious...: any answer, even 400, only
+		// confirms that a SIP server lives here.
 		v = drop("scanner user agent")
 	}
 	if v.Action == Accept {

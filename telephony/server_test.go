@@ -649,8 +649,12 @@ func TestScannersDropped(t *testing.T) {
 	if r := tp.exchange(bytes.ReplaceAll(scan, []byte("UDP"), []byte("TCP")), 3); len(r) != 0 {
 		t.Fatalf("scanner answered over tcp: %q", firstLine(r[0]))
 	}
-	if st := srv.Stats(); st.Dropped != 2 {
-		t.Fatalf("stats %+v, want 2 dropped", st)
+	bad := bytes.Replace(scan, []byte("CSeq: 7001 OPTIONS"), []byte("CSeq: 7001 INVITE"), 1)
+	if r := p.exchange(bad, 4); len(r) != 0 {
+		t.Fatalf("malformed scanner request answered: %q", firstLine(r[0]))
+	}
+	if st := srv.Stats(); st.Dropped != 3 {
+		t.Fatalf("stats %+v, want 3 dropped", st)
 	}
 }
 

@@ -66,7 +66,7 @@ type ValidateOptions struct {
 	Parser *sip.Parser
 }
 
-// rejectIf is the verdict for a request that must be refused.
+// reject is the verdict for a request that must be refused.
 func reject(status int, reason, detail string, hdr ...string) Verdict {
 	return Verdict{Action: Reject, Status: status, Reason: reason, Detail: detail, Header: hdr}
 }
