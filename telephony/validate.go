@@ -119,7 +119,7 @@ func validateResponse(raw []byte, m *rawMessage, opt ValidateOptions) Verdict {
 		}
 	}
 	if _, err := parse(raw, opt); err != nil {
-		return drop("unparsable response: " + err.Error())
+		return drop("unparsable response: " + redact(err.Error()))
 	}
 	return Verdict{Action: Accept}
 }
@@ -141,7 +141,7 @@ func validateRequest(raw []byte, m *rawMessage, opt ValidateOptions) Verdict {
 	}
 	if !strings.EqualFold(version, "SIP/2.0") {
 		if isSIPVersion(version) {
-			return reject(505, "Version Not Supported", "SIP version "+strconv.Quote(version))
+			return reject(505, "Version Not Supported", "SIP version "+quoteShort(version))
 		}
 		return reject(400, "Bad Request", "malformed SIP version")
 	}
@@ -166,7 +166,7 @@ func validateRequest(raw []byte, m *rawMessage, opt ValidateOptions) Verdict {
 		}
 	case "tel":
 	default:
-		return reject(416, "Unsupported URI Scheme", "Request-URI scheme "+strconv.Quote(scheme))
+		return reject(416, "Unsupported URI Scheme", "Request-URI scheme "+quoteShort(scheme))
 	}
 
 	for _, name := range [...]string{"via", "from", "to", "call-id", "cseq"} {
@@ -231,7 +231,7 @@ func validateRequest(raw []byte, m *rawMessage, opt ValidateOptions) Verdict {
 
 	msg, err := parse(raw, opt)
 	if err != nil {
-		return reject(400, "Bad Request", "unparsable: "+err.Error())
+		return reject(400, "Bad Request", "unparsable: "+redact(err.Error()))
 	}
 	if req, ok := msg.(*sip.Request); ok && !matchable(req) {
 		// sipgo matches RFC 2543 transactions by From tag; without one it
@@ -272,7 +272,7 @@ func validateRequest(raw []byte, m *rawMessage, opt ValidateOptions) Verdict {
 				return reject(400, "Bad Request", "body without Content-Type")
 			}
 			if !acceptableBody(ct) {
-				return reject(415, "Unsupported Media Type", "INVITE body type "+strconv.Quote(mediaType(ct)),
+				return reject(415, "Unsupported Media Type", "INVITE body type "+quoteShort(mediaType(ct)),
 					"Accept: application/sdp")
 			}
 		}
@@ -282,6 +282,41 @@ func validateRequest(raw []byte, m *rawMessage, opt ValidateOptions) Verdict {
 		}
 	}
 	return Verdict{Action: Accept}
+}
+
+// redact replaces what sipgo quotes from the message in its error texts
+// ('start line', "value") with …: a Detail is logged at INFO, and message
+// content (numbers dialled and calling) is not.
+func redact(s string) string {
+	var b strings.Builder
+	quote := byte(0)
+	for i := 0; i < len(s) && b.Len() < 120; i++ {
+		c := s[i]
+		switch {
+		case quote != 0 && c == quote:
+			b.WriteString("…")
+			b.WriteByte(c)
+			quote = 0
+		case quote != 0:
+		case c == '\'' || c == '"':
+			quote = c
+			b.WriteByte(c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	if quote != 0 {
+		b.WriteString("…")
+	}
+	return b.String()
+}
+
+// quoteShort quotes a token from the message for a Detail, cut at 24 bytes.
+func quoteShort(s string) string {
+	if len(s) > 24 {
+		return strconv.Quote(s[:24]) + "…"
+	}
+	return strconv.Quote(s)
 }
 
 func parse(raw []byte, opt ValidateOptions) (sip.Message, error) {

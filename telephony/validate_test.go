@@ -238,3 +238,24 @@ func checkReply(t *testing.T, reply []byte, status int) {
 		}
 	}
 }
+
+// TestValidateDetailRedacted: a Detail is logged at INFO and must not carry
+// message content such as the numbers in the Request-URI.
+func TestValidateDetailRedacted(t *testing.T) {
+	msg := strings.Replace(okInvite, "INVITE sip:+442079460000@127.0.0.1 SIP/2.0", "INVITE sip:+442079460000@127.0.0.1;lr= SIP/2.0  x", 1)
+	v := telephony.Validate([]byte(msg), telephony.ValidateOptions{})
+	if v.Action != telephony.Reject || strings.Contains(v.Detail, "442079460000") {
+		t.Fatalf("verdict %+v", v)
+	}
+	for _, tc := range tortureCases(t) {
+		v := telephony.Validate(tc.Data, telephony.ValidateOptions{})
+		if len(v.Detail) > 160 {
+			t.Errorf("%s: detail of %d bytes: %s", tc.File, len(v.Detail), v.Detail)
+		}
+		for _, secret := range []string{"user@example.com", "jasomi", "36893488147419103232"} {
+			if strings.Contains(v.Detail, secret) {
+				t.Errorf("%s: detail shows message content: %s", tc.File, v.Detail)
+			}
+		}
+	}
+}
