@@ -503,52 +503,76 @@ func canonicalName(lower string) string {
 }
 
 // scanMessage splits raw into start line, headers and body. Lines may end in
-// CRLF or a bare LF; folded lines are joined.
+// CRLF or a bare LF; folded lines are joined. It copies raw into one string
+// and slices it, so that a scan costs a few allocations.
 func scanMessage(raw []byte) rawMessage {
-	var m rawMessage
-	rest := raw
+	m := rawMessage{headers: make([]rawHeader, 0, 16)}
+	all := string(raw)
+	rest := all
 	first := true
 	for len(rest) > 0 {
-		i := bytes.IndexByte(rest, '\n')
-		var line []byte
+		i := strings.IndexByte(rest, '\n')
+		var line string
 		if i < 0 {
-			line, rest = rest, nil
+			line, rest = rest, ""
 		} else {
 			line, rest = rest[:i], rest[i+1:]
 		}
-		line = bytes.TrimSuffix(line, []byte{'\r'})
+		line = strings.TrimSuffix(line, "\r")
 		if first {
-			m.start = string(line)
+			m.start = line
 			first = false
 			continue
 		}
 		if len(line) == 0 {
 			if i >= 0 {
 				m.complete = true
-				m.body = rest
+				m.body = raw[len(raw)-len(rest):]
 			}
 			return m
 		}
 		if line[0] == ' ' || line[0] == '\t' {
 			if n := len(m.headers); n > 0 {
-				m.headers[n-1].value = strings.TrimSpace(m.headers[n-1].value + " " + strings.TrimSpace(string(line)))
+				m.headers[n-1].value = strings.TrimSpace(m.headers[n-1].value + " " + strings.TrimSpace(line))
 			} else {
 				m.badLine = true
 			}
 			continue
 		}
-		name, value, ok := bytes.Cut(line, []byte{':'})
-		lname := strings.ToLower(string(bytes.TrimRight(name, " \t")))
-		if !ok || !isToken(lname) || bytes.IndexByte(line, '\r') >= 0 {
+		name, value, ok := strings.Cut(line, ":")
+		name = strings.TrimRight(name, " \t")
+		if !ok || !isToken(name) || strings.IndexByte(line, '\r') >= 0 {
 			m.badLine = true
 			continue
 		}
-		if long, ok := compactNames[lname]; ok {
-			lname = long
-		}
-		m.headers = append(m.headers, rawHeader{name: lname, value: strings.TrimSpace(string(value))})
+		m.headers = append(m.headers, rawHeader{name: headerKey(name), value: strings.TrimSpace(value)})
 	}
 	return m
+}
+
+// knownHeaders are the lower-case names headerKey returns without
+// allocating.
+var knownHeaders = [...]string{
+	"via", "from", "to", "call-id", "cseq", "max-forwards", "content-length",
+	"content-type", "contact", "route", "record-route", "require",
+	"proxy-require", "supported", "accept", "expires", "date", "user-agent",
+	"allow", "reply-to", "authorization", "p-asserted-identity",
+	"remote-party-id", "privacy", "session-expires", "min-se", "server",
+}
+
+// headerKey is the lower-case long form of a header name.
+func headerKey(name string) string {
+	if len(name) == 1 {
+		if long, ok := compactNames[string(name[0]|0x20)]; ok {
+			return long
+		}
+	}
+	for _, k := range knownHeaders {
+		if len(k) == len(name) && strings.EqualFold(k, name) {
+			return k
+		}
+	}
+	return strings.ToLower(name)
 }
 
 func (m *rawMessage) lookup(name string) (string, bool) {
