@@ -475,3 +475,26 @@ func cleanNumber(s string) string {
 	}
 	return s
 }
+
+// DialledNumber is the number the caller dialled (the DID that selects the
+// queue): the user part of the Request-URI, or the number of a tel: URI,
+// else the To header's; raw like CallerID.Number, "" when there is none.
+func DialledNumber(req *sip.Request) string {
+	var n string
+	switch strings.ToLower(req.Recipient.Scheme) {
+	case "sip", "sips":
+		user, _, _ := strings.Cut(req.Recipient.User, ";")
+		n = unescape(user)
+	case "tel":
+		number, _, _ := strings.Cut(req.Recipient.Raw(), ";")
+		n = unescape(number)
+	}
+	if n == "" {
+		if to := req.To(); to != nil {
+			if na, ok := parseNameAddr(to.Value()); ok {
+				n = na.user
+			}
+		}
+	}
+	return cleanNumber(n)
+}

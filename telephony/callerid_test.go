@@ -183,3 +183,24 @@ func FuzzExtractCallerID(f *testing.F) {
 		}
 	})
 }
+
+func TestDialledNumber(t *testing.T) {
+	for _, tt := range []struct{ ruri, to, want string }{
+		{"sip:+442079460000@ringdesk", "<sip:x@y>", "+442079460000"},
+		{"sip:%2B442079460000;npdi;rn=+44@ringdesk;user=phone", "<sip:x@y>", "+442079460000"},
+		{"tel:+44-20-7946-0000;phone-context=+44", "<sip:x@y>", "+44-20-7946-0000"},
+		{"sip:ringdesk.example", "<sip:02079460000@ringdesk.example>", "02079460000"},
+		{"sip:ringdesk.example", "<sip:ringdesk.example>", ""},
+		{"sips:100@ringdesk", "<sip:x@y>", "100"},
+	} {
+		raw := "INVITE " + tt.ruri + " SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\n" +
+			"To: " + tt.to + "\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+		msg, err := sip.ParseMessage([]byte(raw))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.ruri, err)
+		}
+		if got := telephony.DialledNumber(msg.(*sip.Request)); got != tt.want {
+			t.Errorf("DialledNumber(%s, To %s) = %q, want %q", tt.ruri, tt.to, got, tt.want)
+		}
+	}
+}
