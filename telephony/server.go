@@ -68,6 +68,11 @@ type Config struct {
 	AnswerScanners bool
 	// LogBurst is how many lines of one kind are logged per second (5).
 	LogBurst int
+	// OnUnmatchedResponse gets responses that match no client transaction
+	// (retransmitted 2xx of an agent leg that the B2BUA must ACK again, stray
+	// responses); nil logs them at DEBUG. It is set at construction because
+	// sipgo takes it as a transaction-layer option.
+	OnUnmatchedResponse func(*sip.Response)
 	// Clock is the time source of the rate limits (nil: time.Now).
 	Clock func() time.Time
 }
@@ -175,9 +180,13 @@ func NewServer(logger *slog.Logger, cfg Config) (*Server, error) {
 		),
 		sipgo.WithUserAgentTransactionLayerOptions(
 			sip.WithTransactionLayerLogger(sipLog),
-			// The default handler logs each stray response at INFO
-			// through the global logger.
+			// sipgo's default logs each one at INFO through the global
+			// logger.
 			sip.WithTransactionLayerUnhandledResponseHandler(func(r *sip.Response) {
+				if cfg.OnUnmatchedResponse != nil {
+					cfg.OnUnmatchedResponse(r)
+					return
+				}
 				s.log.Debug("sip response matches no transaction", "status", r.StatusCode, "source", r.Source())
 			}),
 		),

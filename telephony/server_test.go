@@ -677,3 +677,26 @@ func TestErrorStatus(t *testing.T) {
 		}
 	}
 }
+
+func TestUnmatchedResponse(t *testing.T) {
+	got := make(chan int, 1)
+	srv, err := telephony.NewServer(nil, telephony.Config{OnUnmatchedResponse: func(r *sip.Response) { got <- r.StatusCode }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Listen(context.Background(), "127.0.0.1:0", ""); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	p := newUDPPeer(t, srv)
+	p.send([]byte("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-gone\r\n" +
+		"From: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nCall-ID: gone\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"))
+	select {
+	case code := <-got:
+		if code != 200 {
+			t.Fatalf("got %d", code)
+		}
+	case <-time.After(deadline):
+		t.Fatal("unmatched response not handed over")
+	}
+}
