@@ -64,6 +64,9 @@ type UserService interface {
 	CreateUser(ctx context.Context, u *User, password, sipPassword string) error
 	// FindUserByUsername returns ENOTFOUND for an unknown username.
 	FindUserByUsername(ctx context.Context, username string) (*User, error)
+	// FindUserBySIPUsername returns the user whose phone registers as
+	// sipUsername. Returns ENOTFOUND.
+	FindUserBySIPUsername(ctx context.Context, sipUsername string) (*User, error)
 	// FindUsers lists every user, disabled ones included, by username.
 	FindUsers(ctx context.Context) ([]*User, error)
 	// SetPassword replaces the login password. Returns ENOTFOUND, EINVALID.
