@@ -50,6 +50,8 @@ func commands() map[string]command {
 	return map[string]command{
 		"serve":   {"run Ringdesk", "ringdesk serve [flags]", runServe},
 		"migrate": {"apply pending migrations", "ringdesk migrate [flags]", runMigrate},
+		"seed":    {"load demo data", "ringdesk seed [--customers N] [--demo-users] [flags]", runSeed},
+		"import":  {"import customers from CSV", "ringdesk import FILE.csv [--map 'Header=field' ...] [flags]", runImport},
 		"user":    {"manage users", "ringdesk user add|list|passwd|disable|enable [flags]", runUser},
 	}
 }

@@ -53,6 +53,13 @@ func (p *progress) update(done int) {
 	p.print(done, now, false)
 }
 
+// setTotal changes the expected total, e.g. as an estimate firms up.
+func (p *progress) setTotal(n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.total = n
+}
+
 // finish prints the final line.
 func (p *progress) finish(done int) {
 	p.mu.Lock()
