@@ -124,8 +124,9 @@ type batchOutcome struct {
 //
 // It sets the ID, version and timestamps of created customers and returns one
 // outcome per customer. A duplicate key means another writer stored the same
-// account number meanwhile: the batch is rolled back and an ECONFLICT
-// returned.
+// account number meanwhile, or two numbers differ only in accents, which the
+// column's collation compares equal: the batch is rolled back and an
+// ECONFLICT returned (Import then retries its rows one by one).
 func (db *DB) insertBatch(ctx context.Context, cs []*ringdesk.Customer) ([]batchOutcome, error) {
 	out := make([]batchOutcome, len(cs))
 	if len(cs) == 0 {
@@ -198,7 +199,7 @@ func (db *DB) insertBatch(ctx context.Context, cs []*ringdesk.Customer) ([]batch
 	for i, first := range sameAs {
 		out[i] = batchOutcome{ID: out[first].ID, Existed: true}
 	}
-	created := append(numbered, unnumbered...)
+	created := slices.Concat(numbered, unnumbered)
 	if err := insertPhoneRows(ctx, tx, cs, out, created); err != nil {
 		return nil, err
 	}
