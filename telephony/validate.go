@@ -503,7 +503,8 @@ func canonicalName(lower string) string {
 }
 
 // scanMessage splits raw into start line, headers and body. Lines may end in
-// CRLF or a bare LF; folded lines are joined. It copies raw into one string
+// CRLF or a bare LF (flagged as a bad line, but still read so that a reply
+// can be built); folded lines are joined. It copies raw into one string
 // and slices it, so that a scan costs a few allocations.
 func scanMessage(raw []byte) rawMessage {
 	m := rawMessage{headers: make([]rawHeader, 0, 16)}
@@ -518,7 +519,15 @@ func scanMessage(raw []byte) rawMessage {
 		} else {
 			line, rest = rest[:i], rest[i+1:]
 		}
+		if i >= 0 && !strings.HasSuffix(line, "\r") {
+			// A bare LF: RFC 3261 7 wants CRLF, and sipgo splits on CR,
+			// so it would read this line and the next as one.
+			m.badLine = true
+		}
 		line = strings.TrimSuffix(line, "\r")
+		if strings.IndexByte(line, '\r') >= 0 {
+			m.badLine = true
+		}
 		if first {
 			m.start = line
 			first = false
@@ -541,7 +550,7 @@ func scanMessage(raw []byte) rawMessage {
 		}
 		name, value, ok := strings.Cut(line, ":")
 		name = strings.TrimRight(name, " \t")
-		if !ok || !isToken(name) || strings.IndexByte(line, '\r') >= 0 {
+		if !ok || !isToken(name) {
 			m.badLine = true
 			continue
 		}
