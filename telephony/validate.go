@@ -233,7 +233,16 @@ func validateRequest(raw []byte, m *rawMessage, opt ValidateOptions) Verdict {
 	if err != nil {
 		return reject(400, "Bad Request", "unparsable: "+redact(err.Error()))
 	}
-	if req, ok := msg.(*sip.Request); ok && !matchable(req) {
+	req, ok := msg.(*sip.Request)
+	if !ok {
+		return reject(400, "Bad Request", "not a request")
+	}
+	if req.Via() == nil || req.CSeq() == nil || req.From() == nil || req.To() == nil || req.CallID() == nil {
+		// Belt and braces: the raw checks found them, sipgo must too, or
+		// it would fail to make a transaction and answer nothing.
+		return reject(400, "Bad Request", "required header unreadable")
+	}
+	if !matchable(req) {
 		// sipgo matches RFC 2543 transactions by From tag; without one it
 		// answers 400 itself and logs an ERROR per request.
 		return reject(400, "Bad Request", "no RFC 3261 branch and no From tag")
