@@ -76,7 +76,7 @@ func TestTLS(t *testing.T) {
 	t.Run("malformed answered, connection kept", func(t *testing.T) {
 		p := dial(t)
 		bad := bytes.Replace(options("TLS", 2), []byte("CSeq: 7002 OPTIONS"), []byte("CSeq: 7002 INVITE"), 1)
-		r := p.exchange(bad, 3)
+		r := p.exchange(bad, 3, true)
 		if len(r) != 1 || statusOf(r[0]) != 400 {
 			t.Fatalf("replies %q", r)
 		}

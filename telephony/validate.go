@@ -233,7 +233,16 @@ func validateRequest(raw []byte, m *rawMessage, opt ValidateOptions) Verdict {
 	if err != nil {
 		return reject(400, "Bad Request", "unparsable: "+redact(err.Error()))
 	}
-	if req, ok := msg.(*sip.Request); ok && !matchable(req) {
+	req, ok := msg.(*sip.Request)
+	if !ok {
+		return reject(400, "Bad Request", "not a request")
+	}
+	if req.Via() == nil || req.CSeq() == nil || req.From() == nil || req.To() == nil || req.CallID() == nil {
+		// Belt and braces: the raw checks found them, sipgo must too, or
+		// it would fail to make a transaction and answer nothing.
+		return reject(400, "Bad Request", "required header unreadable")
+	}
+	if !matchable(req) {
 		// sipgo matches RFC 2543 transactions by From tag; without one it
 		// answers 400 itself and logs an ERROR per request.
 		return reject(400, "Bad Request", "no RFC 3261 branch and no From tag")
@@ -503,7 +512,8 @@ func canonicalName(lower string) string {
 }
 
 // scanMessage splits raw into start line, headers and body. Lines may end in
-// CRLF or a bare LF; folded lines are joined. It copies raw into one string
+// CRLF or a bare LF (flagged as a bad line, but still read so that a reply
+// can be built); folded lines are joined. It copies raw into one string
 // and slices it, so that a scan costs a few allocations.
 func scanMessage(raw []byte) rawMessage {
 	m := rawMessage{headers: make([]rawHeader, 0, 16)}
@@ -518,7 +528,15 @@ func scanMessage(raw []byte) rawMessage {
 		} else {
 			line, rest = rest[:i], rest[i+1:]
 		}
+		if i >= 0 && !strings.HasSuffix(line, "\r") {
+			// A bare LF: RFC 3261 7 wants CRLF, and sipgo splits on CR,
+			// so it would read this line and the next as one.
+			m.badLine = true
+		}
 		line = strings.TrimSuffix(line, "\r")
+		if strings.IndexByte(line, '\r') >= 0 {
+			m.badLine = true
+		}
 		if first {
 			m.start = line
 			first = false
@@ -541,7 +559,7 @@ func scanMessage(raw []byte) rawMessage {
 		}
 		name, value, ok := strings.Cut(line, ":")
 		name = strings.TrimRight(name, " \t")
-		if !ok || !isToken(name) || strings.IndexByte(line, '\r') >= 0 {
+		if !ok || !isToken(name) {
 			m.badLine = true
 			continue
 		}

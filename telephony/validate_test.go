@@ -185,8 +185,20 @@ func FuzzValidate(f *testing.F) {
 			v := telephony.Validate(data, telephony.ValidateOptions{MaxSize: 4096, Stream: stream})
 			switch v.Action {
 			case telephony.Accept:
-				if _, err := sip.ParseMessage(data); err != nil {
+				msg, err := sip.ParseMessage(data)
+				if err != nil {
 					t.Fatalf("accepted a message sipgo cannot parse: %v", err)
+				}
+				// What sipgo needs to make a server transaction and a
+				// response must be there as sipgo reads it.
+				if req, ok := msg.(*sip.Request); ok {
+					if req.Via() == nil || req.CSeq() == nil || req.From() == nil || req.To() == nil || req.CallID() == nil {
+						t.Fatalf("accepted a request sipgo reads without Via/CSeq/From/To/Call-ID: %q", data)
+					}
+					// sipgo upper-cases the request-line method only.
+					if !strings.EqualFold(string(req.CSeq().MethodName), string(req.Method)) {
+						t.Fatalf("accepted a CSeq method mismatch as sipgo reads it: %q", data)
+					}
 				}
 			case telephony.Reject:
 				if v.Status < 400 || v.Status > 699 {
