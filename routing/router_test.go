@@ -2,6 +2,7 @@ package routing_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/ringdesk/ringdesk"
 )
@@ -66,7 +67,12 @@ func TestRouter_OfferGoesToOwningNode(t *testing.T) {
 	// n1's inbox is ordered: had c1's offer gone there too, it would come
 	// before the offer of n1's own call c2.
 	enqueue(t, r1, "c2", 0, "q")
-	if ev := <-r1.Notices(); ev.CallID != "c2" || ev.Kind != ringdesk.EventOffer {
-		t.Fatalf("first notice at n1 = %+v, want the offer of its own call c2", ev)
+	select {
+	case ev := <-r1.Notices():
+		if ev.CallID != "c2" || ev.Kind != ringdesk.EventOffer {
+			t.Fatalf("first notice at n1 = %+v, want the offer of its own call c2", ev)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no offer at n1 for its own call")
 	}
 }
