@@ -10,6 +10,9 @@ type Trunk struct {
 	Sources  []netip.Prefix `json:"sources"` // IPv4 and IPv6 CIDRs; a single address is a /32 or /128
 	Username string         `json:"username,omitempty"`
 	Password string         `json:"-"`
+	// HA1 = MD5(username:realm:password) may stand in for Password, so a
+	// stored trunk keeps no plaintext secret.
+	HA1 string `json:"-"`
 	// TrustPAI is true when the trunk is in Ringdesk's trust domain (RFC
 	// 3325): its P-Asserted-Identity is believed. Never set it for a source
 	// that forwards P-Asserted-Identity from arbitrary callers.

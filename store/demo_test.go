@@ -45,3 +45,19 @@ func TestSeedDemoSetup(t *testing.T) {
 		t.Errorf("re-seeding reset a changed password: %v", err)
 	}
 }
+
+func TestFindTrunks(t *testing.T) {
+	db := storetest.MustOpenDB(t, "GB")
+	ctx := context.Background()
+	if _, err := db.SeedDemoSetup(ctx, "ringdesk"); err != nil {
+		t.Fatal(err)
+	}
+	trunks, err := db.FindTrunks(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(trunks) != 1 || trunks[0].Name != "demo-loopback" || len(trunks[0].Sources) != 1 ||
+		trunks[0].Sources[0].String() != "127.0.0.1/32" || !trunks[0].TrustPAI {
+		t.Errorf("demo trunks = %+v", trunks)
+	}
+}

@@ -123,6 +123,9 @@ func (a *DigestAuth) Username(req *sip.Request) (string, bool) {
 
 // Check verifies req's Authorization against trunk's credentials.
 func (a *DigestAuth) Check(req *sip.Request, trunk *ringdesk.Trunk) AuthResult {
+	if trunk.HA1 != "" {
+		return a.check(req, trunk.Username, "", strings.ToLower(trunk.HA1))
+	}
 	return a.check(req, trunk.Username, trunk.Password, "")
 }
 

@@ -30,6 +30,7 @@ type Server struct {
 	reg    *prometheus.Registry
 	srv    *http.Server
 	ln     net.Listener
+	mux    *http.ServeMux
 
 	requests *prometheus.CounterVec
 
@@ -48,6 +49,7 @@ func NewServer(addr string, logger *slog.Logger, health map[string]ringdesk.Ping
 	reg.MustRegister(s.requests, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	mux := http.NewServeMux()
+	s.mux = mux
 	s.handle(mux, "GET /healthz", s.handleHealth)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	s.handle(mux, "GET /{$}", s.handleIndex)
@@ -61,6 +63,10 @@ func NewServer(addr string, logger *slog.Logger, health map[string]ringdesk.Ping
 	}
 	return s
 }
+
+// Mount serves h at pattern; main uses it for the parts web does not own,
+// such as the agent desk's WebSocket. Call it before Open.
+func (s *Server) Mount(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
 // handle registers h and counts its responses by status class.
 func (s *Server) handle(mux *http.ServeMux, pattern string, h http.HandlerFunc) {

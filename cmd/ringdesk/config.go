@@ -1,9 +1,11 @@
 package main
 
 import (
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -19,14 +21,27 @@ import (
 // result is validated once, and a bad value stops start-up naming its key.
 // configs/ringdesk.example.yaml documents every key.
 type Config struct {
+	// Node names this process among the nodes sharing one Redis; empty
+	// means the host name.
+	Node string `yaml:"node"`
 	HTTP struct {
 		Listen string `yaml:"listen"`
 	} `yaml:"http"`
 	SIP struct {
 		ListenUDP string `yaml:"listen_udp"`
 		ListenTCP string `yaml:"listen_tcp"`
+		ListenTLS string `yaml:"listen_tls"`
+		TLSCert   string `yaml:"tls_cert"`
+		TLSKey    string `yaml:"tls_key"`
 		Realm     string `yaml:"realm"`
 	} `yaml:"sip"`
+	Desk struct {
+		AllowedOrigins []string `yaml:"allowed_origins"`
+	} `yaml:"desk"`
+	Routing struct {
+		HeartbeatTTL time.Duration `yaml:"heartbeat_ttl"`
+		OrphanPolicy string        `yaml:"orphan_policy"`
+	} `yaml:"routing"`
 	MySQL struct {
 		DSN            string `yaml:"dsn"`
 		MaxOpenConns   int    `yaml:"max_open_conns"`
@@ -57,6 +72,8 @@ func DefaultConfig() Config {
 	c.SIP.ListenUDP = ":5060"
 	c.SIP.ListenTCP = ":5060"
 	c.SIP.Realm = "ringdesk"
+	c.Routing.HeartbeatTTL = 5 * time.Second
+	c.Routing.OrphanPolicy = "end"
 	c.MySQL.DSN = "ringdesk:ringdesk@tcp(127.0.0.1:3306)/ringdesk"
 	c.MySQL.MaxOpenConns = 32
 	c.MySQL.MigrateOnStart = true
@@ -79,10 +96,17 @@ type configKey struct {
 
 func (c *Config) keys() []configKey {
 	return []configKey{
+		{"node", &c.Node, "name of this node among those sharing one Redis; empty means the host name"},
 		{"http.listen", &c.HTTP.Listen, "HTTP listen address (web pages, API, /healthz, /metrics)"},
 		{"sip.listen_udp", &c.SIP.ListenUDP, "SIP UDP listen address; empty disables UDP"},
 		{"sip.listen_tcp", &c.SIP.ListenTCP, "SIP TCP listen address; empty disables TCP"},
+		{"sip.listen_tls", &c.SIP.ListenTLS, "SIP TLS listen address; needs sip.tls_cert and sip.tls_key"},
+		{"sip.tls_cert", &c.SIP.TLSCert, "PEM certificate (chain) for SIP over TLS"},
+		{"sip.tls_key", &c.SIP.TLSKey, "PEM private key for SIP over TLS"},
 		{"sip.realm", &c.SIP.Realm, "SIP digest realm for phone registrations"},
+		{"desk.allowed_origins", &c.Desk.AllowedOrigins, "extra origins (scheme://host:port) allowed to open the desk socket; same-origin is always allowed"},
+		{"routing.heartbeat_ttl", &c.Routing.HeartbeatTTL, "a node silent this long is dead and its calls are recovered by the others"},
+		{"routing.orphan_policy", &c.Routing.OrphanPolicy, "what survivors do with a dead node's calls: end (logged node-lost) or requeue"},
 		{"mysql.dsn", &c.MySQL.DSN, "MySQL/MariaDB DSN, user:password@tcp(host:port)/database"},
 		{"mysql.max_open_conns", &c.MySQL.MaxOpenConns, "largest number of open MySQL connections"},
 		{"mysql.migrate_on_start", &c.MySQL.MigrateOnStart, "apply pending migrations when serve starts"},
@@ -281,6 +305,33 @@ func (c *Config) Validate() error {
 	if err := checkAddr("sip.listen_tcp", c.SIP.ListenTCP, true); err != nil {
 		return err
 	}
+	if err := checkAddr("sip.listen_tls", c.SIP.ListenTLS, true); err != nil {
+		return err
+	}
+	if c.SIP.ListenTLS != "" && (c.SIP.TLSCert == "" || c.SIP.TLSKey == "") {
+		return bad("sip.listen_tls", "SIP over TLS needs sip.tls_cert and sip.tls_key")
+	}
+	if c.SIP.ListenTLS != "" {
+		if _, err := tls.LoadX509KeyPair(c.SIP.TLSCert, c.SIP.TLSKey); err != nil {
+			return bad("sip.tls_cert", "cannot load the certificate and key: %v", err)
+		}
+	}
+	if c.Node != "" && !ringdeskSite(c.Node) {
+		return bad("node", "%q must be 1–32 letters, digits, '-' or '_'", c.Node)
+	}
+	for _, o := range c.Desk.AllowedOrigins {
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" {
+			return bad("desk.allowed_origins", "%q is not an origin such as https://crm.example.com", o)
+		}
+	}
+	if c.Routing.HeartbeatTTL < time.Second || c.Routing.HeartbeatTTL > 5*time.Minute {
+		return bad("routing.heartbeat_ttl", "%s is not between 1s and 5m", c.Routing.HeartbeatTTL)
+	}
+	switch c.Routing.OrphanPolicy {
+	case "end", "requeue":
+	default:
+		return bad("routing.orphan_policy", "%q is not end or requeue", c.Routing.OrphanPolicy)
+	}
 	if strings.TrimSpace(c.SIP.Realm) == "" || strings.ContainsAny(c.SIP.Realm, "\" \t\r\n") {
 		return bad("sip.realm", "%q: the realm must be a non-empty word without quotes or spaces", c.SIP.Realm)
 	}
@@ -329,6 +380,30 @@ func (c *Config) Validate() error {
 		return bad("shutdown_timeout", "%s is not between 1s and 1h", c.ShutdownTimeout)
 	}
 	return nil
+}
+
+// NodeID returns the configured node name, or the host name made safe.
+func (c *Config) NodeID() string {
+	if c.Node != "" {
+		return c.Node
+	}
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "ringdesk"
+	}
+	var b strings.Builder
+	for _, r := range h {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+			b.WriteRune(r)
+		} else {
+			b.WriteRune('-')
+		}
+	}
+	id := b.String()
+	if len(id) > 32 {
+		id = id[:32]
+	}
+	return id
 }
 
 func ringdeskSite(s string) bool {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -12,8 +13,10 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ringdesk/ringdesk"
+	"github.com/ringdesk/ringdesk/agentdesk"
 	"github.com/ringdesk/ringdesk/routing"
 	"github.com/ringdesk/ringdesk/store"
+	"github.com/ringdesk/ringdesk/telephony"
 	"github.com/ringdesk/ringdesk/web"
 )
 
@@ -23,9 +26,12 @@ type Main struct {
 	Config Config
 	Logger *slog.Logger
 
-	DB    *store.DB
-	Redis redis.UniversalClient
-	HTTP  *web.Server
+	DB     *store.DB
+	Redis  redis.UniversalClient
+	Router *routing.Router
+	Desk   *agentdesk.Hub
+	SIP    *telephony.Server
+	HTTP   *web.Server
 }
 
 func newLogger(cfg Config, w io.Writer) *slog.Logger {
@@ -73,21 +79,120 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("redis: %w", err)
 	}
+	node, site := m.Config.NodeID(), m.Config.Redis.Site
+	m.Router, err = routing.NewRouter(m.Redis, routing.Config{Site: site, Node: node,
+		HeartbeatTTL: m.Config.Routing.HeartbeatTTL, OrphanPolicy: m.Config.Routing.OrphanPolicy,
+		Logger: m.Logger.With("component", "routing")})
+	if err != nil {
+		return err
+	}
+	if err := m.Router.Open(ctx); err != nil {
+		m.Router = nil
+		return fmt.Errorf("routing: %w", err)
+	}
+	if err := m.openDesk(ctx, node, site); err != nil {
+		return err
+	}
+	if err := m.openSIP(ctx, node, site); err != nil {
+		return err
+	}
 	health := map[string]ringdesk.Pinger{"mysql": m.DB, "redis": routing.RedisPinger{Client: m.Redis}}
 	m.HTTP = web.NewServer(m.Config.HTTP.Listen, m.Logger.With("component", "web"), health, prometheus.NewRegistry())
+	m.HTTP.Mount("GET /desk/ws", m.Desk)
 	if err := m.HTTP.Open(); err != nil {
 		return err
 	}
 	return nil
 }
 
+// deskAuth returns the desk token checker of the site; its key lives in
+// Redis so every node (and `ringdesk user token`) signs alike.
+func deskAuth(ctx context.Context, rdb redis.UniversalClient, site string) (*agentdesk.TokenAuth, error) {
+	key, err := routing.SharedSecret(ctx, rdb, site, "desk-token")
+	if err != nil {
+		return nil, fmt.Errorf("desk token key: %w", err)
+	}
+	return agentdesk.NewTokenAuth(key)
+}
+
+func (m *Main) openDesk(ctx context.Context, node, site string) error {
+	auth, err := deskAuth(ctx, m.Redis, site)
+	if err != nil {
+		return err
+	}
+	router := m.Router
+	stateLookup := func(ctx context.Context, agentID string) (*ringdesk.AgentStateChange, error) {
+		a, err := router.FindAgent(ctx, agentID)
+		if err != nil {
+			return nil, err
+		}
+		return &ringdesk.AgentStateChange{AgentID: a.ID, State: string(a.State), Reason: a.Reason, CallID: a.CallID, Since: a.Since}, nil
+	}
+	m.Desk = agentdesk.NewHub(node, routing.NewDeskBus(m.Redis, site), auth, router, m.Logger.With("component", "agentdesk"),
+		agentdesk.WithAllowedOrigins(m.Config.Desk.AllowedOrigins...), agentdesk.WithStateLookup(stateLookup))
+	if err := m.Desk.Open(ctx); err != nil {
+		m.Desk = nil
+		return fmt.Errorf("agent desk: %w", err)
+	}
+	return nil
+}
+
+// openSIP starts the SIP listener with the registrar.
+func (m *Main) openSIP(ctx context.Context, node, site string) error {
+	cfg := m.Config.SIP
+	if cfg.ListenUDP == "" && cfg.ListenTCP == "" && cfg.ListenTLS == "" {
+		m.Logger.Warn("no SIP listen address: phones cannot register and no calls come in")
+		return nil
+	}
+	logger := m.Logger.With("component", "telephony")
+	srv, err := telephony.NewServer(logger, telephony.Config{ServerName: "Ringdesk"})
+	if err != nil {
+		return err
+	}
+	key, err := routing.SharedSecret(ctx, m.Redis, site, "sip-nonce")
+	if err != nil {
+		return fmt.Errorf("sip nonce key: %w", err)
+	}
+	auth, err := telephony.NewSharedDigestAuth(cfg.Realm, key, nil)
+	if err != nil {
+		return err
+	}
+	reg := telephony.NewRegistrar(auth, node, m.DB, routing.NewRegistrations(m.Redis, site), srv.Logger())
+	srv.SIP().OnRegister(reg.HandleRegister) // handlers go on before Listen
+	m.SIP = srv
+	if err := srv.Listen(ctx, cfg.ListenUDP, cfg.ListenTCP); err != nil {
+		return fmt.Errorf("sip: %w", err)
+	}
+	if cfg.ListenTLS != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return fmt.Errorf("sip tls: %w", err)
+		}
+		if err := srv.ListenTLS(ctx, cfg.ListenTLS, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}); err != nil {
+			return fmt.Errorf("sip tls: %w", err)
+		}
+	}
+	m.Logger.Info("sip listening", "udp", srv.UDPAddr(), "tcp", srv.TCPAddr(), "tls", srv.TLSAddr(), "realm", cfg.Realm)
+	return nil
+}
+
 // Close stops the parts in reverse order, letting requests drain first.
 func (m *Main) Close() error {
 	var errs []error
+	ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
+	defer cancel()
 	if m.HTTP != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
 		errs = append(errs, m.HTTP.Close(ctx))
-		cancel()
+	}
+	// The hub after HTTP: Shutdown does not track hijacked WebSockets.
+	if m.Desk != nil {
+		errs = append(errs, m.Desk.Close(ctx))
+	}
+	if m.SIP != nil {
+		errs = append(errs, m.SIP.Close())
+	}
+	if m.Router != nil {
+		errs = append(errs, m.Router.Close())
 	}
 	if m.Redis != nil {
 		errs = append(errs, m.Redis.Close())
@@ -113,7 +218,7 @@ func runServe(ctx context.Context, env *cliEnv, args []string) error {
 		m.Close()
 		return err
 	}
-	m.Logger.Info("ringdesk is running", "http", m.HTTP.Addr(), "region", cfg.Phone.DefaultRegion)
+	m.Logger.Info("ringdesk is running", "node", cfg.NodeID(), "http", m.HTTP.Addr(), "region", cfg.Phone.DefaultRegion)
 	<-ctx.Done()
 	m.Logger.Info("shutting down", "timeout", cfg.ShutdownTimeout)
 	if err := m.Close(); err != nil {

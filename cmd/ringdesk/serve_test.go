@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -12,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+
+	"github.com/ringdesk/ringdesk"
 	"github.com/ringdesk/ringdesk/store/storetest"
 )
 
@@ -29,6 +33,10 @@ func testConfig(t *testing.T) Config {
 	}
 	cfg.Redis.Addrs = []string{addr}
 	cfg.HTTP.Listen = "127.0.0.1:0"
+	cfg.SIP.ListenUDP, cfg.SIP.ListenTCP = "127.0.0.1:0", "127.0.0.1:0"
+	// A site and node of its own, so parallel tests share Redis safely.
+	cfg.Redis.Site = fmt.Sprintf("t%d", time.Now().UnixNano())
+	cfg.Node = "test-node"
 	cfg.ShutdownTimeout = 5 * time.Second
 	return cfg
 }
@@ -107,7 +115,8 @@ func TestServeStopsOnSignalAndRejectsBadConfig(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	env := &cliEnv{stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard, getenv: func(k string) string {
-		return map[string]string{"RINGDESK_MYSQL_DSN": cfg.MySQL.DSN, "RINGDESK_REDIS_ADDRS": cfg.Redis.Addrs[0], "RINGDESK_HTTP_LISTEN": addr}[k]
+		return map[string]string{"RINGDESK_MYSQL_DSN": cfg.MySQL.DSN, "RINGDESK_REDIS_ADDRS": cfg.Redis.Addrs[0], "RINGDESK_HTTP_LISTEN": addr,
+			"RINGDESK_SIP_LISTEN_UDP": "127.0.0.1:0", "RINGDESK_SIP_LISTEN_TCP": "127.0.0.1:0", "RINGDESK_REDIS_SITE": cfg.Redis.Site}[k]
 	}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int)
@@ -139,5 +148,47 @@ func TestServeStopsOnSignalAndRejectsBadConfig(t *testing.T) {
 	}}
 	if code := run(context.Background(), env, []string{"serve"}); code != 1 || !strings.Contains(stderr.String(), "phone.default_region") {
 		t.Errorf("bad config: exit %d, stderr %q; want 1 naming the key", code, stderr.String())
+	}
+}
+
+// An agent's desk connects to the running server with a token printed by
+// `ringdesk user token`, and is greeted; a forged token is refused.
+func TestServeDeskSocketWithCLIToken(t *testing.T) {
+	cfg := testConfig(t)
+	m := &Main{Config: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	ctx := context.Background()
+	if err := m.Open(ctx); err != nil {
+		m.Close()
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.DB.CreateUser(ctx, &ringdesk.User{Username: "desky", Role: ringdesk.RoleAgent}, "desk-password", ""); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := cli(t, cfg, "", "user", "token", "desky", "--ttl", "1h")
+	if code != 0 {
+		t.Fatalf("user token: %d %s", code, errOut)
+	}
+	token := strings.TrimSpace(out)
+	url := "ws://" + m.HTTP.Addr() + "/desk/ws?token="
+	hdr := http.Header{"Origin": {"http://" + m.HTTP.Addr()}}
+	conn, _, err := websocket.DefaultDialer.Dial(url+token, hdr)
+	if err != nil {
+		t.Fatalf("dial desk: %v", err)
+	}
+	defer conn.Close()
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var msg struct {
+		Type string `json:"type"`
+		V    int    `json:"v"`
+	}
+	if err := conn.ReadJSON(&msg); err != nil || msg.Type != "hello" || msg.V != 1 {
+		t.Fatalf("first message = %+v, %v; want hello v1", msg, err)
+	}
+	if _, res, err := websocket.DefaultDialer.Dial(url+token+"x", hdr); err == nil || res == nil || res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("tampered token: err %v, response %v; want 401", err, res)
+	}
+	if code, _, errOut := cli(t, cfg, "", "user", "token", "nobody"); code != 1 || !strings.Contains(errOut, "not found") {
+		t.Errorf("token for unknown user: %d %q", code, errOut)
 	}
 }

@@ -10,10 +10,12 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"golang.org/x/term"
 
 	"github.com/ringdesk/ringdesk"
+	"github.com/ringdesk/ringdesk/routing"
 	"github.com/ringdesk/ringdesk/store"
 )
 
@@ -25,6 +27,11 @@ const userUsage = `Subcommands:
   ringdesk user sip NAME [--sip-username EXT] [--sip-password P]
   ringdesk user disable NAME
   ringdesk user enable NAME
+  ringdesk user token NAME [--ttl 12h]
+
+"token" prints a signed desk token for an agent or supervisor: the agent
+desk's WebSocket (/desk/ws?token=…) accepts it until it expires. The web
+login will issue the same tokens.
 
 A login password not given by flag is read from the terminal (asked twice,
 not echoed) or, when input is not a terminal, as one line of stdin. A SIP
@@ -43,7 +50,7 @@ func runUser(ctx context.Context, env *cliEnv, args []string) error {
 	var name string
 	switch sub {
 	case "add", "list":
-	case "passwd", "sip", "disable", "enable":
+	case "passwd", "sip", "disable", "enable", "token":
 		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 			fmt.Fprintf(env.stderr, "user %s: the user name comes first: ringdesk user %s NAME [flags]\n", sub, sub)
 			return errUsage
@@ -61,6 +68,7 @@ func runUser(ctx context.Context, env *cliEnv, args []string) error {
 	password := fs.String("password", "", "login password (asked for when empty)")
 	sipUser := fs.String("sip-username", "", "SIP user name of the agent's phone, e.g. an extension (add, sip)")
 	sipPass := fs.String("sip-password", "", "SIP password (generated when empty)")
+	ttl := fs.Duration("ttl", 12*time.Hour, "how long a desk token is valid (token)")
 	cfg, err := parseFlags(env, fs, args)
 	if err != nil {
 		return err
@@ -99,6 +107,8 @@ func runUser(ctx context.Context, env *cliEnv, args []string) error {
 		return nil
 	case "list":
 		return listUsers(ctx, env.stdout, db)
+	case "token":
+		return printDeskToken(ctx, env, cfg, db, name, *ttl)
 	case "passwd":
 		if _, err := db.FindUserByUsername(ctx, name); err != nil {
 			return err
@@ -137,6 +147,40 @@ func runUser(ctx context.Context, env *cliEnv, args []string) error {
 		fmt.Fprintf(env.stdout, "%q %sd\n", name, sub)
 		return nil
 	}
+}
+
+func printDeskToken(ctx context.Context, env *cliEnv, cfg Config, db *store.DB, name string, ttl time.Duration) error {
+	if ttl <= 0 || ttl > 30*24*time.Hour {
+		return ringdesk.Errorf(ringdesk.EINVALID, "--ttl must be between 1s and 720h.")
+	}
+	u, err := db.FindUserByUsername(ctx, name)
+	if err != nil {
+		return err
+	}
+	if u.Disabled {
+		return ringdesk.Errorf(ringdesk.EFORBIDDEN, "User %q is disabled.", name)
+	}
+	if u.Role != ringdesk.RoleAgent && u.Role != ringdesk.RoleSupervisor {
+		return ringdesk.Errorf(ringdesk.EINVALID, "Only agents and supervisors have a desk; %q is %s.", name, u.Role)
+	}
+	rdb, err := routing.OpenRedis(ctx, routing.RedisOptions{Addrs: cfg.Redis.Addrs, MasterName: cfg.Redis.MasterName,
+		Username: cfg.Redis.Username, Password: cfg.Redis.Password, DB: cfg.Redis.DB})
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	auth, err := deskAuth(ctx, rdb, cfg.Redis.Site)
+	if err != nil {
+		return err
+	}
+	tok, err := auth.Issue(u, time.Now().Add(ttl))
+	if err != nil {
+		return err
+	}
+	port := cfg.HTTP.Listen[strings.LastIndex(cfg.HTTP.Listen, ":")+1:]
+	fmt.Fprintln(env.stdout, tok)
+	fmt.Fprintf(env.stderr, "desk socket for %s (valid %s): ws://localhost:%s/desk/ws?token=<the token above>\n", name, ttl, port)
+	return nil
 }
 
 func listUsers(ctx context.Context, w io.Writer, db *store.DB) error {

@@ -12,7 +12,7 @@ func cli(t *testing.T, cfg Config, stdin string, args ...string) (int, string, s
 	t.Helper()
 	var stdout, stderr strings.Builder
 	env := &cliEnv{stdin: strings.NewReader(stdin), stdout: &stdout, stderr: &stderr, getenv: func(k string) string {
-		return map[string]string{"RINGDESK_MYSQL_DSN": cfg.MySQL.DSN, "RINGDESK_REDIS_ADDRS": cfg.Redis.Addrs[0]}[k]
+		return map[string]string{"RINGDESK_MYSQL_DSN": cfg.MySQL.DSN, "RINGDESK_REDIS_ADDRS": cfg.Redis.Addrs[0], "RINGDESK_REDIS_SITE": cfg.Redis.Site}[k]
 	}}
 	code := run(context.Background(), env, args)
 	return code, stdout.String(), stderr.String()
