@@ -22,9 +22,11 @@ cat <<MSG
 Ringdesk is starting with demo data.
   Web:      http://localhost:${HTTP##*:}/   (health: /healthz, metrics: /metrics)
   SIP:      udp/tcp ${RINGDESK_SIP_LISTEN_UDP:-:5060}
-  Logins:   admin / ringdesk-admin      (admin)
+  Logins (created on the first run; a password changed since is kept):
+            admin / ringdesk-admin      (admin)
             super / ringdesk-super      (supervisor)
             agent1..agent3 / ringdesk-agent   (agents; SIP user 1001..1003, SIP password ringdesk-sip-100N)
+  Desk:     var/bin/ringdesk user token agent1   prints a token for the desk socket /desk/ws
   Stop:     Ctrl-C, then scripts/stop.sh to stop MariaDB and Redis too.
 
 MSG
