@@ -2,8 +2,6 @@ package agentdesk_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -22,6 +20,7 @@ import (
 	"github.com/ringdesk/ringdesk"
 	"github.com/ringdesk/ringdesk/agentdesk"
 	"github.com/ringdesk/ringdesk/routing"
+	"github.com/ringdesk/ringdesk/routing/routingtest"
 )
 
 // testKey signs the desk tokens of every test.
@@ -31,34 +30,7 @@ var testKey = []byte("0123456789abcdef0123456789abcdef-desk-tests")
 // whose keys are deleted in t.Cleanup.
 func mustBus(t testing.TB) *routing.DeskBus {
 	t.Helper()
-	addr := os.Getenv("RINGDESK_TEST_REDIS_ADDR")
-	if addr == "" {
-		if testing.Short() {
-			t.Skip("RINGDESK_TEST_REDIS_ADDR is not set; skipping Redis test in -short mode")
-		}
-		t.Fatal("RINGDESK_TEST_REDIS_ADDR is not set: run the tests with scripts/test.sh, which starts a private redis-server")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	rdb, err := routing.OpenRedis(ctx, routing.RedisOptions{Addrs: []string{addr}})
-	if err != nil {
-		t.Fatalf("test redis at %s: %v", addr, err)
-	}
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	site := strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()) + "-" + hex.EncodeToString(b)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		keys, err := rdb.Keys(ctx, "rd:{"+site+"}:*").Result()
-		if err == nil && len(keys) > 0 {
-			err = rdb.Del(ctx, keys...).Err()
-		}
-		if err != nil {
-			t.Logf("cleanup of site %s: %v", site, err)
-		}
-		_ = rdb.Close()
-	})
+	rdb, site := routingtest.MustRedis(t)
 	return routing.NewDeskBus(rdb, site)
 }
 

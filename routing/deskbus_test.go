@@ -2,10 +2,8 @@ package routing_test
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -15,42 +13,21 @@ import (
 
 	"github.com/ringdesk/ringdesk"
 	"github.com/ringdesk/ringdesk/routing"
+	"github.com/ringdesk/ringdesk/routing/routingtest"
 )
 
 // mustDeskRedis returns a client for the test Redis (named clientName when
-// not empty) and a site unique to the test, whose keys are deleted in
-// t.Cleanup.
+// not empty, so a test can kill its connection) and a site unique to the
+// test, whose keys are deleted in t.Cleanup.
 func mustDeskRedis(t *testing.T, clientName string) (redis.UniversalClient, string) {
 	t.Helper()
-	addr := os.Getenv("RINGDESK_TEST_REDIS_ADDR")
-	if addr == "" {
-		if testing.Short() {
-			t.Skip("RINGDESK_TEST_REDIS_ADDR is not set; skipping Redis test in -short mode")
-		}
-		t.Fatal("RINGDESK_TEST_REDIS_ADDR is not set: run the tests with scripts/test.sh, which starts a private redis-server")
+	rdb, site := routingtest.MustRedis(t)
+	if clientName == "" {
+		return rdb, site
 	}
-	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{addr}, ClientName: clientName})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		t.Fatalf("cannot reach test redis at %s: %v", addr, err)
-	}
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	site := strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()) + "-" + hex.EncodeToString(b)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		keys, err := rdb.Keys(ctx, "rd:{"+site+"}:*").Result()
-		if err == nil && len(keys) > 0 {
-			err = rdb.Del(ctx, keys...).Err()
-		}
-		if err != nil {
-			t.Logf("cleanup of site %s: %v", site, err)
-		}
-		_ = rdb.Close()
-	})
-	return rdb, site
+	named := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{routingtest.Addr()}, ClientName: clientName})
+	t.Cleanup(func() { named.Close() })
+	return named, site
 }
 
 func deskCtx(t *testing.T) context.Context {

@@ -20,20 +20,7 @@ import (
 // through the code under test.
 func mustOpenDBWithSQL(tb testing.TB, region string) (*store.DB, *sql.DB) {
 	tb.Helper()
-	dsn := storetest.MustCreateDatabase(tb)
-	norm, err := store.NewNormalizer(region)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ctx := context.Background()
-	db, err := store.Open(ctx, dsn, norm, store.Options{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		tb.Fatal(err)
-	}
+	db, dsn := storetest.MustOpenDBWithDSN(tb, region)
 	raw, err := sql.Open("mysql", dsn)
 	if err != nil {
 		tb.Fatal(err)

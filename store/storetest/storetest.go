@@ -89,6 +89,14 @@ func MustCreateDatabase(tb testing.TB) string {
 // ("GB" when empty), closed and dropped when the test ends.
 func MustOpenDB(tb testing.TB, region string) *store.DB {
 	tb.Helper()
+	db, _ := MustOpenDBWithDSN(tb, region)
+	return db
+}
+
+// MustOpenDBWithDSN is MustOpenDB that also returns the database's DSN,
+// for tests that check rows behind the store's back.
+func MustOpenDBWithDSN(tb testing.TB, region string) (*store.DB, string) {
+	tb.Helper()
 	if region == "" {
 		region = "GB"
 	}
@@ -106,5 +114,5 @@ func MustOpenDB(tb testing.TB, region string) *store.DB {
 	if _, err := db.Migrate(ctx); err != nil {
 		tb.Fatal(err)
 	}
-	return db
+	return db, dsn
 }
