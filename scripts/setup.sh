@@ -24,7 +24,22 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   fi
 fi
 
-mkdir -p "$VAR/run" "$VAR/log"
+mkdir -p "$VAR/run" "$VAR/log" "$VAR/bin"
+
+# A config file (RINGDESK_CONFIG) that names its own MySQL or Redis counts
+# like the environment: no private instance for what it names.
+if [ -n "${RINGDESK_CONFIG:-}" ]; then
+  [ -r "$RINGDESK_CONFIG" ] || die "RINGDESK_CONFIG=$RINGDESK_CONFIG is not a readable file"
+  (cd "$ROOT" && go build -o "$VAR/bin/ringdesk" ./cmd/ringdesk)
+  from_file() { "$VAR/bin/ringdesk" config --key "$1"; }
+  default() { env -u RINGDESK_CONFIG "$VAR/bin/ringdesk" config --key "$1"; }
+  if ! uses_own_mysql && [ "$(from_file mysql.dsn)" != "$(default mysql.dsn)" ]; then
+    export RINGDESK_MYSQL_DSN=$(from_file mysql.dsn)
+  fi
+  if ! uses_own_redis && [ "$(from_file redis.addrs)" != "$(default redis.addrs)" ]; then
+    export RINGDESK_REDIS_ADDRS=$(from_file redis.addrs)
+  fi
+fi
 
 mysql_up() { mariadb-admin --no-defaults --protocol=socket -S "$MYSQL_SOCK" -uroot ping >/dev/null 2>&1; }
 start_mysql() {
@@ -63,7 +78,7 @@ start_redis() {
 }
 
 if uses_own_mysql; then
-  say "using MySQL from RINGDESK_MYSQL_DSN"
+  say "using your MySQL (RINGDESK_MYSQL_DSN or the config file)"
   DSN=$RINGDESK_MYSQL_DSN
 else
   start_mysql
@@ -79,7 +94,7 @@ SQL
   DSN=$PRIVATE_DSN
 fi
 if uses_own_redis; then
-  say "using Redis from RINGDESK_REDIS_ADDRS"
+  say "using your Redis (RINGDESK_REDIS_ADDRS or the config file)"
   REDIS=$RINGDESK_REDIS_ADDRS
 else
   start_redis

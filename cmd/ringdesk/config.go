@@ -433,10 +433,6 @@ func configFlags(fs *flag.FlagSet) func() (string, map[string]string) {
 				set[f.Name] = f.Value.String()
 			}
 		})
-		p := *path
-		if p == "" {
-			p = os.Getenv("RINGDESK_CONFIG")
-		}
-		return p, set
+		return *path, set
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -129,5 +130,31 @@ func TestConfigMissingFile(t *testing.T) {
 	}
 	if _, err := LoadConfig(writeFile(t, ""), noEnv, nil); err != nil {
 		t.Errorf("empty file: %v, want the defaults", err)
+	}
+}
+
+func TestConfigCommand(t *testing.T) {
+	path := writeFile(t, "redis:\n  password: hunter2hunter2\nmysql:\n  dsn: \"u:s3cret@tcp(db:3306)/rd\"\n")
+	var out, errOut strings.Builder
+	env := &cliEnv{stdin: strings.NewReader(""), stdout: &out, stderr: &errOut, getenv: func(k string) string {
+		return map[string]string{"RINGDESK_CONFIG": path, "RINGDESK_LOG_LEVEL": "debug"}[k]
+	}}
+	if code := run(context.Background(), env, []string{"config"}); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	for _, want := range []string{"mysql.dsn: u:****@tcp(db:3306)/rd\n", "redis.password: ****\n", "log.level: debug\n", "http.listen: :8080\n"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("config output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "s3cret") || strings.Contains(out.String(), "hunter2") {
+		t.Errorf("config output shows a secret:\n%s", out.String())
+	}
+	out.Reset()
+	if code := run(context.Background(), env, []string{"config", "--key", "mysql.dsn"}); code != 0 || out.String() != "u:s3cret@tcp(db:3306)/rd\n" {
+		t.Errorf("--key mysql.dsn: exit %d, %q", code, out.String())
+	}
+	if code := run(context.Background(), env, []string{"config", "--key", "nope"}); code != 1 {
+		t.Errorf("--key nope: exit %d, want 1", code)
 	}
 }

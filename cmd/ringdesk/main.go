@@ -23,7 +23,8 @@ Commands:
   migrate   apply pending database migrations and exit
   seed      load deterministic demo data (customers, demo users, a queue)
   import    import customers from a CSV file
-  user      manage users: add, list, passwd, disable, enable
+  user      manage users: add, list, passwd, sip, disable, enable, token
+  config    print the effective configuration (file, env, flags applied)
   help      show this help, or a command's help: ringdesk help <command>
 
 Every command reads the same configuration: the file given by --config (or
@@ -52,6 +53,7 @@ func commands() map[string]command {
 		"migrate": {"apply pending migrations", "ringdesk migrate [flags]", runMigrate},
 		"seed":    {"load demo data", "ringdesk seed [--customers N] [--demo-users] [flags]", runSeed},
 		"import":  {"import customers from CSV", "ringdesk import FILE.csv [--map 'Header=field' ...] [flags]", runImport},
+		"config":  {"print the effective configuration", "ringdesk config [--key KEY] [flags]", runConfig},
 		"user":    {"manage users", "ringdesk user add|list|passwd|disable|enable [flags]", runUser},
 	}
 }
@@ -121,5 +123,8 @@ func parseFlags(env *cliEnv, fs *flag.FlagSet, args []string) (Config, error) {
 		return Config{}, errUsage
 	}
 	path, set := cfgFlags()
+	if path == "" {
+		path = env.getenv("RINGDESK_CONFIG")
+	}
 	return LoadConfig(path, env.getenv, set)
 }
