@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/ringdesk/ringdesk"
+	"github.com/ringdesk/ringdesk/routing"
 	"github.com/ringdesk/ringdesk/store/storetest"
 )
 
@@ -190,5 +193,58 @@ func TestServeDeskSocketWithCLIToken(t *testing.T) {
 	}
 	if code, _, errOut := cli(t, cfg, "", "user", "token", "nobody"); code != 1 || !strings.Contains(errOut, "not found") {
 		t.Errorf("token for unknown user: %d %q", code, errOut)
+	}
+}
+
+// A real phone (sipp) registers with digest through `serve`'s SIP listener:
+// the right SIP password binds it in Redis, a wrong one gets 403 and binds
+// nothing.
+func TestServeRegistersPhoneWithSipp(t *testing.T) {
+	sipp, err := exec.LookPath("sipp")
+	if err != nil {
+		if testing.Short() {
+			t.Skip("sipp not installed (-short)")
+		}
+		t.Fatalf("sipp not found (Debian package sip-tester; scripts/setup.sh installs it): %v", err)
+	}
+	cfg := testConfig(t)
+	m := &Main{Config: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	ctx := context.Background()
+	if err := m.Open(ctx); err != nil {
+		m.Close()
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.DB.CreateUser(ctx, &ringdesk.User{Username: "phoney", Role: ringdesk.RoleAgent, SIPUsername: "2001", SIPRealm: cfg.SIP.Realm},
+		"login-password", "sip-password-2001"); err != nil {
+		t.Fatal(err)
+	}
+	regs := routing.NewRegistrations(m.Redis, cfg.Redis.Site)
+	register := func(scenario, password string) ([]byte, error) {
+		sf, err := filepath.Abs(filepath.Join("..", "..", "telephony", "testdata", "sipp", scenario))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, sipp, "-sf", sf, "-t", "u1", "-i", "127.0.0.1", "-p", "0", "-m", "1",
+			"-s", "2001", "-au", "2001", "-ap", password, "-timeout", "20s", "-timeout_error", "-nostdin",
+			m.SIP.UDPAddr().String())
+		cmd.Dir = t.TempDir()
+		return cmd.CombinedOutput()
+	}
+	if out, err := register("register_refused.xml", "not-the-password"); err != nil {
+		t.Fatalf("wrong password: sipp did not get 403: %v\n%s", err, out)
+	}
+	if bs, err := regs.Bindings(ctx, "2001"); err != nil || len(bs) != 0 {
+		t.Fatalf("bindings after a refused REGISTER: %+v, %v", bs, err)
+	}
+	if out, err := register("register.xml", "sip-password-2001"); err != nil {
+		t.Fatalf("right password: sipp did not get 200: %v\n%s", err, out)
+	}
+	bs, err := regs.Bindings(ctx, "2001")
+	if err != nil || len(bs) != 1 || bs[0].UserAgent != "sipp-phone" || bs[0].Node != "test-node" ||
+		!strings.HasPrefix(bs[0].Source, "127.0.0.1:") {
+		t.Fatalf("bindings after REGISTER = %+v, %v", bs, err)
 	}
 }
