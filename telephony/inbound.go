@@ -71,19 +71,26 @@ type Inbound struct {
 	cfg InboundConfig
 	log *slog.Logger
 
-	srv *Server
-	cli *sipgo.Client
-	dsc *sipgo.DialogServerCache
-	dcc *sipgo.DialogClientCache
+	srv  *Server
+	legs atomic.Pointer[legs] // set by Open; nil until then
 
 	mu    sync.Mutex
 	calls map[string]*liveCall // by call id
 	bySIP map[string]*liveCall // by the SIP Call-ID of either leg
 
 	closing atomic.Bool
+	quit    chan struct{}  // closed when Close gives up waiting: live calls end
 	wg      sync.WaitGroup // live calls
 	stop    context.CancelFunc
 	done    chan struct{}
+}
+
+// legs are the SIP client and dialog caches of both call legs. They are
+// built once the server listens (the Contact needs its port).
+type legs struct {
+	cli *sipgo.Client
+	dsc *sipgo.DialogServerCache // caller side
+	dcc *sipgo.DialogClientCache // agent side
 }
 
 // liveCall is one call this node owns, from INVITE to the end of both legs.
@@ -135,7 +142,8 @@ func NewInbound(cfg InboundConfig) (*Inbound, error) {
 	if cfg.HistoryLimit <= 0 {
 		cfg.HistoryLimit = 5
 	}
-	return &Inbound{cfg: cfg, log: cfg.Logger, calls: map[string]*liveCall{}, bySIP: map[string]*liveCall{}}, nil
+	return &Inbound{cfg: cfg, log: cfg.Logger, calls: map[string]*liveCall{}, bySIP: map[string]*liveCall{},
+		quit: make(chan struct{})}, nil
 }
 
 // Register installs the INVITE, ACK, BYE and CANCEL handlers on srv. Call
@@ -170,9 +178,7 @@ func (in *Inbound) Open(ctx context.Context) error {
 		return fmt.Errorf("inbound: new client: %w", err)
 	}
 	contact := sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "ringdesk", Host: host, Port: addr.Port}}
-	in.cli = cli
-	in.dsc = sipgo.NewDialogServerCache(cli, contact)
-	in.dcc = sipgo.NewDialogClientCache(cli, contact)
+	in.legs.Store(&legs{cli: cli, dsc: sipgo.NewDialogServerCache(cli, contact), dcc: sipgo.NewDialogClientCache(cli, contact)})
 	nctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	in.stop = cancel
 	in.done = make(chan struct{})
@@ -191,6 +197,9 @@ func (in *Inbound) Close(ctx context.Context) error {
 	case <-waited:
 	case <-ctx.Done():
 		err = ctx.Err()
+		// Calls still waiting or ringing end in their own goroutines
+		// (503 to the caller); answered ones are hung up here.
+		close(in.quit)
 		in.mu.Lock()
 		live := make([]*liveCall, 0, len(in.calls))
 		for _, c := range in.calls {
@@ -199,6 +208,10 @@ func (in *Inbound) Close(ctx context.Context) error {
 		in.mu.Unlock()
 		for _, c := range live {
 			in.hangup(c, "shutdown", nil)
+		}
+		select {
+		case <-waited:
+		case <-time.After(10 * time.Second):
 		}
 	}
 	if in.stop != nil {
@@ -280,6 +293,7 @@ func respondFinal(tx sip.ServerTransaction, req *sip.Request, code int, reason s
 }
 
 func (in *Inbound) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
+	lg := in.legs.Load()
 	cancelled := make(chan struct{})
 	var once sync.Once
 	tx.OnCancel(func(*sip.Request) { once.Do(func() { close(cancelled) }) })
@@ -288,13 +302,15 @@ func (in *Inbound) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		// A re-INVITE: relaying it across the legs is not built yet.
 		code := sip.StatusCallTransactionDoesNotExists
 		reason := "Call/Transaction Does Not Exist"
-		if _, err := in.dsc.MatchDialogRequest(req); err == nil {
-			code, reason = 488, "Not Acceptable Here"
+		if lg != nil {
+			if _, err := lg.dsc.MatchDialogRequest(req); err == nil {
+				code, reason = 488, "Not Acceptable Here"
+			}
 		}
 		respondFinal(tx, req, code, reason)
 		return
 	}
-	if in.closing.Load() || in.dsc == nil {
+	if in.closing.Load() || lg == nil {
 		respondFinal(tx, req, sip.StatusServiceUnavailable, "Service Unavailable", in.retryAfter())
 		return
 	}
@@ -333,7 +349,7 @@ func (in *Inbound) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	log := in.log.With("call_id", c.id, "queue", c.queue)
 	log.Info("call offered", "trunk", trunk.Name, "caller", MaskNumber(caller.Phone.E164), "match", c.match)
 
-	dlg, err := in.dsc.ReadInvite(req, tx)
+	dlg, err := lg.dsc.ReadInvite(req, tx)
 	if err != nil {
 		log.Warn("read invite", "error", err)
 		in.fail(c, "bad-invite")
@@ -381,6 +397,9 @@ func (in *Inbound) wait(c *liveCall) {
 		select {
 		case <-c.cancelled:
 			in.abandon(c)
+			return
+		case <-in.quit:
+			in.shutdown(c)
 			return
 		case <-tick.C:
 			_ = c.dlg.Respond(182, "Queued", nil)
@@ -445,11 +464,14 @@ func (in *Inbound) offer(c *liveCall, ev ringdesk.RoutingEvent) bool {
 		select {
 		case <-c.cancelled:
 			stopRing()
+		case <-in.quit:
+			stopRing()
 		case <-ringCtx.Done():
 		}
 	}()
 
-	leg, err := in.dcc.WriteInvite(context.Background(), in.agentInvite(c, binding))
+	lg := in.legs.Load()
+	leg, err := lg.dcc.WriteInvite(context.Background(), in.agentInvite(c, binding, lg.cli.Hostname()))
 	ringAt := time.Now()
 	if in.cfg.OnPop != nil {
 		in.cfg.OnPop(c.id, agentID, poppedAt.Sub(c.invitedAt), ringAt.Sub(poppedAt))
@@ -482,7 +504,7 @@ func (in *Inbound) offer(c *liveCall, ev ringdesk.RoutingEvent) bool {
 	if err != nil {
 		if res := leg.InviteResponse; res != nil && res.IsSuccess() {
 			// A 200 crossed our CANCEL: the phone answered. Hang it up.
-			in.dropAgent(leg)
+			in.dropAgent(lg.cli, leg)
 		}
 		c.mu.Lock()
 		c.agent = nil
@@ -492,6 +514,10 @@ func (in *Inbound) offer(c *liveCall, ev ringdesk.RoutingEvent) bool {
 		in.mu.Unlock()
 		if callerGone {
 			in.abandon(c)
+			return true
+		}
+		if isClosed(in.quit) {
+			in.shutdown(c)
 			return true
 		}
 		reason := "timeout"
@@ -548,7 +574,7 @@ func (in *Inbound) offer(c *liveCall, ev ringdesk.RoutingEvent) bool {
 }
 
 // dropAgent ACKs and hangs up an agent leg that answered too late.
-func (in *Inbound) dropAgent(leg *sipgo.DialogClientSession) {
+func (in *Inbound) dropAgent(cli *sipgo.Client, leg *sipgo.DialogClientSession) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := leg.Ack(ctx); err != nil {
@@ -565,7 +591,7 @@ func (in *Inbound) dropAgent(leg *sipgo.DialogClientSession) {
 	bye.AppendHeader(sip.HeaderClone(res.To()))
 	bye.AppendHeader(sip.HeaderClone(leg.InviteRequest.CallID()))
 	bye.AppendHeader(&sip.CSeqHeader{SeqNo: leg.InviteRequest.CSeq().SeqNo + 1, MethodName: sip.BYE})
-	if _, err := in.cli.Do(ctx, bye); err != nil {
+	if _, err := cli.Do(ctx, bye); err != nil {
 		in.log.Warn("bye late answer", "error", err)
 	}
 }
@@ -627,6 +653,27 @@ func (in *Inbound) overflowed(c *liveCall, result, why string) {
 	c.dlg.Close()
 }
 
+// shutdown ends a call still waiting when the node stops: 503 to the
+// caller (whose carrier may retry elsewhere), abandoned in routing.
+func (in *Inbound) shutdown(c *liveCall) {
+	_ = c.dlg.Respond(sip.StatusServiceUnavailable, "Service Unavailable", nil, in.retryAfter())
+	if !c.finish() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := in.cfg.Router.Abandon(ctx, c.id); err != nil {
+		in.log.Debug("abandon on shutdown", "call_id", c.id, "error", err)
+	}
+	now := time.Now()
+	wait := now.Sub(c.invitedAt).Milliseconds()
+	at, reason := now.UTC(), "shutdown"
+	in.cfg.Calls.Update(c.id, ringdesk.CallUpdate{State: ringdesk.CallStateFailed, EndedAt: &at, WaitMS: &wait, EndReason: &reason})
+	in.event(c, "failed", 0, "reason=shutdown")
+	in.remove(c)
+	c.dlg.Close()
+}
+
 // fail logs a call that could not be queued.
 func (in *Inbound) fail(c *liveCall, reason string) {
 	if !c.finish() {
@@ -670,10 +717,6 @@ func (in *Inbound) hangup(c *liveCall, from string, _ *sip.Request) {
 	leg, answered := c.agent, !c.answeredAt.IsZero()
 	c.mu.Unlock()
 	if !answered {
-		if from == "shutdown" {
-			_ = c.dlg.Respond(sip.StatusServiceUnavailable, "Service Unavailable", nil, in.retryAfter())
-			in.abandon(c)
-		}
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -698,20 +741,27 @@ func (in *Inbound) hangup(c *liveCall, from string, _ *sip.Request) {
 func (in *Inbound) handleAck(req *sip.Request, tx sip.ServerTransaction) {
 	// ACKs of 2xx confirm the caller's dialog; others (for non-2xx
 	// finals, over TCP) match nothing and are dropped.
-	_ = in.dsc.ReadAck(req, tx)
+	if lg := in.legs.Load(); lg != nil {
+		_ = lg.dsc.ReadAck(req, tx)
+	}
 }
 
 func (in *Inbound) handleBye(req *sip.Request, tx sip.ServerTransaction) {
 	in.mu.Lock()
 	c := in.bySIP[req.CallID().Value()]
 	in.mu.Unlock()
-	if err := in.dsc.ReadBye(req, tx); err == nil {
+	lg := in.legs.Load()
+	if lg == nil {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusServiceUnavailable, "Service Unavailable", nil))
+		return
+	}
+	if err := lg.dsc.ReadBye(req, tx); err == nil {
 		if c != nil {
 			in.hangup(c, "caller", req)
 		}
 		return
 	}
-	if err := in.dcc.ReadBye(req, tx); err == nil {
+	if err := lg.dcc.ReadBye(req, tx); err == nil {
 		if c != nil {
 			in.hangup(c, "agent", req)
 		}
@@ -783,7 +833,7 @@ func (in *Inbound) binding(ctx context.Context, uid int64) (ringdesk.Binding, er
 
 // agentInvite builds the agent leg's INVITE: to the registered Contact,
 // sent to the address the REGISTER came from, carrying the caller's offer.
-func (in *Inbound) agentInvite(c *liveCall, b ringdesk.Binding) *sip.Request {
+func (in *Inbound) agentInvite(c *liveCall, b ringdesk.Binding, host string) *sip.Request {
 	var ruri sip.Uri
 	if err := sip.ParseUri(b.Contact, &ruri); err != nil {
 		ruri = sip.Uri{Scheme: "sip", User: b.AOR, Host: b.Source}
@@ -797,7 +847,7 @@ func (in *Inbound) agentInvite(c *liveCall, b ringdesk.Binding) *sip.Request {
 	if user == "" {
 		user = "anonymous"
 	}
-	from := &sip.FromHeader{DisplayName: c.caller.Name, Address: sip.Uri{Scheme: "sip", User: user, Host: in.cli.Hostname()}, Params: sip.NewParams()}
+	from := &sip.FromHeader{DisplayName: c.caller.Name, Address: sip.Uri{Scheme: "sip", User: user, Host: host}, Params: sip.NewParams()}
 	from.Params.Add("tag", sip.GenerateTagN(16))
 	req.AppendHeader(from)
 	req.AppendHeader(&sip.ToHeader{Address: ruri, Params: sip.NewParams()})
