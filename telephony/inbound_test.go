@@ -684,3 +684,47 @@ func TestInboundUntrusted(t *testing.T) {
 		t.Fatalf("sipp: %v\n%s", err, tail(out, 2000))
 	}
 }
+
+// TestInboundAnonymousCaller: a withheld number pops "unknown" without a
+// number and the call connects.
+func TestInboundAnonymousCaller(t *testing.T) {
+	env, agents := newCallEnv(t, envOptions{})
+	desk := env.desk(agents[0], true)
+	ph := env.phone(agents[0], "agent_answer.xml", "-d", "100")
+	errc := make(chan error, 1)
+	go func() { errc <- env.call("trunk_call.xml", "anonymous", 200*time.Millisecond) }()
+	pop, _ := desk.pop(20 * time.Second)
+	if pop.Match != ringdesk.MatchUnknown || pop.CallerE164 != "" || pop.CallerRaw != "anonymous" {
+		t.Fatalf("pop %+v: want unknown, anonymous, no number", pop)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	ph.wait(t)
+	env.finalCall(ringdesk.CallStateEnded)
+}
+
+// TestInboundSharedNumber: a number on two customers pops both as
+// candidates.
+func TestInboundSharedNumber(t *testing.T) {
+	env, agents := newCallEnv(t, envOptions{})
+	if err := env.db.CreateCustomer(context.Background(), &ringdesk.Customer{Name: "Charles Babbage",
+		Phones: []ringdesk.Phone{{Label: "office", Raw: knownPhone}}}); err != nil {
+		t.Fatal(err)
+	}
+	desk := env.desk(agents[0], true)
+	ph := env.phone(agents[0], "agent_answer.xml", "-d", "100")
+	errc := make(chan error, 1)
+	go func() { errc <- env.call("trunk_call.xml", knownPhone, 200*time.Millisecond) }()
+	pop, _ := desk.pop(20 * time.Second)
+	if pop.Match != ringdesk.MatchSeveral || len(pop.Candidates) != 2 || pop.Customer != nil {
+		t.Fatalf("pop %+v: want 2 candidates", pop)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	ph.wait(t)
+	if c := env.finalCall(ringdesk.CallStateEnded); c.CustomerID != 0 {
+		t.Fatalf("call row has customer %d for a shared number, want none", c.CustomerID)
+	}
+}
