@@ -195,6 +195,15 @@ func newCallEnv(t *testing.T, opt envOptions) (*callEnv, []agentUser) {
 		t.Fatal(err)
 	}
 	in.Register(srv)
+	key, err := routing.SharedSecret(ctx, rdb, site, "sip-nonce")
+	if err != nil {
+		t.Fatal(err)
+	}
+	regAuth, err := telephony.NewSharedDigestAuth("ringdesk", key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.SIP().OnRegister(telephony.NewRegistrar(regAuth, "node-a", db, env.regs, logger).HandleRegister)
 	if err := srv.Listen(ctx, "127.0.0.1:0", "127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
@@ -317,7 +326,7 @@ func (d *callDesk) pop(wait time.Duration) (*ringdesk.Pop, time.Time) {
 	return &p, m.at
 }
 
-// phone is a sipp agent phone whose binding is in the registrations.
+// phone is a sipp agent phone registered through Ringdesk's registrar.
 type phone struct {
 	cmd  *exec.Cmd
 	dir  string
@@ -327,7 +336,7 @@ type phone struct {
 
 func (e *callEnv) phone(a agentUser, scenario string, extra ...string) *phone {
 	e.t.Helper()
-	port := freePort(e.t)
+	port := e.register(a)
 	sf, _ := filepath.Abs(filepath.Join("testdata", "sipp", scenario))
 	p := &phone{dir: e.t.TempDir(), done: make(chan error, 1)}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -348,13 +357,29 @@ func (e *callEnv) phone(a agentUser, scenario string, extra ...string) *phone {
 		case <-time.After(5 * time.Second):
 		}
 	})
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	if err := e.regs.PutBinding(context.Background(), ringdesk.Binding{AOR: a.user.SIPUsername,
-		Contact: "sip:" + a.user.SIPUsername + "@" + addr, Source: addr, Transport: "udp", Node: "node-a",
-		CallID: "reg-" + a.id, CSeq: 1, Expires: time.Now().Add(time.Hour)}); err != nil {
-		e.t.Fatal(err)
-	}
 	return p
+}
+
+// register has a sipp phone REGISTER the agent's SIP user with digest
+// through Ringdesk's registrar, from a free port, and returns the port:
+// the phone's answering scenario then runs there.
+func (e *callEnv) register(a agentUser) int {
+	e.t.Helper()
+	port := freePort(e.t)
+	sf, _ := filepath.Abs(filepath.Join("testdata", "sipp", "agent_register.xml"))
+	target := e.srv.UDPAddr().String()
+	cmd := exec.Command(sippPath(e.t), "-sf", sf, "-t", "u1", "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-m", "1",
+		"-s", a.user.SIPUsername, "-au", a.user.SIPUsername, "-ap", "sip-password-"+a.user.SIPUsername,
+		"-auth_uri", target, "-timeout", "20s", "-timeout_error", "-nostdin", target)
+	cmd.Dir = e.t.TempDir()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		e.t.Fatalf("register agent phone %s: %v\n%s", a.user.SIPUsername, err, tail(out, 2000))
+	}
+	bs, err := e.regs.Bindings(context.Background(), a.user.SIPUsername)
+	if err != nil || len(bs) != 1 || bs[0].Source != "127.0.0.1:"+strconv.Itoa(port) {
+		e.t.Fatalf("bindings of %s after REGISTER: %+v, %v", a.user.SIPUsername, bs, err)
+	}
+	return port
 }
 
 // wait fails the test unless sipp finished its scenario successfully.
