@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/ringdesk/ringdesk"
 	"github.com/ringdesk/ringdesk/agentdesk"
@@ -39,7 +40,8 @@ const (
 type callEnv struct {
 	t      *testing.T
 	db     *store.DB
-	rdb    interface{ Close() error }
+	rdb    redisClient
+	agents []agentUser
 	site   string
 	router *routing.Router
 	regs   *routing.Registrations
@@ -60,6 +62,9 @@ type popTiming struct {
 	inviteToPop, popToRing time.Duration
 }
 
+// redisClient is the shared Redis of the test's nodes.
+type redisClient = redis.UniversalClient
+
 // agentUser is a test agent with its user id.
 type agentUser struct {
 	user *ringdesk.User
@@ -70,13 +75,27 @@ type envOptions struct {
 	overflow ringdesk.Overflow
 	ring     time.Duration
 	members  int
+	// join starts a second node on join's MySQL, Redis site, users and
+	// queues; node names it (default "node-a").
+	join *callEnv
+	node string
 }
 
 func newCallEnv(t *testing.T, opt envOptions) (*callEnv, []agentUser) {
 	t.Helper()
 	sippPath(t)
-	db := storetest.MustOpenDB(t, "GB")
-	rdb, site := routingtest.MustRedis(t)
+	if opt.node == "" {
+		opt.node = "node-a"
+	}
+	var db *store.DB
+	var rdb redisClient
+	var site string
+	if opt.join != nil {
+		db, rdb, site = opt.join.db, opt.join.rdb, opt.join.site
+	} else {
+		db = storetest.MustOpenDB(t, "GB")
+		rdb, site = routingtest.MustRedis(t)
+	}
 	ctx := context.Background()
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(io.MultiWriter(logs), &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -86,39 +105,12 @@ func newCallEnv(t *testing.T, opt envOptions) (*callEnv, []agentUser) {
 		}
 	})
 
-	var agents []agentUser
-	var members []ringdesk.QueueMember
-	for i := 0; i < max(opt.members, 2); i++ {
-		sipUser := strconv.Itoa(1001 + i)
-		u := &ringdesk.User{Username: "agent" + sipUser, Role: ringdesk.RoleAgent, SIPUsername: sipUser, SIPRealm: "ringdesk"}
-		if err := db.CreateUser(ctx, u, "login-password", "sip-password-"+sipUser); err != nil {
-			t.Fatal(err)
-		}
-		u, err := db.FindUserBySIPUsername(ctx, sipUser)
-		if err != nil {
-			t.Fatal(err)
-		}
-		id := strconv.FormatInt(u.ID, 10)
-		agents = append(agents, agentUser{user: u, id: id})
-		members = append(members, ringdesk.QueueMember{AgentID: id})
-	}
-	ring := opt.ring
-	if ring == 0 {
-		ring = 20 * time.Second
-	}
-	qid, err := db.CreateQueue(ctx, &ringdesk.Queue{Name: "sales", RingTimeout: ring, Overflow: opt.overflow, Members: members})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.CreateDID(ctx, testDID, qid); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.CreateCustomer(ctx, &ringdesk.Customer{Name: "Ada Lovelace", Company: "Analytical Ltd",
-		Phones: []ringdesk.Phone{{Label: "mobile", Raw: "07700 900123"}}}); err != nil {
-		t.Fatal(err)
+	agents := opt.join.agentsOrNil()
+	if opt.join == nil {
+		agents = seedCallData(t, db, opt)
 	}
 
-	router, err := routing.NewRouter(rdb, routing.Config{Site: site, Node: "node-a", Logger: logger})
+	router, err := routing.NewRouter(rdb, routing.Config{Site: site, Node: opt.node, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +132,7 @@ func newCallEnv(t *testing.T, opt envOptions) (*callEnv, []agentUser) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hub := agentdesk.NewHub("node-a", routing.NewDeskBus(rdb, site), auth, router, logger)
+	hub := agentdesk.NewHub(opt.node, routing.NewDeskBus(rdb, site), auth, router, logger)
 	if err := hub.Open(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -179,10 +171,10 @@ func newCallEnv(t *testing.T, opt envOptions) (*callEnv, []agentUser) {
 	if err := dids.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
-	env := &callEnv{t: t, db: db, site: site, router: router, regs: routing.NewRegistrations(rdb, site), hub: hub,
+	env := &callEnv{t: t, db: db, rdb: rdb, agents: agents, site: site, router: router, regs: routing.NewRegistrations(rdb, site), hub: hub,
 		http: hs, auth: auth, srv: srv, calls: calls, logs: logs}
 	in, err := telephony.NewInbound(telephony.InboundConfig{
-		Node: "node-a", Router: router, Desks: hub, Registrations: env.regs, Customers: db, Agents: db,
+		Node: opt.node, Router: router, Desks: hub, Registrations: env.regs, Customers: db, Agents: db,
 		Calls: calls, DIDs: dids, Admission: adm, Normalizer: db.Normalizer(), Logger: logger,
 		QueuedInterval: 2 * time.Second,
 		OnPop: func(callID, agentID string, a, b time.Duration) {
@@ -203,7 +195,7 @@ func newCallEnv(t *testing.T, opt envOptions) (*callEnv, []agentUser) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.SIP().OnRegister(telephony.NewRegistrar(regAuth, "node-a", db, env.regs, logger).HandleRegister)
+	srv.SIP().OnRegister(telephony.NewRegistrar(regAuth, opt.node, db, env.regs, logger).HandleRegister)
 	if err := srv.Listen(ctx, "127.0.0.1:0", "127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
@@ -223,6 +215,52 @@ func newCallEnv(t *testing.T, opt envOptions) (*callEnv, []agentUser) {
 		}
 	})
 	return env, agents
+}
+
+// seedCallData writes the agents, the "sales" queue with its DID and a
+// known customer.
+func seedCallData(t *testing.T, db *store.DB, opt envOptions) []agentUser {
+	t.Helper()
+	ctx := context.Background()
+	var agents []agentUser
+	var members []ringdesk.QueueMember
+	for i := 0; i < max(opt.members, 2); i++ {
+		sipUser := strconv.Itoa(1001 + i)
+		u := &ringdesk.User{Username: "agent" + sipUser, Role: ringdesk.RoleAgent, SIPUsername: sipUser, SIPRealm: "ringdesk"}
+		if err := db.CreateUser(ctx, u, "login-password", "sip-password-"+sipUser); err != nil {
+			t.Fatal(err)
+		}
+		u, err := db.FindUserBySIPUsername(ctx, sipUser)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := strconv.FormatInt(u.ID, 10)
+		agents = append(agents, agentUser{user: u, id: id})
+		members = append(members, ringdesk.QueueMember{AgentID: id})
+	}
+	ring := opt.ring
+	if ring == 0 {
+		ring = 20 * time.Second
+	}
+	qid, err := db.CreateQueue(ctx, &ringdesk.Queue{Name: "sales", RingTimeout: ring, Overflow: opt.overflow, Members: members})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateDID(ctx, testDID, qid); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateCustomer(ctx, &ringdesk.Customer{Name: "Ada Lovelace", Company: "Analytical Ltd",
+		Phones: []ringdesk.Phone{{Label: "mobile", Raw: "07700 900123"}}}); err != nil {
+		t.Fatal(err)
+	}
+	return agents
+}
+
+func (e *callEnv) agentsOrNil() []agentUser {
+	if e == nil {
+		return nil
+	}
+	return e.agents
 }
 
 func tailString(s string, n int) string {
@@ -751,5 +789,33 @@ func TestInboundSharedNumber(t *testing.T) {
 	ph.wait(t)
 	if c := env.finalCall(ringdesk.CallStateEnded); c.CustomerID != 0 {
 		t.Fatalf("call row has customer %d for a shared number, want none", c.CustomerID)
+	}
+}
+
+// TestInboundTwoNodes: two Ringdesk nodes share MySQL and Redis. The call
+// comes into node A; the agent's desk is connected to node B and the
+// agent's phone registered through node B: the pop reaches the desk on B,
+// and A rings the phone at its registered address.
+func TestInboundTwoNodes(t *testing.T) {
+	envA, agents := newCallEnv(t, envOptions{})
+	envB, _ := newCallEnv(t, envOptions{join: envA, node: "node-b"})
+	desk := envB.desk(agents[0], true)
+	ph := envB.phone(agents[0], "agent_answer.xml", "-d", "100")
+	errc := make(chan error, 1)
+	go func() { errc <- envA.call("trunk_call.xml", knownPhone, 300*time.Millisecond) }()
+	pop, _ := desk.pop(20 * time.Second)
+	if pop.Match != ringdesk.MatchOne || pop.AgentID != agents[0].id {
+		t.Fatalf("pop on node B %+v", pop)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	ph.wait(t)
+	c := envA.finalCall(ringdesk.CallStateEnded)
+	if c.AnsweredAt == nil || strconv.FormatInt(c.AgentID, 10) != agents[0].id {
+		t.Fatalf("call row %+v", c)
+	}
+	if len(envB.popTimings()) != 0 || len(envA.popTimings()) != 1 {
+		t.Fatalf("offers on A %d, on B %d: want the owning node A to ring", len(envA.popTimings()), len(envB.popTimings()))
 	}
 }
