@@ -819,3 +819,27 @@ func TestInboundTwoNodes(t *testing.T) {
 		t.Fatalf("offers on A %d, on B %d: want the owning node A to ring", len(envA.popTimings()), len(envB.popTimings()))
 	}
 }
+
+// TestInboundAgentHangsUp: the agent's BYE ends the call: the caller gets
+// a BYE, the row says ended by the agent.
+func TestInboundAgentHangsUp(t *testing.T) {
+	env, agents := newCallEnv(t, envOptions{})
+	desk := env.desk(agents[0], true)
+	ph := env.phone(agents[0], "agent_hangup.xml", "-d", "300")
+	errc := make(chan error, 1)
+	go func() { errc <- env.call("trunk_call_agent_bye.xml", knownPhone, 0) }()
+	desk.pop(20 * time.Second)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	ph.wait(t)
+	c := env.finalCall(ringdesk.CallStateEnded)
+	if c.EndReason != "agent-hangup" || c.TalkMS <= 0 {
+		t.Fatalf("call row %+v: want ended by the agent with talk time", c)
+	}
+	a, err := env.router.FindAgent(context.Background(), agents[0].id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("agent after the call: %s", a.State)
+}
