@@ -934,3 +934,32 @@ func uuidV7() string {
 	}
 	return id.String()
 }
+
+// HandleUnmatchedResponse ACKs again a retransmitted 2xx of an agent leg:
+// its INVITE transaction is over, so no transaction matches it, and the
+// phone retransmits until it sees an ACK. Set it as the server's
+// Config.OnUnmatchedResponse (NewInbound does not need the server, so
+// build the Inbound first).
+func (in *Inbound) HandleUnmatchedResponse(res *sip.Response) {
+	if !res.IsSuccess() || res.CSeq() == nil || res.CSeq().MethodName != sip.INVITE || res.CallID() == nil {
+		return
+	}
+	callID := res.CallID().Value()
+	in.mu.Lock()
+	c := in.bySIP[callID]
+	in.mu.Unlock()
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	leg := c.agent
+	c.mu.Unlock()
+	if leg == nil || leg.InviteRequest.CallID().Value() != callID || leg.InviteResponse == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := leg.Ack(ctx); err != nil {
+		in.log.Debug("re-ack agent 2xx", "call_id", c.id, "error", err)
+	}
+}

@@ -144,10 +144,6 @@ func newCallEnv(t *testing.T, opt envOptions) (*callEnv, []agentUser) {
 		hs.Close()
 	})
 
-	srv, err := telephony.NewServer(logger, telephony.Config{RepliesPerSecond: 1000, RepliesBurst: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
 	matcher, err := telephony.NewTrunkMatcher([]ringdesk.Trunk{{Name: "sipp", Sources: mustSources(t, "127.0.0.1"), TrustPAI: true}})
 	if err != nil {
 		t.Fatal(err)
@@ -172,7 +168,7 @@ func newCallEnv(t *testing.T, opt envOptions) (*callEnv, []agentUser) {
 		t.Fatal(err)
 	}
 	env := &callEnv{t: t, db: db, rdb: rdb, agents: agents, site: site, router: router, regs: routing.NewRegistrations(rdb, site), hub: hub,
-		http: hs, auth: auth, srv: srv, calls: calls, logs: logs}
+		http: hs, auth: auth, calls: calls, logs: logs}
 	in, err := telephony.NewInbound(telephony.InboundConfig{
 		Node: opt.node, Router: router, Desks: hub, Registrations: env.regs, Customers: db, Agents: db,
 		Calls: calls, DIDs: dids, Admission: adm, Normalizer: db.Normalizer(), Logger: logger,
@@ -186,6 +182,14 @@ func newCallEnv(t *testing.T, opt envOptions) (*callEnv, []agentUser) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The Inbound comes first: the server hands it the agents' 2xx
+	// retransmissions.
+	srv, err := telephony.NewServer(logger, telephony.Config{RepliesPerSecond: 1000, RepliesBurst: 1000,
+		OnUnmatchedResponse: in.HandleUnmatchedResponse})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.srv = srv
 	in.Register(srv)
 	key, err := routing.SharedSecret(ctx, rdb, site, "sip-nonce")
 	if err != nil {
