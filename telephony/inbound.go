@@ -154,12 +154,85 @@ func (in *Inbound) Register(srv *Server) {
 	s.OnInvite(in.handleInvite)
 	s.OnAck(in.handleAck)
 	s.OnBye(in.handleBye)
+	s.OnInfo(in.handleInDialog)
+	s.OnUpdate(in.handleInDialog)
 	// A CANCEL that matches an INVITE transaction is answered by the
 	// transaction layer (see OnCancel in handleInvite); this one matched
 	// none.
 	s.OnCancel(func(req *sip.Request, tx sip.ServerTransaction) {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil))
 	})
+}
+
+// handleInDialog relays a mid-call INFO or UPDATE (DTMF, session
+// refresh) of an answered call to the other leg and its final answer back.
+func (in *Inbound) handleInDialog(req *sip.Request, tx sip.ServerTransaction) {
+	lg := in.legs.Load()
+	in.mu.Lock()
+	c := in.bySIP[req.CallID().Value()]
+	in.mu.Unlock()
+	noDialog := func() {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil))
+	}
+	if lg == nil || c == nil {
+		noDialog()
+		return
+	}
+	c.mu.Lock()
+	leg, answered := c.agent, !c.answeredAt.IsZero()
+	c.mu.Unlock()
+	if leg == nil || !answered {
+		noDialog()
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var res *sip.Response
+	var err error
+	if req.CallID().Value() == c.sipCallID {
+		if _, merr := lg.dsc.MatchDialogRequest(req); merr != nil {
+			noDialog()
+			return
+		}
+		target := leg.InviteRequest.Recipient
+		if cont := leg.InviteResponse.Contact(); cont != nil {
+			target = cont.Address
+		}
+		out := relayRequest(req, target)
+		out.SetDestination(leg.InviteRequest.Destination())
+		res, err = leg.Do(ctx, out)
+	} else {
+		if _, merr := lg.dcc.MatchRequestDialog(req); merr != nil {
+			noDialog()
+			return
+		}
+		res, err = c.dlg.Do(ctx, relayRequest(req, c.dlg.InviteRequest.Contact().Address))
+	}
+	if err != nil {
+		in.log.Info("relay in-dialog request", "call_id", c.id, "method", req.Method, "error", err)
+		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusRequestTimeout, "Request Timeout", nil))
+		return
+	}
+	out := sip.NewResponseFromRequest(req, res.StatusCode, res.Reason, res.Body())
+	if ct := res.ContentType(); ct != nil {
+		out.AppendHeader(sip.HeaderClone(ct))
+	}
+	_ = tx.Respond(out)
+}
+
+// relayRequest copies an in-dialog request's method, body and content
+// headers for the other leg; the dialog fills in the rest.
+func relayRequest(req *sip.Request, target sip.Uri) *sip.Request {
+	out := sip.NewRequest(req.Method, target)
+	for _, name := range []string{"Content-Type", "Content-Disposition", "Info-Package", "Session-Expires"} {
+		if h := req.GetHeader(name); h != nil {
+			out.AppendHeader(sip.HeaderClone(h))
+		}
+	}
+	if body := req.Body(); len(body) > 0 {
+		out.SetBody(body)
+	}
+	return out
 }
 
 // Open builds the agent-side client on the server's sockets and starts

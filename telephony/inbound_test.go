@@ -847,3 +847,19 @@ func TestInboundAgentHangsUp(t *testing.T) {
 	}
 	t.Logf("agent after the call: %s", a.State)
 }
+
+// TestInboundInfoRelay: a mid-call INFO from the caller reaches the
+// agent's phone and its 200 comes back.
+func TestInboundInfoRelay(t *testing.T) {
+	env, agents := newCallEnv(t, envOptions{})
+	desk := env.desk(agents[0], true)
+	ph := env.phone(agents[0], "agent_answer_info.xml", "-d", "100")
+	errc := make(chan error, 1)
+	go func() { errc <- env.call("trunk_call_info.xml", knownPhone, 300*time.Millisecond) }()
+	desk.pop(20 * time.Second)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	ph.wait(t)
+	env.finalCall(ringdesk.CallStateEnded)
+}
