@@ -80,6 +80,7 @@ type Inbound struct {
 
 	closing atomic.Bool
 	quit    chan struct{}  // closed when Close gives up waiting: live calls end
+	quitOne sync.Once
 	wg      sync.WaitGroup // live calls
 	stop    context.CancelFunc
 	done    chan struct{}
@@ -272,7 +273,7 @@ func (in *Inbound) Close(ctx context.Context) error {
 		err = ctx.Err()
 		// Calls still waiting or ringing end in their own goroutines
 		// (503 to the caller); answered ones are hung up here.
-		close(in.quit)
+		in.quitOne.Do(func() { close(in.quit) })
 		in.mu.Lock()
 		live := make([]*liveCall, 0, len(in.calls))
 		for _, c := range in.calls {

@@ -863,3 +863,41 @@ func TestInboundInfoRelay(t *testing.T) {
 	ph.wait(t)
 	env.finalCall(ringdesk.CallStateEnded)
 }
+
+// TestInboundClose: Close stops taking calls and, when its deadline
+// passes, ends a call still queued with 503 (its carrier may retry
+// elsewhere); later INVITEs get 503 too.
+func TestInboundClose(t *testing.T) {
+	env, agents := newCallEnv(t, envOptions{})
+	env.desk(agents[0], false)
+	errc := make(chan error, 1)
+	go func() { errc <- env.call("trunk_503.xml", knownPhone, 0) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = env.calls.Sync(ctx)
+		c := env.lastCall(ctx)
+		cancel()
+		if c != nil && c.State == ringdesk.CallStateQueued {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the call was never queued")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := env.in.Close(ctx); err == nil {
+		t.Fatal("Close returned nil with a call still queued at its deadline")
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if c := env.finalCall(ringdesk.CallStateFailed); c.EndReason != "shutdown" {
+		t.Fatalf("call row %+v: want failed by shutdown", c)
+	}
+	if err := env.call("trunk_503.xml", knownPhone, 0); err != nil {
+		t.Fatal(err)
+	}
+}
