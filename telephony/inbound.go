@@ -79,7 +79,7 @@ type Inbound struct {
 	bySIP map[string]*liveCall // by the SIP Call-ID of either leg
 
 	closing atomic.Bool
-	quit    chan struct{}  // closed when Close gives up waiting: live calls end
+	quit    chan struct{} // closed when Close gives up waiting: live calls end
 	quitOne sync.Once
 	wg      sync.WaitGroup // live calls
 	stop    context.CancelFunc

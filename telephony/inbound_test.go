@@ -75,6 +75,7 @@ type envOptions struct {
 	overflow ringdesk.Overflow
 	ring     time.Duration
 	members  int
+	maxLen   int
 	// join starts a second node on join's MySQL, Redis site, users and
 	// queues; node names it (default "node-a").
 	join *callEnv
@@ -246,7 +247,7 @@ func seedCallData(t *testing.T, db *store.DB, opt envOptions) []agentUser {
 	if ring == 0 {
 		ring = 20 * time.Second
 	}
-	qid, err := db.CreateQueue(ctx, &ringdesk.Queue{Name: "sales", RingTimeout: ring, Overflow: opt.overflow, Members: members})
+	qid, err := db.CreateQueue(ctx, &ringdesk.Queue{Name: "sales", RingTimeout: ring, Overflow: opt.overflow, MaxLen: opt.maxLen, Members: members})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -862,6 +863,44 @@ func TestInboundInfoRelay(t *testing.T) {
 	}
 	ph.wait(t)
 	env.finalCall(ringdesk.CallStateEnded)
+}
+
+// waitQueued waits until the latest call row is queued.
+func (e *callEnv) waitQueued() {
+	e.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = e.calls.Sync(ctx)
+		c := e.lastCall(ctx)
+		cancel()
+		if c != nil && c.State == ringdesk.CallStateQueued {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatal("the call was never queued")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestInboundQueueFull: a queue at its length limit without overflow
+// refuses the next call with 503 and Retry-After.
+func TestInboundQueueFull(t *testing.T) {
+	env, agents := newCallEnv(t, envOptions{maxLen: 1})
+	env.desk(agents[0], false)
+	if err := env.router.Login(context.Background(), agents[0].id, false); err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- env.call("trunk_cancel.xml", knownPhone, 3*time.Second) }()
+	env.waitQueued()
+	if err := env.call("trunk_503.xml", "+447700900999", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestInboundClose: Close stops taking calls and, when its deadline
