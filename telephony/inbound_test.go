@@ -76,6 +76,7 @@ type envOptions struct {
 	ring     time.Duration
 	members  int
 	maxLen   int
+	maxWait  time.Duration
 	// join starts a second node on join's MySQL, Redis site, users and
 	// queues; node names it (default "node-a").
 	join *callEnv
@@ -247,7 +248,7 @@ func seedCallData(t *testing.T, db *store.DB, opt envOptions) []agentUser {
 	if ring == 0 {
 		ring = 20 * time.Second
 	}
-	qid, err := db.CreateQueue(ctx, &ringdesk.Queue{Name: "sales", RingTimeout: ring, Overflow: opt.overflow, MaxLen: opt.maxLen, Members: members})
+	qid, err := db.CreateQueue(ctx, &ringdesk.Queue{Name: "sales", RingTimeout: ring, Overflow: opt.overflow, MaxLen: opt.maxLen, MaxWait: opt.maxWait, Members: members})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -900,6 +901,27 @@ func TestInboundQueueFull(t *testing.T) {
 	}
 	if err := <-errc; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestInboundMaxWait: a caller who waits past the queue's max wait is
+// overflowed to a callback request (the routing engine's notice): 480,
+// logged overflowed with a callback event.
+func TestInboundMaxWait(t *testing.T) {
+	env, agents := newCallEnv(t, envOptions{maxWait: time.Second, overflow: ringdesk.Overflow{Kind: ringdesk.OverflowCallback}})
+	env.desk(agents[0], false)
+	if err := env.router.Login(context.Background(), agents[0].id, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.call("trunk_480.xml", knownPhone, 0); err != nil {
+		t.Fatal(err)
+	}
+	c := env.finalCall(ringdesk.CallStateOverflowed)
+	if got, want := strings.Join(env.events(c.ID), ","), "offered,queued,overflow,callback"; got != want {
+		t.Fatalf("call events %s, want %s", got, want)
+	}
+	if c.WaitMS < 1000 {
+		t.Fatalf("wait %d ms, want at least the max wait", c.WaitMS)
 	}
 }
 
