@@ -137,16 +137,11 @@ func (db *DB) FindQueues(ctx context.Context) ([]*ringdesk.Queue, error) {
 	return out, nil
 }
 
-// FindUserByID returns one user. Returns ENOTFOUND.
+// FindUserByID returns one user, disabled or not. Returns ENOTFOUND.
 func (db *DB) FindUserByID(ctx context.Context, id int64) (*ringdesk.User, error) {
-	users, err := db.FindUsers(ctx)
-	if err != nil {
-		return nil, err
+	var u ringdesk.User
+	if err := db.db.GetContext(ctx, &u, `SELECT `+userColumns+` FROM users WHERE id = ?`, id); err != nil {
+		return nil, fmt.Errorf("find user %d: %w", id, formatError(err, "User"))
 	}
-	for _, u := range users {
-		if u.ID == id {
-			return u, nil
-		}
-	}
-	return nil, ringdesk.Errorf(ringdesk.ENOTFOUND, "User %d not found.", id)
+	return &u, nil
 }

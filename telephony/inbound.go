@@ -76,6 +76,7 @@ type Inbound struct {
 
 	mu    sync.Mutex
 	calls map[string]*liveCall // by call id
+	aors  map[int64]aorEntry   // agents' SIP user names, so MySQL stays off the ring path
 	bySIP map[string]*liveCall // by the SIP Call-ID of either leg
 
 	closing atomic.Bool
@@ -85,6 +86,15 @@ type Inbound struct {
 	stop    context.CancelFunc
 	done    chan struct{}
 }
+
+// aorEntry caches an agent's SIP user name.
+type aorEntry struct {
+	aor string
+	at  time.Time
+}
+
+// aorTTL is how long a cached SIP user name is used without asking MySQL.
+const aorTTL = time.Minute
 
 // legs are the SIP client and dialog caches of both call legs. They are
 // built once the server listens (the Contact needs its port).
@@ -144,7 +154,7 @@ func NewInbound(cfg InboundConfig) (*Inbound, error) {
 		cfg.HistoryLimit = 5
 	}
 	return &Inbound{cfg: cfg, log: cfg.Logger, calls: map[string]*liveCall{}, bySIP: map[string]*liveCall{},
-		quit: make(chan struct{})}, nil
+		aors: map[int64]aorEntry{}, quit: make(chan struct{})}, nil
 }
 
 // Register installs the INVITE, ACK, BYE and CANCEL handlers on srv. Call
@@ -888,14 +898,11 @@ func (in *Inbound) pop(c *liveCall, agentID string, offeredAt time.Time) *ringde
 
 // binding finds where the agent's phone is registered.
 func (in *Inbound) binding(ctx context.Context, uid int64) (ringdesk.Binding, error) {
-	u, err := in.cfg.Agents.FindUserByID(ctx, uid)
+	aor, err := in.agentAOR(ctx, uid)
 	if err != nil {
 		return ringdesk.Binding{}, err
 	}
-	if u.SIPUsername == "" {
-		return ringdesk.Binding{}, ringdesk.Errorf(ringdesk.ENOTFOUND, "Agent has no SIP user name.")
-	}
-	bs, err := in.cfg.Registrations.Bindings(ctx, u.SIPUsername)
+	bs, err := in.cfg.Registrations.Bindings(ctx, aor)
 	if err != nil {
 		return ringdesk.Binding{}, err
 	}
@@ -903,6 +910,31 @@ func (in *Inbound) binding(ctx context.Context, uid int64) (ringdesk.Binding, er
 		return ringdesk.Binding{}, ringdesk.Errorf(ringdesk.ENOTFOUND, "Agent's phone is not registered.")
 	}
 	return bs[0], nil // the one expiring last
+}
+
+// agentAOR returns the agent's SIP user name: from the cache while it is
+// fresh, else from MySQL, else (MySQL down) from the stale cache.
+func (in *Inbound) agentAOR(ctx context.Context, uid int64) (string, error) {
+	in.mu.Lock()
+	e, ok := in.aors[uid]
+	in.mu.Unlock()
+	if ok && time.Since(e.at) < aorTTL {
+		return e.aor, nil
+	}
+	u, err := in.cfg.Agents.FindUserByID(ctx, uid)
+	if err != nil {
+		if ok && ringdesk.ErrorCode(err) != ringdesk.ENOTFOUND {
+			return e.aor, nil
+		}
+		return "", err
+	}
+	if u.SIPUsername == "" || u.Disabled {
+		return "", ringdesk.Errorf(ringdesk.ENOTFOUND, "Agent has no SIP phone.")
+	}
+	in.mu.Lock()
+	in.aors[uid] = aorEntry{aor: u.SIPUsername, at: time.Now()}
+	in.mu.Unlock()
+	return u.SIPUsername, nil
 }
 
 // agentInvite builds the agent leg's INVITE: to the registered Contact,
