@@ -77,6 +77,8 @@ type envOptions struct {
 	members  int
 	maxLen   int
 	maxWait  time.Duration
+	// slowLookup makes the customer lookup hang past its budget.
+	slowLookup bool
 	// join starts a second node on join's MySQL, Redis site, users and
 	// queues; node names it (default "node-a").
 	join *callEnv
@@ -171,9 +173,14 @@ func newCallEnv(t *testing.T, opt envOptions) (*callEnv, []agentUser) {
 	}
 	env := &callEnv{t: t, db: db, rdb: rdb, agents: agents, site: site, router: router, regs: routing.NewRegistrations(rdb, site), hub: hub,
 		http: hs, auth: auth, calls: calls, logs: logs}
+	var customers telephony.CustomerLookup = db
+	if opt.slowLookup {
+		customers = slowLookup{db}
+	}
 	in, err := telephony.NewInbound(telephony.InboundConfig{
-		Node: opt.node, Router: router, Desks: hub, Registrations: env.regs, Customers: db, Agents: db,
-		Calls: calls, DIDs: dids, Admission: adm, Normalizer: db.Normalizer(), Logger: logger,
+		Node: opt.node, Router: router, Desks: hub, Registrations: env.regs, Customers: customers, Agents: db,
+		LookupBudget: 200 * time.Millisecond,
+		Calls:        calls, DIDs: dids, Admission: adm, Normalizer: db.Normalizer(), Logger: logger,
 		QueuedInterval: 2 * time.Second,
 		OnPop: func(callID, agentID string, a, b time.Duration) {
 			env.mu.Lock()
@@ -923,6 +930,34 @@ func TestInboundMaxWait(t *testing.T) {
 	if c.WaitMS < 1000 {
 		t.Fatalf("wait %d ms, want at least the max wait", c.WaitMS)
 	}
+}
+
+// slowLookup is a customer lookup that answers only when its deadline
+// has passed, like a MySQL that hangs.
+type slowLookup struct{ *store.DB }
+
+func (s slowLookup) LookupByPhone(ctx context.Context, raw string) ([]*ringdesk.Customer, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// TestInboundLookupUnavailable: a customer lookup past its budget pops
+// "unavailable" and the call still routes and connects.
+func TestInboundLookupUnavailable(t *testing.T) {
+	env, agents := newCallEnv(t, envOptions{slowLookup: true})
+	desk := env.desk(agents[0], true)
+	ph := env.phone(agents[0], "agent_answer.xml", "-d", "100")
+	errc := make(chan error, 1)
+	go func() { errc <- env.call("trunk_call.xml", knownPhone, 200*time.Millisecond) }()
+	pop, _ := desk.pop(20 * time.Second)
+	if pop.Match != ringdesk.MatchUnavailable || pop.CallerE164 != knownPhone {
+		t.Fatalf("pop %+v: want lookup unavailable with the caller's number", pop)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	ph.wait(t)
+	env.finalCall(ringdesk.CallStateEnded)
 }
 
 // TestInboundClose: Close stops taking calls and, when its deadline
