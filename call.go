@@ -57,3 +57,29 @@ type CallService interface {
 	// FindCallByID returns ENOTFOUND for an unknown call.
 	FindCallByID(ctx context.Context, id string) (*Call, error)
 }
+
+// CallUpdate is a state transition of a call row. Nil fields are left as
+// they are, so an update can be applied twice (a replay) with one outcome.
+type CallUpdate struct {
+	State      string     `json:"state,omitempty"`
+	QueueID    *int64     `json:"queue_id,omitempty"`
+	AgentID    *int64     `json:"agent_id,omitempty"`
+	CustomerID *int64     `json:"customer_id,omitempty"`
+	AnsweredAt *time.Time `json:"answered_at,omitempty"`
+	EndedAt    *time.Time `json:"ended_at,omitempty"`
+	WaitMS     *int64     `json:"wait_ms,omitempty"`
+	TalkMS     *int64     `json:"talk_ms,omitempty"`
+	EndReason  *string    `json:"end_reason,omitempty"`
+}
+
+// CallEvent is one step of a call (the queue_log of Ringdesk). Seq is
+// per call and makes writing an event twice a no-op.
+type CallEvent struct {
+	CallID  string    `json:"call_id"`
+	Seq     int       `json:"seq"`
+	Kind    string    `json:"kind"`
+	At      time.Time `json:"at"`
+	QueueID int64     `json:"queue_id,omitempty"`
+	AgentID int64     `json:"agent_id,omitempty"`
+	Data    string    `json:"data,omitempty"`
+}

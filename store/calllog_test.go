@@ -1,0 +1,113 @@
+package store_test
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/ringdesk/ringdesk"
+	"github.com/ringdesk/ringdesk/store/storetest"
+)
+
+func TestUpdateCallAndEvents(t *testing.T) {
+	db := storetest.MustOpenDB(t, "GB")
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	if err := db.CreateCall(ctx, &ringdesk.Call{ID: "c1", Direction: ringdesk.Inbound, CallerRaw: "07700 900123", OfferedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("OK", func(t *testing.T) {
+		ans, end := now.Add(2*time.Second), now.Add(9*time.Second)
+		wait, talk, reason := int64(2000), int64(7000), "caller-hangup"
+		upd := ringdesk.CallUpdate{State: ringdesk.CallStateEnded, AnsweredAt: &ans, EndedAt: &end, WaitMS: &wait, TalkMS: &talk, EndReason: &reason}
+		for i := 0; i < 2; i++ { // twice: a replay changes nothing
+			if err := db.UpdateCall(ctx, "c1", upd); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c, err := db.FindCallByID(ctx, "c1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.State != ringdesk.CallStateEnded || c.WaitMS != 2000 || c.TalkMS != 7000 || c.EndReason != reason ||
+			c.AnsweredAt == nil || !c.AnsweredAt.Equal(ans) || c.EndedAt == nil || !c.EndedAt.Equal(end) {
+			t.Fatalf("call %+v", c)
+		}
+	})
+	t.Run("ErrNotFound", func(t *testing.T) {
+		if err := db.UpdateCall(ctx, "nope", ringdesk.CallUpdate{State: ringdesk.CallStateEnded}); ringdesk.ErrorCode(err) != ringdesk.ENOTFOUND {
+			t.Fatalf("err %v, want ENOTFOUND", err)
+		}
+	})
+	t.Run("EventsOnce", func(t *testing.T) {
+		for i := 0; i < 2; i++ {
+			for seq, kind := range []string{"offered", "queued", "abandoned"} {
+				if err := db.AppendCallEvent(ctx, ringdesk.CallEvent{CallID: "c1", Seq: seq + 1, Kind: kind, At: now}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		evs, err := db.FindCallEvents(ctx, "c1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := len(evs), 3; got != want {
+			t.Fatalf("%d events, want %d", got, want)
+		}
+		if evs[2].Kind != "abandoned" || evs[2].Seq != 3 {
+			t.Fatalf("last event %+v", evs[2])
+		}
+	})
+}
+
+func TestQueuesAndDIDs(t *testing.T) {
+	db := storetest.MustOpenDB(t, "GB")
+	ctx := context.Background()
+	u := &ringdesk.User{Username: "alice", Role: ringdesk.RoleAgent, SIPUsername: "1001", SIPRealm: "ringdesk"}
+	if err := db.CreateUser(ctx, u, "login-password", "sip-password"); err != nil {
+		t.Fatal(err)
+	}
+	u, err := db.FindUserBySIPUsername(ctx, "1001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	agentID := strconv.FormatInt(u.ID, 10)
+	qid, err := db.CreateQueue(ctx, &ringdesk.Queue{Name: "sales", RingTimeout: 15 * time.Second, WrapUp: 10 * time.Second,
+		Overflow: ringdesk.Overflow{Kind: ringdesk.OverflowCallback}, Members: []ringdesk.QueueMember{{AgentID: agentID, Tier: 2}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateDID(ctx, "020 7946 0000", qid); err != nil {
+		t.Fatal(err)
+	}
+	routes, err := db.FindDIDRoutes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(routes) != 1 || routes[0].Number != "+442079460000" || routes[0].Queue != "sales" || routes[0].QueueID != qid {
+		t.Fatalf("routes %+v", routes)
+	}
+	qs, err := db.FindQueues(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(qs) != 1 {
+		t.Fatalf("%d queues, want 1", len(qs))
+	}
+	q := qs[0]
+	if q.Name != "sales" || q.RingTimeout != 15*time.Second || q.WrapUp != 10*time.Second || q.Overflow.Kind != ringdesk.OverflowCallback ||
+		len(q.Members) != 1 || q.Members[0].AgentID != agentID || q.Members[0].Tier != 2 {
+		t.Fatalf("queue %+v", q)
+	}
+	if err := q.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.FindUserByID(ctx, u.ID)
+	if err != nil || got.SIPUsername != "1001" {
+		t.Fatalf("find user by id: %+v, %v", got, err)
+	}
+	if _, err := db.FindUserByID(ctx, u.ID+100); ringdesk.ErrorCode(err) != ringdesk.ENOTFOUND {
+		t.Fatalf("err %v, want ENOTFOUND", err)
+	}
+}

@@ -1,0 +1,324 @@
+package telephony
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/ringdesk/ringdesk"
+)
+
+// CallStore is the call log in MySQL; store.DB implements it.
+type CallStore interface {
+	// CreateCall returns ECONFLICT when the row exists (a replay).
+	CreateCall(ctx context.Context, c *ringdesk.Call) error
+	UpdateCall(ctx context.Context, id string, upd ringdesk.CallUpdate) error
+	// AppendCallEvent ignores an event whose (call, seq) is recorded.
+	AppendCallEvent(ctx context.Context, ev ringdesk.CallEvent) error
+}
+
+// callOp is one write of the call log, as kept in the spool (one JSON line).
+type callOp struct {
+	Op     string               `json:"op"` // create | update | event
+	Call   *ringdesk.Call       `json:"call,omitempty"`
+	ID     string               `json:"id,omitempty"`
+	Update *ringdesk.CallUpdate `json:"update,omitempty"`
+	Event  *ringdesk.CallEvent  `json:"event,omitempty"`
+}
+
+// CallLog writes call rows and events without ever blocking the call path:
+// writes are queued in memory and applied in order by one goroutine, each
+// with a small budget. A write that fails (MySQL down or slow) goes to an
+// append-only spool file, and so does every later write until the spool
+// has been replayed into MySQL, so the order per call is kept. Replays are
+// idempotent: creates that conflict, events already recorded and updates
+// applied twice change nothing. No call record is lost while the process
+// lives; the spool survives a restart and is replayed by the next Open.
+type CallLog struct {
+	store  CallStore
+	path   string
+	budget time.Duration
+	retry  time.Duration
+	log    *slog.Logger
+
+	mu      sync.Mutex
+	queue   []callOp
+	wake    chan struct{}
+	idle    *sync.Cond // signalled when the queue drains
+	busy    bool
+	spooled bool // the spool file holds writes not yet in MySQL
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// CallLogOption configures a CallLog.
+type CallLogOption func(*CallLog)
+
+// WithWriteBudget bounds each MySQL write (default 2 s).
+func WithWriteBudget(d time.Duration) CallLogOption { return func(l *CallLog) { l.budget = d } }
+
+// WithReplayInterval sets how often the spool is replayed while MySQL is
+// down (default 2 s).
+func WithReplayInterval(d time.Duration) CallLogOption { return func(l *CallLog) { l.retry = d } }
+
+// NewCallLog returns a call log writing to store, spooling to
+// dir/calllog.spool. Start it with Open.
+func NewCallLog(store CallStore, dir string, logger *slog.Logger, opts ...CallLogOption) *CallLog {
+	l := &CallLog{store: store, path: filepath.Join(dir, "calllog.spool"), budget: 2 * time.Second,
+		retry: 2 * time.Second, log: logger, wake: make(chan struct{}, 1)}
+	l.idle = sync.NewCond(&l.mu)
+	for _, o := range opts {
+		o(l)
+	}
+	return l
+}
+
+// Open starts the writer; a spool left by an earlier run is replayed first.
+func (l *CallLog) Open() error {
+	if err := os.MkdirAll(filepath.Dir(l.path), 0o750); err != nil {
+		return fmt.Errorf("open call log spool: %w", err)
+	}
+	if fi, err := os.Stat(l.path); err == nil && fi.Size() > 0 {
+		l.spooled = true
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	l.cancel = cancel
+	l.done = make(chan struct{})
+	go l.run(ctx)
+	return nil
+}
+
+// Close flushes what it can within ctx (the rest stays in the spool) and
+// stops the writer.
+func (l *CallLog) Close(ctx context.Context) error {
+	err := l.Sync(ctx)
+	if l.cancel != nil {
+		l.cancel()
+		<-l.done
+	}
+	// Whatever is still queued goes to the spool.
+	l.mu.Lock()
+	rest := l.queue
+	l.queue = nil
+	l.mu.Unlock()
+	for _, op := range rest {
+		if serr := l.appendSpool(op); serr != nil {
+			err = errors.Join(err, serr)
+		}
+	}
+	return err
+}
+
+// Sync waits until every queued write is in MySQL or in the spool.
+func (l *CallLog) Sync(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() {
+		l.mu.Lock()
+		l.idle.Broadcast()
+		l.mu.Unlock()
+	})
+	defer stop()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for len(l.queue) > 0 || l.busy {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		l.idle.Wait()
+	}
+	return nil
+}
+
+// Spooled reports whether writes are waiting in the spool for MySQL.
+func (l *CallLog) Spooled() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.spooled
+}
+
+// Create queues a new call row.
+func (l *CallLog) Create(c ringdesk.Call) { l.push(callOp{Op: "create", Call: &c}) }
+
+// Update queues a state transition.
+func (l *CallLog) Update(id string, upd ringdesk.CallUpdate) {
+	l.push(callOp{Op: "update", ID: id, Update: &upd})
+}
+
+// Event queues a call event.
+func (l *CallLog) Event(ev ringdesk.CallEvent) { l.push(callOp{Op: "event", Event: &ev}) }
+
+func (l *CallLog) push(op callOp) {
+	l.mu.Lock()
+	l.queue = append(l.queue, op)
+	l.mu.Unlock()
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (l *CallLog) run(ctx context.Context) {
+	defer close(l.done)
+	t := time.NewTicker(l.retry)
+	defer t.Stop()
+	for {
+		l.drain(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-l.wake:
+		case <-t.C:
+			l.mu.Lock()
+			spooled := l.spooled
+			l.mu.Unlock()
+			if spooled {
+				l.replay(ctx)
+			}
+		}
+	}
+}
+
+// drain applies queued writes in order, to MySQL or, while the spool is
+// in use, to the spool.
+func (l *CallLog) drain(ctx context.Context) {
+	for {
+		l.mu.Lock()
+		if len(l.queue) == 0 {
+			l.busy = false
+			l.idle.Broadcast()
+			l.mu.Unlock()
+			return
+		}
+		op := l.queue[0]
+		l.queue = l.queue[1:]
+		l.busy = true
+		spooled := l.spooled
+		l.mu.Unlock()
+
+		if !spooled {
+			err := l.apply(ctx, op)
+			if err == nil {
+				continue
+			}
+			l.log.Warn("call log write failed: spooling to disk", "error", err, "spool", l.path)
+		}
+		if err := l.appendSpool(op); err != nil {
+			// Nothing else can keep it: say so loudly, with the record.
+			l.log.Error("call log record lost", "error", err, "op", op.Op)
+		}
+		l.mu.Lock()
+		l.spooled = true
+		l.mu.Unlock()
+	}
+}
+
+func (l *CallLog) apply(ctx context.Context, op callOp) error {
+	ctx, cancel := context.WithTimeout(ctx, l.budget)
+	defer cancel()
+	var err error
+	switch op.Op {
+	case "create":
+		err = l.store.CreateCall(ctx, op.Call)
+		if ringdesk.ErrorCode(err) == ringdesk.ECONFLICT {
+			err = nil // already logged: a replay
+		}
+	case "update":
+		err = l.store.UpdateCall(ctx, op.ID, *op.Update)
+	case "event":
+		err = l.store.AppendCallEvent(ctx, *op.Event)
+	default:
+		return nil
+	}
+	if code := ringdesk.ErrorCode(err); code == ringdesk.EINVALID || code == ringdesk.ENOTFOUND {
+		// Retrying cannot help; keep the record in the log, not the spool.
+		l.log.Error("call log write rejected", "error", err, "op", op.Op)
+		return nil
+	}
+	return err
+}
+
+func (l *CallLog) appendSpool(op callOp) error {
+	b, err := json.Marshal(op)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(l.path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o640)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		_ = f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// replay applies the spool in order. On the first failure it stops and
+// the whole spool is tried again later (every write is idempotent). When
+// it all went in, the spool is removed and writes go to MySQL again.
+func (l *CallLog) replay(ctx context.Context) {
+	// New writes keep going to the spool (busy) while it is replayed.
+	l.mu.Lock()
+	l.busy = true
+	l.mu.Unlock()
+	defer func() {
+		l.mu.Lock()
+		l.busy = false
+		l.idle.Broadcast()
+		l.mu.Unlock()
+	}()
+	f, err := os.Open(l.path)
+	if errors.Is(err, os.ErrNotExist) {
+		l.mu.Lock()
+		l.spooled = false
+		l.mu.Unlock()
+		return
+	}
+	if err != nil {
+		l.log.Error("open call log spool", "error", err)
+		return
+	}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64*1024), 4*1024*1024)
+	n := 0
+	for sc.Scan() {
+		var op callOp
+		if err := json.Unmarshal(sc.Bytes(), &op); err != nil {
+			l.log.Error("call log spool: bad line skipped", "line", n+1, "error", err)
+			n++
+			continue
+		}
+		if err := l.apply(ctx, op); err != nil {
+			_ = f.Close()
+			l.log.Debug("call log replay: mysql still unavailable", "error", err, "replayed", n)
+			return
+		}
+		n++
+	}
+	_ = f.Close()
+	if err := sc.Err(); err != nil {
+		l.log.Error("read call log spool", "error", err)
+		return
+	}
+	// Writes queued meanwhile are neither in MySQL nor in the spool: they
+	// come after everything replayed, so drain may send them to MySQL.
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := os.Remove(l.path); err != nil {
+		l.log.Error("remove call log spool", "error", err)
+		return
+	}
+	l.spooled = false
+	l.log.Info("call log spool replayed into mysql", "records", n)
+}

@@ -1,0 +1,130 @@
+package telephony_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ringdesk/ringdesk"
+	"github.com/ringdesk/ringdesk/store"
+	"github.com/ringdesk/ringdesk/store/storetest"
+	"github.com/ringdesk/ringdesk/telephony"
+)
+
+// flakyStore is the real store behind a switch that makes every write
+// fail as if MySQL were down.
+type flakyStore struct {
+	*store.DB
+	down atomic.Bool
+}
+
+func (f *flakyStore) err() error {
+	if f.down.Load() {
+		return ringdesk.Errorf(ringdesk.EUNAVAILABLE, "MySQL is down (test).")
+	}
+	return nil
+}
+
+func (f *flakyStore) CreateCall(ctx context.Context, c *ringdesk.Call) error {
+	if err := f.err(); err != nil {
+		return err
+	}
+	return f.DB.CreateCall(ctx, c)
+}
+
+func (f *flakyStore) UpdateCall(ctx context.Context, id string, u ringdesk.CallUpdate) error {
+	if err := f.err(); err != nil {
+		return err
+	}
+	return f.DB.UpdateCall(ctx, id, u)
+}
+
+func (f *flakyStore) AppendCallEvent(ctx context.Context, ev ringdesk.CallEvent) error {
+	if err := f.err(); err != nil {
+		return err
+	}
+	return f.DB.AppendCallEvent(ctx, ev)
+}
+
+// TestCallLogSpool: while MySQL refuses writes the call log keeps them in
+// its spool file, in order; when MySQL is back they are replayed, once.
+func TestCallLogSpool(t *testing.T) {
+	db := storetest.MustOpenDB(t, "GB")
+	fs := &flakyStore{DB: db}
+	dir := t.TempDir()
+	log := telephony.NewCallLog(fs, dir, quiet(), telephony.WithReplayInterval(50*time.Millisecond))
+	if err := log.Open(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	defer func() { _ = log.Close(ctx) }()
+
+	// One call logged while MySQL is up, a second while it is down.
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	log.Create(ringdesk.Call{ID: "call-up", Direction: ringdesk.Inbound, CallerRaw: "1", OfferedAt: now})
+	log.Event(ringdesk.CallEvent{CallID: "call-up", Seq: 1, Kind: "offered", At: now})
+	if err := log.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fs.down.Store(true)
+	wait, talk, reason := int64(1200), int64(0), "caller-cancel"
+	log.Create(ringdesk.Call{ID: "call-down", Direction: ringdesk.Inbound, CallerRaw: "2", OfferedAt: now})
+	log.Event(ringdesk.CallEvent{CallID: "call-down", Seq: 1, Kind: "offered", At: now})
+	log.Event(ringdesk.CallEvent{CallID: "call-down", Seq: 2, Kind: "abandoned", At: now})
+	log.Update("call-down", ringdesk.CallUpdate{State: ringdesk.CallStateAbandoned, EndedAt: &now, WaitMS: &wait, TalkMS: &talk, EndReason: &reason})
+	if err := log.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !log.Spooled() {
+		t.Fatal("writes while MySQL is down did not go to the spool")
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "calllog.spool")); err != nil || fi.Size() == 0 {
+		t.Fatalf("spool file: %v", err)
+	}
+	if _, err := db.FindCallByID(ctx, "call-down"); ringdesk.ErrorCode(err) != ringdesk.ENOTFOUND {
+		t.Fatalf("call written while MySQL was down: %v", err)
+	}
+
+	fs.down.Store(false)
+	for log.Spooled() {
+		if ctx.Err() != nil {
+			t.Fatal("spool never replayed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c, err := db.FindCallByID(ctx, "call-down")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.State != ringdesk.CallStateAbandoned || c.WaitMS != 1200 || c.EndReason != reason {
+		t.Fatalf("replayed call %+v", c)
+	}
+	evs, err := db.FindCallEvents(ctx, "call-down")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 2 || evs[0].Kind != "offered" || evs[1].Kind != "abandoned" {
+		t.Fatalf("replayed events %+v", evs)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "calllog.spool")); !os.IsNotExist(err) {
+		t.Fatalf("spool not removed after replay: %v", err)
+	}
+
+	// A replay of the same records (a crash between replay and removal)
+	// changes nothing.
+	log.Create(ringdesk.Call{ID: "call-down", Direction: ringdesk.Inbound, CallerRaw: "2", OfferedAt: now})
+	log.Event(ringdesk.CallEvent{CallID: "call-down", Seq: 2, Kind: "abandoned", At: now})
+	if err := log.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if evs, _ := db.FindCallEvents(ctx, "call-down"); len(evs) != 2 {
+		t.Fatalf("%d events after a replay, want 2", len(evs))
+	}
+	if log.Spooled() {
+		t.Fatal("a replayed record went to the spool")
+	}
+}

@@ -1,0 +1,1071 @@
+package telephony
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"github.com/google/uuid"
+
+	"github.com/ringdesk/ringdesk"
+)
+
+// CustomerLookup finds who is calling; store.DB implements it.
+type CustomerLookup interface {
+	LookupByPhone(ctx context.Context, raw string) ([]*ringdesk.Customer, error)
+	CustomerHistory(ctx context.Context, id int64, limit int) ([]ringdesk.HistoryItem, error)
+}
+
+// AgentDirectory finds an agent's user (for its SIP user name, the AOR of
+// its phone); store.DB implements it.
+type AgentDirectory interface {
+	FindUserByID(ctx context.Context, id int64) (*ringdesk.User, error)
+}
+
+// InboundConfig holds the dependencies and settings of the inbound call
+// path. Router, Desks, Registrations, Customers, Agents, Calls, DIDs,
+// Admission and Normalizer are required.
+type InboundConfig struct {
+	Node          string // this node's id: it owns the calls it takes
+	Router        ringdesk.Router
+	Desks         ringdesk.DeskService
+	Registrations ringdesk.Registrations
+	Customers     CustomerLookup
+	Agents        AgentDirectory
+	Calls         *CallLog
+	DIDs          *DIDTable
+	Admission     *Admission
+	Normalizer    ringdesk.PhoneNormalizer
+	Logger        *slog.Logger
+
+	// LookupBudget bounds the customer lookup: past it the pop says
+	// "unavailable" and the call routes anyway. Default 300 ms.
+	LookupBudget time.Duration
+	// QueuedInterval is how often 182 Queued is repeated while the caller
+	// waits (upstream Timer C needs one at least every 60 s). Default 30 s.
+	QueuedInterval time.Duration
+	// RingTimeout overrides the ring time the routing engine gives each
+	// offer (its ring_ms); 0 uses the engine's.
+	RingTimeout time.Duration
+	// RetryAfter is the Retry-After of 503 answers. Default 30 s.
+	RetryAfter time.Duration
+	// HistoryLimit is how many recent items a pop carries. Default 5.
+	HistoryLimit int
+	// OnPop, when set, is called after each pop was sent and before the
+	// agent's phone is rung, with the time from the INVITE to the pop and
+	// from the pop to the agent's INVITE (for metrics and tests).
+	OnPop func(callID, agentID string, inviteToPop, popToRing time.Duration)
+}
+
+// Inbound is the inbound call path: a signalling B2BUA between a trunk
+// and the agents' phones, driven by the routing engine.
+type Inbound struct {
+	cfg InboundConfig
+	log *slog.Logger
+
+	srv  *Server
+	legs atomic.Pointer[legs] // set by Open; nil until then
+
+	mu    sync.Mutex
+	calls map[string]*liveCall // by call id
+	aors  map[int64]aorEntry   // agents' SIP user names, so MySQL stays off the ring path
+	bySIP map[string]*liveCall // by the SIP Call-ID of either leg
+
+	closing atomic.Bool
+	quit    chan struct{} // closed when Close gives up waiting: live calls end
+	quitOne sync.Once
+	wg      sync.WaitGroup // live calls
+	stop    context.CancelFunc
+	done    chan struct{}
+}
+
+// aorEntry caches an agent's SIP user name.
+type aorEntry struct {
+	aor string
+	at  time.Time
+}
+
+// aorTTL is how long a cached SIP user name is used without asking MySQL.
+const aorTTL = time.Minute
+
+// legs are the SIP client and dialog caches of both call legs. They are
+// built once the server listens (the Contact needs its port).
+type legs struct {
+	cli *sipgo.Client
+	dsc *sipgo.DialogServerCache // caller side
+	dcc *sipgo.DialogClientCache // agent side
+}
+
+// liveCall is one call this node owns, from INVITE to the end of both legs.
+type liveCall struct {
+	id        string
+	sipCallID string
+	queue     string
+	queueID   int64
+	caller    Caller
+	match     string
+	customers []*ringdesk.Customer
+	history   []ringdesk.HistoryItem
+	invitedAt time.Time // the trunk's INVITE arrived
+	dlg       *sipgo.DialogServerSession
+	notices   chan ringdesk.RoutingEvent
+	cancelled chan struct{} // the caller's CANCEL arrived
+	seq       atomic.Int32
+
+	mu         sync.Mutex
+	agentID    string
+	agentUID   int64
+	agent      *sipgo.DialogClientSession
+	answeredAt time.Time
+	finished   bool
+}
+
+// NewInbound returns the call path. Install it with Register before the
+// server listens, then call Open after Listen.
+func NewInbound(cfg InboundConfig) (*Inbound, error) {
+	if cfg.Router == nil || cfg.Desks == nil || cfg.Registrations == nil || cfg.Customers == nil ||
+		cfg.Agents == nil || cfg.Calls == nil || cfg.DIDs == nil || cfg.Admission == nil || cfg.Normalizer == nil {
+		return nil, ringdesk.Errorf(ringdesk.EINVALID, "The inbound call path is missing a dependency.")
+	}
+	if !ringdesk.ValidDeskID(cfg.Node) {
+		return nil, ringdesk.Errorf(ringdesk.EINVALID, "The inbound call path needs a node id.")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.LookupBudget <= 0 {
+		cfg.LookupBudget = 300 * time.Millisecond
+	}
+	if cfg.QueuedInterval <= 0 || cfg.QueuedInterval > 60*time.Second {
+		cfg.QueuedInterval = 30 * time.Second
+	}
+	if cfg.RetryAfter <= 0 {
+		cfg.RetryAfter = 30 * time.Second
+	}
+	if cfg.HistoryLimit <= 0 {
+		cfg.HistoryLimit = 5
+	}
+	return &Inbound{cfg: cfg, log: cfg.Logger, calls: map[string]*liveCall{}, bySIP: map[string]*liveCall{},
+		aors: map[int64]aorEntry{}, quit: make(chan struct{})}, nil
+}
+
+// Register installs the INVITE, ACK, BYE and CANCEL handlers on srv. Call
+// it before srv.Listen.
+func (in *Inbound) Register(srv *Server) {
+	in.srv = srv
+	s := srv.SIP()
+	s.OnInvite(in.handleInvite)
+	s.OnAck(in.handleAck)
+	s.OnBye(in.handleBye)
+	s.OnInfo(in.handleInDialog)
+	s.OnUpdate(in.handleInDialog)
+	// A CANCEL that matches an INVITE transaction is answered by the
+	// transaction layer (see OnCancel in handleInvite); this one matched
+	// none.
+	s.OnCancel(func(req *sip.Request, tx sip.ServerTransaction) {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil))
+	})
+}
+
+// handleInDialog relays a mid-call INFO or UPDATE (DTMF, session
+// refresh) of an answered call to the other leg and its final answer back.
+func (in *Inbound) handleInDialog(req *sip.Request, tx sip.ServerTransaction) {
+	lg := in.legs.Load()
+	in.mu.Lock()
+	c := in.bySIP[req.CallID().Value()]
+	in.mu.Unlock()
+	noDialog := func() {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil))
+	}
+	if lg == nil || c == nil {
+		noDialog()
+		return
+	}
+	c.mu.Lock()
+	leg, answered := c.agent, !c.answeredAt.IsZero()
+	c.mu.Unlock()
+	if leg == nil || !answered {
+		noDialog()
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var res *sip.Response
+	var err error
+	if req.CallID().Value() == c.sipCallID {
+		if _, merr := lg.dsc.MatchDialogRequest(req); merr != nil {
+			noDialog()
+			return
+		}
+		target := leg.InviteRequest.Recipient
+		if cont := leg.InviteResponse.Contact(); cont != nil {
+			target = cont.Address
+		}
+		out := relayRequest(req, target)
+		out.SetDestination(leg.InviteRequest.Destination())
+		res, err = leg.Do(ctx, out)
+	} else {
+		if _, merr := lg.dcc.MatchRequestDialog(req); merr != nil {
+			noDialog()
+			return
+		}
+		res, err = c.dlg.Do(ctx, relayRequest(req, c.dlg.InviteRequest.Contact().Address))
+	}
+	if err != nil {
+		in.log.Info("relay in-dialog request", "call_id", c.id, "method", req.Method, "error", err)
+		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusRequestTimeout, "Request Timeout", nil))
+		return
+	}
+	out := sip.NewResponseFromRequest(req, res.StatusCode, res.Reason, res.Body())
+	if ct := res.ContentType(); ct != nil {
+		out.AppendHeader(sip.HeaderClone(ct))
+	}
+	_ = tx.Respond(out)
+}
+
+// relayRequest copies an in-dialog request's method, body and content
+// headers for the other leg; the dialog fills in the rest.
+func relayRequest(req *sip.Request, target sip.Uri) *sip.Request {
+	out := sip.NewRequest(req.Method, target)
+	for _, name := range []string{"Content-Type", "Content-Disposition", "Info-Package", "Session-Expires"} {
+		if h := req.GetHeader(name); h != nil {
+			out.AppendHeader(sip.HeaderClone(h))
+		}
+	}
+	if body := req.Body(); len(body) > 0 {
+		out.SetBody(body)
+	}
+	return out
+}
+
+// Open builds the agent-side client on the server's sockets and starts
+// consuming the routing engine's notices. Call it after srv.Listen.
+func (in *Inbound) Open(ctx context.Context) error {
+	if in.srv == nil {
+		return errors.New("inbound: Register before Open")
+	}
+	addr, ok := in.srv.UDPAddr().(*net.UDPAddr)
+	if !ok || addr == nil {
+		return errors.New("inbound: the server does not listen on UDP")
+	}
+	host := addr.IP.String()
+	cli, err := sipgo.NewClient(in.srv.UA(), sipgo.WithClientHostname(host), sipgo.WithClientLogger(in.log))
+	if err != nil {
+		return fmt.Errorf("inbound: new client: %w", err)
+	}
+	contact := sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "ringdesk", Host: host, Port: addr.Port}}
+	in.legs.Store(&legs{cli: cli, dsc: sipgo.NewDialogServerCache(cli, contact), dcc: sipgo.NewDialogClientCache(cli, contact)})
+	nctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	in.stop = cancel
+	in.done = make(chan struct{})
+	go in.consumeNotices(nctx)
+	return nil
+}
+
+// Close stops taking calls (new INVITEs get 503), waits for the live calls
+// to end until ctx is done, then hangs up the rest.
+func (in *Inbound) Close(ctx context.Context) error {
+	in.closing.Store(true)
+	waited := make(chan struct{})
+	go func() { in.wg.Wait(); close(waited) }()
+	var err error
+	select {
+	case <-waited:
+	case <-ctx.Done():
+		err = ctx.Err()
+		// Calls still waiting or ringing end in their own goroutines
+		// (503 to the caller); answered ones are hung up here.
+		in.quitOne.Do(func() { close(in.quit) })
+		in.mu.Lock()
+		live := make([]*liveCall, 0, len(in.calls))
+		for _, c := range in.calls {
+			live = append(live, c)
+		}
+		in.mu.Unlock()
+		for _, c := range live {
+			in.hangup(c, "shutdown", nil)
+		}
+		select {
+		case <-waited:
+		case <-time.After(10 * time.Second):
+		}
+	}
+	if in.stop != nil {
+		in.stop()
+		<-in.done
+	}
+	return err
+}
+
+func (in *Inbound) consumeNotices(ctx context.Context) {
+	defer close(in.done)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-in.cfg.Router.Notices():
+			if !ok {
+				return
+			}
+			in.mu.Lock()
+			c := in.calls[ev.CallID]
+			in.mu.Unlock()
+			if c == nil {
+				in.log.Debug("notice for no live call", "call_id", ev.CallID, "kind", ev.Kind)
+				continue
+			}
+			select {
+			case c.notices <- ev:
+			default:
+				in.log.Warn("call notice dropped: call not keeping up", "call_id", ev.CallID, "kind", ev.Kind)
+			}
+		}
+	}
+}
+
+func (in *Inbound) add(c *liveCall) {
+	in.mu.Lock()
+	in.calls[c.id] = c
+	in.bySIP[c.sipCallID] = c
+	in.mu.Unlock()
+}
+
+func (in *Inbound) remove(c *liveCall) {
+	in.mu.Lock()
+	if in.calls[c.id] == c {
+		delete(in.calls, c.id)
+	}
+	delete(in.bySIP, c.sipCallID)
+	c.mu.Lock()
+	if c.agent != nil {
+		delete(in.bySIP, c.agent.InviteRequest.CallID().Value())
+	}
+	c.mu.Unlock()
+	in.mu.Unlock()
+}
+
+// event logs a call event with the call's next sequence number.
+func (in *Inbound) event(c *liveCall, kind string, agentUID int64, data string) {
+	in.cfg.Calls.Event(ringdesk.CallEvent{CallID: c.id, Seq: int(c.seq.Add(1)), Kind: kind, At: time.Now().UTC(),
+		QueueID: c.queueID, AgentID: agentUID, Data: data})
+}
+
+func respondFinal(tx sip.ServerTransaction, req *sip.Request, code int, reason string, hdrs ...sip.Header) {
+	res := sip.NewResponseFromRequest(req, code, reason, nil)
+	for _, h := range hdrs {
+		res.AppendHeader(h)
+	}
+	if err := tx.Respond(res); err != nil {
+		return
+	}
+	// Over TCP the ACK of a non-2xx final must reach this transaction
+	// (sipgo-notes.md): wait for it, boundedly.
+	if code >= 300 && sip.IsReliable(req.Transport()) {
+		select {
+		case <-tx.Done():
+		case <-time.After(5 * time.Second):
+		}
+	}
+}
+
+func (in *Inbound) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
+	lg := in.legs.Load()
+	cancelled := make(chan struct{})
+	var once sync.Once
+	tx.OnCancel(func(*sip.Request) { once.Do(func() { close(cancelled) }) })
+
+	if to := req.To(); to != nil && to.Params.Has("tag") {
+		// A re-INVITE: relaying it across the legs is not built yet.
+		code := sip.StatusCallTransactionDoesNotExists
+		reason := "Call/Transaction Does Not Exist"
+		if lg != nil {
+			if _, err := lg.dsc.MatchDialogRequest(req); err == nil {
+				code, reason = 488, "Not Acceptable Here"
+			}
+		}
+		respondFinal(tx, req, code, reason)
+		return
+	}
+	if in.closing.Load() || lg == nil {
+		respondFinal(tx, req, sip.StatusServiceUnavailable, "Service Unavailable", in.retryAfter())
+		return
+	}
+	invitedAt := time.Now()
+	trunk, ok := in.cfg.Admission.Admit(req, tx)
+	if !ok {
+		return
+	}
+	route, ok := in.cfg.DIDs.Resolve(DialledNumber(req))
+	if !ok {
+		respondFinal(tx, req, sip.StatusNotFound, "Not Found")
+		return
+	}
+	if err := tx.Respond(sip.NewResponseFromRequest(req, sip.StatusTrying, "Trying", nil)); err != nil {
+		return
+	}
+	in.wg.Add(1)
+	defer in.wg.Done()
+
+	caller := IdentifyCaller(req, trunk, in.cfg.Normalizer)
+	c := &liveCall{
+		id: uuidV7(), sipCallID: req.CallID().Value(), queue: route.Queue, queueID: route.QueueID,
+		caller: caller, invitedAt: invitedAt, notices: make(chan ringdesk.RoutingEvent, 16), cancelled: cancelled,
+	}
+	in.lookup(c)
+	var customerID int64
+	if c.match == ringdesk.MatchOne {
+		customerID = c.customers[0].ID
+	}
+	in.cfg.Calls.Create(ringdesk.Call{
+		ID: c.id, Direction: ringdesk.Inbound, SIPCallID: c.sipCallID, CallerRaw: callerRaw(caller),
+		CallerE164: caller.Phone.E164, CallerName: caller.Name, Callee: DialledNumber(req),
+		CustomerID: customerID, QueueID: c.queueID, State: ringdesk.CallStateOffered, OfferedAt: invitedAt.UTC(),
+	})
+	in.event(c, "offered", 0, "trunk="+trunk.Name+" match="+c.match)
+	log := in.log.With("call_id", c.id, "queue", c.queue)
+	log.Info("call offered", "trunk", trunk.Name, "caller", MaskNumber(caller.Phone.E164), "match", c.match)
+
+	dlg, err := lg.dsc.ReadInvite(req, tx)
+	if err != nil {
+		log.Warn("read invite", "error", err)
+		in.fail(c, "bad-invite")
+		respondFinal(tx, req, sip.StatusBadRequest, "Bad Request")
+		return
+	}
+	c.dlg = dlg
+	in.add(c)
+	if err := dlg.Respond(182, "Queued", nil); err != nil {
+		in.abandon(c)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	place, err := in.cfg.Router.Enqueue(ctx, &ringdesk.WaitingCall{ID: c.id, Queues: []string{c.queue},
+		CallerE164: caller.Phone.E164, Node: in.cfg.Node})
+	cancel()
+	if err != nil {
+		code, reason := ErrorStatus(err)
+		log.Warn("enqueue failed", "error", err, "status", code)
+		in.fail(c, "enqueue-failed")
+		in.remove(c)
+		_ = dlg.Respond(code, reason, nil, in.retryAfter())
+		in.waitACK(req, tx)
+		dlg.Close()
+		return
+	}
+	if place.Status == ringdesk.CallEnded {
+		in.overflowed(c, place.Result, "enqueue")
+		in.waitACK(req, tx)
+		return
+	}
+	in.event(c, "queued", 0, "position="+strconv.Itoa(place.Position))
+	in.cfg.Calls.Update(c.id, ringdesk.CallUpdate{State: ringdesk.CallStateQueued})
+	in.wait(c)
+	if !c.answered() {
+		in.waitACK(req, tx)
+	}
+}
+
+// wait holds the caller in queue until an agent answers or the call ends.
+func (in *Inbound) wait(c *liveCall) {
+	tick := time.NewTicker(in.cfg.QueuedInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-c.cancelled:
+			in.abandon(c)
+			return
+		case <-in.quit:
+			in.shutdown(c)
+			return
+		case <-tick.C:
+			_ = c.dlg.Respond(182, "Queued", nil)
+		case ev := <-c.notices:
+			switch ev.Kind {
+			case ringdesk.EventOffer:
+				if in.offer(c, ev) {
+					return
+				}
+			case ringdesk.EventOverflow:
+				if to := ev.Fields["to"]; to != "" {
+					in.event(c, "overflow", 0, "reason="+ev.Fields["reason"]+" to="+to)
+					c.queue = to
+					continue
+				}
+				in.overflowed(c, ev.Fields["result"], ev.Fields["reason"])
+				return
+			case ringdesk.EventEnded:
+				in.overflowed(c, ev.Fields["result"], "ended")
+				return
+			}
+		}
+	}
+}
+
+// offer rings the offered agent: pop first, then the phone. It reports
+// whether the call left the queue (answered, or the caller hung up).
+func (in *Inbound) offer(c *liveCall, ev ringdesk.RoutingEvent) bool {
+	agentID := ev.AgentID
+	uid, _ := strconv.ParseInt(agentID, 10, 64)
+	log := in.log.With("call_id", c.id, "agent_id", agentID)
+	offeredAt := time.Now()
+	in.event(c, "offer", uid, "attempt="+ev.Fields["attempt"])
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	pop := in.pop(c, agentID, offeredAt)
+	if err := in.cfg.Desks.SendPop(ctx, pop); err != nil && ringdesk.ErrorCode(err) != ringdesk.ENOTFOUND {
+		log.Warn("send pop", "error", err)
+	}
+	poppedAt := time.Now()
+	in.cfg.Calls.Update(c.id, ringdesk.CallUpdate{State: ringdesk.CallStateRinging, AgentID: &uid})
+
+	binding, err := in.binding(ctx, uid)
+	cancel()
+	if err != nil {
+		log.Info("agent phone unreachable: ring-no-answer", "error", err)
+		in.rona(c, agentID, uid, "no-binding")
+		return false
+	}
+
+	ring := in.cfg.RingTimeout
+	if ring <= 0 {
+		if ms, err := strconv.Atoi(ev.Fields["ring_ms"]); err == nil && ms > 0 {
+			ring = time.Duration(ms) * time.Millisecond
+		} else {
+			ring = ringdesk.DefaultRingTimeout
+		}
+	}
+	ringCtx, stopRing := context.WithTimeout(context.Background(), ring)
+	defer stopRing()
+	go func() {
+		select {
+		case <-c.cancelled:
+			stopRing()
+		case <-in.quit:
+			stopRing()
+		case <-ringCtx.Done():
+		}
+	}()
+
+	lg := in.legs.Load()
+	leg, err := lg.dcc.WriteInvite(context.Background(), in.agentInvite(c, binding, lg.cli.Hostname()))
+	ringAt := time.Now()
+	if in.cfg.OnPop != nil {
+		in.cfg.OnPop(c.id, agentID, poppedAt.Sub(c.invitedAt), ringAt.Sub(poppedAt))
+	}
+	log.Info("agent rung", "invite_to_pop", poppedAt.Sub(c.invitedAt), "pop_to_ring", ringAt.Sub(poppedAt))
+	if err != nil {
+		log.Warn("invite agent", "error", err)
+		in.rona(c, agentID, uid, "invite-failed")
+		return false
+	}
+	c.mu.Lock()
+	c.agentID, c.agentUID, c.agent = agentID, uid, leg
+	c.mu.Unlock()
+	in.mu.Lock()
+	in.bySIP[leg.InviteRequest.CallID().Value()] = c
+	in.mu.Unlock()
+	in.progress(c, ringdesk.ProgressRinging, "", &offeredAt)
+
+	err = leg.WaitAnswer(ringCtx, sipgo.AnswerOptions{OnResponse: func(res *sip.Response) error {
+		if res.StatusCode == 180 || res.StatusCode == 183 {
+			var hdrs []sip.Header
+			if len(res.Body()) > 0 {
+				hdrs = append(hdrs, sip.NewHeader("Content-Type", "application/sdp"))
+			}
+			_ = c.dlg.Respond(res.StatusCode, res.Reason, res.Body(), hdrs...)
+		}
+		return nil
+	}})
+	callerGone := isClosed(c.cancelled)
+	if err != nil {
+		if res := leg.InviteResponse; res != nil && res.IsSuccess() {
+			// A 200 crossed our CANCEL: the phone answered. Hang it up.
+			in.dropAgent(lg.cli, leg)
+		}
+		c.mu.Lock()
+		c.agent = nil
+		c.mu.Unlock()
+		in.mu.Lock()
+		delete(in.bySIP, leg.InviteRequest.CallID().Value())
+		in.mu.Unlock()
+		if callerGone {
+			in.abandon(c)
+			return true
+		}
+		if isClosed(in.quit) {
+			in.shutdown(c)
+			return true
+		}
+		reason := "timeout"
+		var de *sipgo.ErrDialogResponse
+		if errors.As(err, &de) {
+			reason = "rejected-" + strconv.Itoa(de.Res.StatusCode)
+		}
+		log.Info("agent did not answer", "reason", reason, "error", err)
+		in.rona(c, agentID, uid, reason)
+		return false
+	}
+	// The phone answered.
+	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if callerGone {
+		_ = leg.Ack(ctx)
+		_ = leg.Bye(ctx)
+		in.abandon(c)
+		return true
+	}
+	if err := in.cfg.Router.Answer(ctx, c.id, agentID); err != nil {
+		// The offer was released meanwhile (ring timeout on the engine's
+		// clock): this agent may not take the call.
+		log.Info("answer refused by routing: hanging up the agent", "error", err)
+		_ = leg.Ack(ctx)
+		_ = leg.Bye(ctx)
+		c.mu.Lock()
+		c.agent = nil
+		c.mu.Unlock()
+		in.event(c, "rona", uid, "reason=answer-refused")
+		return false
+	}
+	if err := c.dlg.Respond(sip.StatusOK, "OK", leg.InviteResponse.Body(), sip.NewHeader("Content-Type", "application/sdp")); err != nil {
+		log.Warn("answer the caller", "error", err)
+		_ = leg.Ack(ctx)
+		_ = leg.Bye(ctx)
+		in.endRouted(c, "caller-gone")
+		return true
+	}
+	if err := leg.Ack(ctx); err != nil {
+		log.Warn("ack agent", "error", err)
+	}
+	now := time.Now()
+	c.mu.Lock()
+	c.answeredAt = now
+	c.mu.Unlock()
+	wait := now.Sub(c.invitedAt).Milliseconds()
+	at := now.UTC()
+	in.cfg.Calls.Update(c.id, ringdesk.CallUpdate{State: ringdesk.CallStateAnswered, AgentID: &uid, AnsweredAt: &at, WaitMS: &wait})
+	in.event(c, "answered", uid, "wait_ms="+strconv.FormatInt(wait, 10))
+	in.progress(c, ringdesk.ProgressConnected, "", &offeredAt)
+	log.Info("call answered", "wait_ms", wait)
+	return true
+}
+
+// dropAgent ACKs and hangs up an agent leg that answered too late.
+func (in *Inbound) dropAgent(cli *sipgo.Client, leg *sipgo.DialogClientSession) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := leg.Ack(ctx); err != nil {
+		in.log.Warn("ack late answer", "error", err)
+	}
+	res := leg.InviteResponse
+	bye := sip.NewRequest(sip.BYE, leg.InviteRequest.Recipient)
+	if cont := res.Contact(); cont != nil {
+		bye = sip.NewRequest(sip.BYE, cont.Address)
+	}
+	bye.SetDestination(leg.InviteRequest.Destination())
+	bye.SetTransport(leg.InviteRequest.Transport())
+	bye.AppendHeader(sip.HeaderClone(leg.InviteRequest.From()))
+	bye.AppendHeader(sip.HeaderClone(res.To()))
+	bye.AppendHeader(sip.HeaderClone(leg.InviteRequest.CallID()))
+	bye.AppendHeader(&sip.CSeqHeader{SeqNo: leg.InviteRequest.CSeq().SeqNo + 1, MethodName: sip.BYE})
+	if _, err := cli.Do(ctx, bye); err != nil {
+		in.log.Warn("bye late answer", "error", err)
+	}
+}
+
+func (in *Inbound) rona(c *liveCall, agentID string, uid int64, reason string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := in.cfg.Router.RingNoAnswer(ctx, c.id, agentID); err != nil {
+		in.log.Debug("ring-no-answer", "call_id", c.id, "agent_id", agentID, "error", err)
+	}
+	in.event(c, "rona", uid, "reason="+reason)
+	in.cfg.Calls.Update(c.id, ringdesk.CallUpdate{State: ringdesk.CallStateQueued})
+	in.sendProgress(c, agentID, ringdesk.ProgressEnded, "missed", nil)
+}
+
+func (in *Inbound) abandon(c *liveCall) {
+	if !c.finish() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := in.cfg.Router.Abandon(ctx, c.id); err != nil {
+		in.log.Debug("abandon", "call_id", c.id, "error", err)
+	}
+	now := time.Now()
+	wait := now.Sub(c.invitedAt).Milliseconds()
+	at, reason := now.UTC(), "caller-cancel"
+	in.cfg.Calls.Update(c.id, ringdesk.CallUpdate{State: ringdesk.CallStateAbandoned, EndedAt: &at, WaitMS: &wait, EndReason: &reason})
+	in.event(c, "abandoned", 0, "wait_ms="+strconv.FormatInt(wait, 10))
+	c.mu.Lock()
+	agentID := c.agentID
+	c.mu.Unlock()
+	if agentID != "" {
+		in.sendProgress(c, agentID, ringdesk.ProgressEnded, "abandoned", nil)
+	}
+	in.log.Info("call abandoned", "call_id", c.id, "wait_ms", wait)
+	in.remove(c)
+	c.dlg.Close()
+}
+
+// overflowed ends a call the routing engine moved out of the queues: it
+// answers the caller 480 and logs the outcome (a callback request when
+// the result says so).
+func (in *Inbound) overflowed(c *liveCall, result, why string) {
+	if !c.finish() {
+		return
+	}
+	now := time.Now()
+	wait := now.Sub(c.invitedAt).Milliseconds()
+	at, reason := now.UTC(), "overflow-"+result
+	in.cfg.Calls.Update(c.id, ringdesk.CallUpdate{State: ringdesk.CallStateOverflowed, EndedAt: &at, WaitMS: &wait, EndReason: &reason})
+	in.event(c, "overflow", 0, "reason="+why+" result="+result)
+	if result == ringdesk.ResultCallback {
+		in.event(c, "callback", 0, "caller="+c.caller.Phone.E164)
+	}
+	in.log.Info("call overflowed", "call_id", c.id, "result", result, "reason", why)
+	in.remove(c)
+	_ = c.dlg.Respond(sip.StatusTemporarilyUnavailable, "Temporarily Unavailable", nil)
+	c.dlg.Close()
+}
+
+// shutdown ends a call still waiting when the node stops: 503 to the
+// caller (whose carrier may retry elsewhere), abandoned in routing.
+func (in *Inbound) shutdown(c *liveCall) {
+	_ = c.dlg.Respond(sip.StatusServiceUnavailable, "Service Unavailable", nil, in.retryAfter())
+	if !c.finish() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := in.cfg.Router.Abandon(ctx, c.id); err != nil {
+		in.log.Debug("abandon on shutdown", "call_id", c.id, "error", err)
+	}
+	now := time.Now()
+	wait := now.Sub(c.invitedAt).Milliseconds()
+	at, reason := now.UTC(), "shutdown"
+	in.cfg.Calls.Update(c.id, ringdesk.CallUpdate{State: ringdesk.CallStateFailed, EndedAt: &at, WaitMS: &wait, EndReason: &reason})
+	in.event(c, "failed", 0, "reason=shutdown")
+	in.remove(c)
+	c.dlg.Close()
+}
+
+// fail logs a call that could not be queued.
+func (in *Inbound) fail(c *liveCall, reason string) {
+	if !c.finish() {
+		return
+	}
+	at := time.Now().UTC()
+	in.cfg.Calls.Update(c.id, ringdesk.CallUpdate{State: ringdesk.CallStateFailed, EndedAt: &at, EndReason: &reason})
+	in.event(c, "failed", 0, "reason="+reason)
+}
+
+// endRouted ends an answered call in routing and on the call row.
+func (in *Inbound) endRouted(c *liveCall, reason string) {
+	if !c.finish() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := in.cfg.Router.End(ctx, c.id); err != nil {
+		in.log.Debug("end call in routing", "call_id", c.id, "error", err)
+	}
+	now := time.Now()
+	c.mu.Lock()
+	answered, agentID, uid := c.answeredAt, c.agentID, c.agentUID
+	c.mu.Unlock()
+	talk := int64(0)
+	if !answered.IsZero() {
+		talk = now.Sub(answered).Milliseconds()
+	}
+	at := now.UTC()
+	in.cfg.Calls.Update(c.id, ringdesk.CallUpdate{State: ringdesk.CallStateEnded, EndedAt: &at, TalkMS: &talk, EndReason: &reason})
+	in.event(c, "ended", uid, "reason="+reason+" talk_ms="+strconv.FormatInt(talk, 10))
+	in.sendProgress(c, agentID, ringdesk.ProgressEnded, reason, nil)
+	in.log.Info("call ended", "call_id", c.id, "reason", reason, "talk_ms", talk)
+	in.remove(c)
+}
+
+// hangup ends an answered call from one side: the other leg gets a BYE.
+// from is "caller", "agent" or "shutdown" (both legs get a BYE).
+func (in *Inbound) hangup(c *liveCall, from string, _ *sip.Request) {
+	c.mu.Lock()
+	leg, answered := c.agent, !c.answeredAt.IsZero()
+	c.mu.Unlock()
+	if !answered {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if from != "agent" && leg != nil {
+		if err := leg.Bye(ctx); err != nil {
+			in.log.Warn("bye agent", "call_id", c.id, "error", err)
+		}
+	}
+	if from != "caller" {
+		if err := c.dlg.Bye(ctx); err != nil {
+			in.log.Warn("bye caller", "call_id", c.id, "error", err)
+		}
+	}
+	in.endRouted(c, from+"-hangup")
+	c.dlg.Close()
+	if leg != nil {
+		_ = leg.Close()
+	}
+}
+
+func (in *Inbound) handleAck(req *sip.Request, tx sip.ServerTransaction) {
+	// ACKs of 2xx confirm the caller's dialog; others (for non-2xx
+	// finals, over TCP) match nothing and are dropped.
+	if lg := in.legs.Load(); lg != nil {
+		_ = lg.dsc.ReadAck(req, tx)
+	}
+}
+
+func (in *Inbound) handleBye(req *sip.Request, tx sip.ServerTransaction) {
+	in.mu.Lock()
+	c := in.bySIP[req.CallID().Value()]
+	in.mu.Unlock()
+	lg := in.legs.Load()
+	if lg == nil {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusServiceUnavailable, "Service Unavailable", nil))
+		return
+	}
+	if err := lg.dsc.ReadBye(req, tx); err == nil {
+		if c != nil {
+			in.hangup(c, "caller", req)
+		}
+		return
+	}
+	if err := lg.dcc.ReadBye(req, tx); err == nil {
+		if c != nil {
+			in.hangup(c, "agent", req)
+		}
+		return
+	}
+	_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil))
+}
+
+// lookup finds the caller's customer records within the lookup budget.
+func (in *Inbound) lookup(c *liveCall) {
+	if c.caller.Anonymous || c.caller.Phone.E164 == "" {
+		c.match = ringdesk.MatchUnknown
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), in.cfg.LookupBudget)
+	defer cancel()
+	cs, err := in.cfg.Customers.LookupByPhone(ctx, c.caller.Phone.E164)
+	switch {
+	case err != nil:
+		in.log.Warn("customer lookup unavailable", "error", err, "caller", MaskNumber(c.caller.Phone.E164))
+		c.match = ringdesk.MatchUnavailable
+	case len(cs) == 0:
+		c.match = ringdesk.MatchUnknown
+	case len(cs) == 1:
+		c.match = ringdesk.MatchOne
+		c.customers = cs
+		if h, err := in.cfg.Customers.CustomerHistory(ctx, cs[0].ID, in.cfg.HistoryLimit); err == nil {
+			c.history = h
+		}
+	default:
+		c.match = ringdesk.MatchSeveral
+		c.customers = cs
+	}
+}
+
+func (in *Inbound) pop(c *liveCall, agentID string, offeredAt time.Time) *ringdesk.Pop {
+	p := &ringdesk.Pop{
+		CallID: c.id, AgentID: agentID, Queue: c.queue, CallerRaw: callerRaw(c.caller), CallerE164: c.caller.Phone.E164,
+		CallerName: c.caller.Name, Match: c.match, WaitMS: offeredAt.Sub(c.invitedAt).Milliseconds(), OfferedAt: offeredAt.UTC(),
+	}
+	switch c.match {
+	case ringdesk.MatchOne:
+		p.Customer = c.customers[0]
+		p.RecentCalls = c.history
+	case ringdesk.MatchSeveral:
+		p.Candidates = c.customers
+	}
+	return p
+}
+
+// binding finds where the agent's phone is registered.
+func (in *Inbound) binding(ctx context.Context, uid int64) (ringdesk.Binding, error) {
+	aor, err := in.agentAOR(ctx, uid)
+	if err != nil {
+		return ringdesk.Binding{}, err
+	}
+	bs, err := in.cfg.Registrations.Bindings(ctx, aor)
+	if err != nil {
+		return ringdesk.Binding{}, err
+	}
+	if len(bs) == 0 {
+		return ringdesk.Binding{}, ringdesk.Errorf(ringdesk.ENOTFOUND, "Agent's phone is not registered.")
+	}
+	return bs[0], nil // the one expiring last
+}
+
+// agentAOR returns the agent's SIP user name: from the cache while it is
+// fresh, else from MySQL, else (MySQL down) from the stale cache.
+func (in *Inbound) agentAOR(ctx context.Context, uid int64) (string, error) {
+	in.mu.Lock()
+	e, ok := in.aors[uid]
+	in.mu.Unlock()
+	if ok && time.Since(e.at) < aorTTL {
+		return e.aor, nil
+	}
+	u, err := in.cfg.Agents.FindUserByID(ctx, uid)
+	if err != nil {
+		if ok && ringdesk.ErrorCode(err) != ringdesk.ENOTFOUND {
+			return e.aor, nil
+		}
+		return "", err
+	}
+	if u.SIPUsername == "" || u.Disabled {
+		return "", ringdesk.Errorf(ringdesk.ENOTFOUND, "Agent has no SIP phone.")
+	}
+	in.mu.Lock()
+	in.aors[uid] = aorEntry{aor: u.SIPUsername, at: time.Now()}
+	in.mu.Unlock()
+	return u.SIPUsername, nil
+}
+
+// agentInvite builds the agent leg's INVITE: to the registered Contact,
+// sent to the address the REGISTER came from, carrying the caller's offer.
+func (in *Inbound) agentInvite(c *liveCall, b ringdesk.Binding, host string) *sip.Request {
+	var ruri sip.Uri
+	if err := sip.ParseUri(b.Contact, &ruri); err != nil {
+		ruri = sip.Uri{Scheme: "sip", User: b.AOR, Host: b.Source}
+	}
+	req := sip.NewRequest(sip.INVITE, ruri)
+	if body := c.dlg.InviteRequest.Body(); len(body) > 0 {
+		req.SetBody(body)
+		req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	}
+	user := c.caller.Phone.E164
+	if user == "" {
+		user = "anonymous"
+	}
+	from := &sip.FromHeader{DisplayName: c.caller.Name, Address: sip.Uri{Scheme: "sip", User: user, Host: host}, Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(16))
+	req.AppendHeader(from)
+	req.AppendHeader(&sip.ToHeader{Address: ruri, Params: sip.NewParams()})
+	req.AppendHeader(sip.NewHeader("X-Ringdesk-Call", c.id))
+	if b.Source != "" {
+		req.SetDestination(b.Source)
+	}
+	if b.Transport != "" {
+		req.SetTransport(b.Transport)
+	}
+	return req
+}
+
+func (in *Inbound) progress(c *liveCall, state, reason string, offeredAt *time.Time) {
+	c.mu.Lock()
+	agentID := c.agentID
+	c.mu.Unlock()
+	in.sendProgress(c, agentID, state, reason, offeredAt)
+}
+
+func (in *Inbound) sendProgress(c *liveCall, agentID, state, reason string, offeredAt *time.Time) {
+	if agentID == "" {
+		return
+	}
+	p := &ringdesk.CallProgress{CallID: c.id, AgentID: agentID, Direction: ringdesk.Inbound, State: state,
+		Reason: reason, At: time.Now().UTC(), OfferedAt: offeredAt}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := in.cfg.Desks.SendProgress(ctx, p); err != nil && ringdesk.ErrorCode(err) != ringdesk.ENOTFOUND {
+		in.log.Debug("send progress", "call_id", c.id, "error", err)
+	}
+}
+
+func (in *Inbound) retryAfter() sip.Header {
+	return sip.NewHeader("Retry-After", strconv.Itoa(int(in.cfg.RetryAfter/time.Second)))
+}
+
+func (in *Inbound) waitACK(req *sip.Request, tx sip.ServerTransaction) {
+	if sip.IsReliable(req.Transport()) {
+		select {
+		case <-tx.Done():
+		case <-time.After(5 * time.Second):
+		}
+	}
+}
+
+// finish marks the call's outcome as decided; only the first caller wins.
+func (c *liveCall) finish() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.finished {
+		return false
+	}
+	c.finished = true
+	return true
+}
+
+func (c *liveCall) answered() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.answeredAt.IsZero()
+}
+
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+func callerRaw(c Caller) string {
+	if c.Anonymous {
+		return "anonymous"
+	}
+	return c.Number
+}
+
+func uuidV7() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return uuid.NewString()
+	}
+	return id.String()
+}
+
+// HandleUnmatchedResponse ACKs again a retransmitted 2xx of an agent leg:
+// its INVITE transaction is over, so no transaction matches it, and the
+// phone retransmits until it sees an ACK. Set it as the server's
+// Config.OnUnmatchedResponse (NewInbound does not need the server, so
+// build the Inbound first).
+func (in *Inbound) HandleUnmatchedResponse(res *sip.Response) {
+	if !res.IsSuccess() || res.CSeq() == nil || res.CSeq().MethodName != sip.INVITE || res.CallID() == nil {
+		return
+	}
+	callID := res.CallID().Value()
+	in.mu.Lock()
+	c := in.bySIP[callID]
+	in.mu.Unlock()
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	leg := c.agent
+	c.mu.Unlock()
+	if leg == nil || leg.InviteRequest.CallID().Value() != callID || leg.InviteResponse == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := leg.Ack(ctx); err != nil {
+		in.log.Debug("re-ack agent 2xx", "call_id", c.id, "error", err)
+	}
+}

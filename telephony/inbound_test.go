@@ -1,0 +1,999 @@
+package telephony_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ringdesk/ringdesk"
+	"github.com/ringdesk/ringdesk/agentdesk"
+	"github.com/ringdesk/ringdesk/routing"
+	"github.com/ringdesk/ringdesk/routing/routingtest"
+	"github.com/ringdesk/ringdesk/store"
+	"github.com/ringdesk/ringdesk/store/storetest"
+	"github.com/ringdesk/ringdesk/telephony"
+)
+
+const (
+	testDID    = "+442079460000"
+	knownPhone = "+447700900123"
+)
+
+// callEnv is one Ringdesk node's call path on the real MariaDB and Redis:
+// SIP server, routing engine, desk hub (over httptest), call log.
+type callEnv struct {
+	t      *testing.T
+	db     *store.DB
+	rdb    redisClient
+	agents []agentUser
+	site   string
+	router *routing.Router
+	regs   *routing.Registrations
+	hub    *agentdesk.Hub
+	http   *httptest.Server
+	auth   *agentdesk.TokenAuth
+	srv    *telephony.Server
+	in     *telephony.Inbound
+	calls  *telephony.CallLog
+	logs   *syncBuffer
+
+	mu   sync.Mutex
+	pops []popTiming
+}
+
+type popTiming struct {
+	callID, agentID        string
+	inviteToPop, popToRing time.Duration
+}
+
+// redisClient is the shared Redis of the test's nodes.
+type redisClient = redis.UniversalClient
+
+// agentUser is a test agent with its user id.
+type agentUser struct {
+	user *ringdesk.User
+	id   string
+}
+
+type envOptions struct {
+	overflow ringdesk.Overflow
+	ring     time.Duration
+	members  int
+	maxLen   int
+	maxWait  time.Duration
+	// slowLookup makes the customer lookup hang past its budget.
+	slowLookup bool
+	// join starts a second node on join's MySQL, Redis site, users and
+	// queues; node names it (default "node-a").
+	join *callEnv
+	node string
+}
+
+func newCallEnv(t *testing.T, opt envOptions) (*callEnv, []agentUser) {
+	t.Helper()
+	sippPath(t)
+	if opt.node == "" {
+		opt.node = "node-a"
+	}
+	var db *store.DB
+	var rdb redisClient
+	var site string
+	if opt.join != nil {
+		db, rdb, site = opt.join.db, opt.join.rdb, opt.join.site
+	} else {
+		db = storetest.MustOpenDB(t, "GB")
+		rdb, site = routingtest.MustRedis(t)
+	}
+	ctx := context.Background()
+	logs := &syncBuffer{}
+	logger := slog.New(slog.NewTextHandler(io.MultiWriter(logs), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("ringdesk log:\n%s", tailString(logs.String(), 12000))
+		}
+	})
+
+	agents := opt.join.agentsOrNil()
+	if opt.join == nil {
+		agents = seedCallData(t, db, opt)
+	}
+
+	router, err := routing.NewRouter(rdb, routing.Config{Site: site, Node: opt.node, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := router.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = router.Close() })
+	queues, err := db.FindQueues(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range queues {
+		if err := router.PutQueue(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	auth, err := agentdesk.NewTokenAuth([]byte("0123456789abcdef0123456789abcdef-call-tests"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub := agentdesk.NewHub(opt.node, routing.NewDeskBus(rdb, site), auth, router, logger)
+	if err := hub.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(hub)
+	t.Cleanup(func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = hub.Close(cctx)
+		hs.Close()
+	})
+
+	matcher, err := telephony.NewTrunkMatcher([]ringdesk.Trunk{{Name: "sipp", Sources: mustSources(t, "127.0.0.1"), TrustPAI: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	adm := telephony.NewAdmission(matcher, 6000, 1000, logger, nil)
+	calls := telephony.NewCallLog(db, t.TempDir(), logger)
+	if err := calls.Open(); err != nil {
+		t.Fatal(err)
+	}
+	dids := telephony.NewDIDTable(func(ctx context.Context) (map[string]telephony.DIDRoute, error) {
+		rs, err := db.FindDIDRoutes(ctx)
+		if err != nil {
+			return nil, err
+		}
+		m := make(map[string]telephony.DIDRoute, len(rs))
+		for _, r := range rs {
+			m[r.Number] = telephony.DIDRoute{Queue: r.Queue, QueueID: r.QueueID}
+		}
+		return m, nil
+	}, db.Normalizer(), logger)
+	if err := dids.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	env := &callEnv{t: t, db: db, rdb: rdb, agents: agents, site: site, router: router, regs: routing.NewRegistrations(rdb, site), hub: hub,
+		http: hs, auth: auth, calls: calls, logs: logs}
+	var customers telephony.CustomerLookup = db
+	if opt.slowLookup {
+		customers = slowLookup{db}
+	}
+	in, err := telephony.NewInbound(telephony.InboundConfig{
+		Node: opt.node, Router: router, Desks: hub, Registrations: env.regs, Customers: customers, Agents: db,
+		LookupBudget: 200 * time.Millisecond,
+		Calls:        calls, DIDs: dids, Admission: adm, Normalizer: db.Normalizer(), Logger: logger,
+		QueuedInterval: 2 * time.Second,
+		OnPop: func(callID, agentID string, a, b time.Duration) {
+			env.mu.Lock()
+			env.pops = append(env.pops, popTiming{callID, agentID, a, b})
+			env.mu.Unlock()
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The Inbound comes first: the server hands it the agents' 2xx
+	// retransmissions.
+	srv, err := telephony.NewServer(logger, telephony.Config{RepliesPerSecond: 1000, RepliesBurst: 1000,
+		OnUnmatchedResponse: in.HandleUnmatchedResponse})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.srv = srv
+	in.Register(srv)
+	key, err := routing.SharedSecret(ctx, rdb, site, "sip-nonce")
+	if err != nil {
+		t.Fatal(err)
+	}
+	regAuth, err := telephony.NewSharedDigestAuth("ringdesk", key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.SIP().OnRegister(telephony.NewRegistrar(regAuth, opt.node, db, env.regs, logger).HandleRegister)
+	if err := srv.Listen(ctx, "127.0.0.1:0", "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	env.in = in
+	t.Cleanup(func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := in.Close(cctx); err != nil {
+			t.Errorf("close inbound: %v", err)
+		}
+		_ = srv.Close()
+		if err := calls.Close(cctx); err != nil {
+			t.Errorf("close call log: %v", err)
+		}
+	})
+	return env, agents
+}
+
+// seedCallData writes the agents, the "sales" queue with its DID and a
+// known customer.
+func seedCallData(t *testing.T, db *store.DB, opt envOptions) []agentUser {
+	t.Helper()
+	ctx := context.Background()
+	var agents []agentUser
+	var members []ringdesk.QueueMember
+	for i := 0; i < max(opt.members, 2); i++ {
+		sipUser := strconv.Itoa(1001 + i)
+		u := &ringdesk.User{Username: "agent" + sipUser, Role: ringdesk.RoleAgent, SIPUsername: sipUser, SIPRealm: "ringdesk"}
+		if err := db.CreateUser(ctx, u, "login-password", "sip-password-"+sipUser); err != nil {
+			t.Fatal(err)
+		}
+		u, err := db.FindUserBySIPUsername(ctx, sipUser)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := strconv.FormatInt(u.ID, 10)
+		agents = append(agents, agentUser{user: u, id: id})
+		members = append(members, ringdesk.QueueMember{AgentID: id})
+	}
+	ring := opt.ring
+	if ring == 0 {
+		ring = 20 * time.Second
+	}
+	qid, err := db.CreateQueue(ctx, &ringdesk.Queue{Name: "sales", RingTimeout: ring, Overflow: opt.overflow, MaxLen: opt.maxLen, MaxWait: opt.maxWait, Members: members})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateDID(ctx, testDID, qid); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateCustomer(ctx, &ringdesk.Customer{Name: "Ada Lovelace", Company: "Analytical Ltd",
+		Phones: []ringdesk.Phone{{Label: "mobile", Raw: "07700 900123"}}}); err != nil {
+		t.Fatal(err)
+	}
+	return agents
+}
+
+func (e *callEnv) agentsOrNil() []agentUser {
+	if e == nil {
+		return nil
+	}
+	return e.agents
+}
+
+func tailString(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// freePort returns a UDP port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+// desk connects a desk for the agent and logs the agent in, ready.
+func (e *callEnv) desk(a agentUser, ready bool) *callDesk {
+	e.t.Helper()
+	tok, err := e.auth.Issue(a.user, time.Now().Add(time.Hour))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	url := "ws" + strings.TrimPrefix(e.http.URL, "http") + "/?token=" + tok
+	conn, _, err := websocket.DefaultDialer.Dial(url, nil)
+	if err != nil {
+		e.t.Fatalf("dial desk: %v", err)
+	}
+	d := &callDesk{t: e.t, conn: conn, msgs: make(chan deskMsg, 64)}
+	go d.read()
+	e.t.Cleanup(func() { _ = conn.Close() })
+	if m := d.next(agentdesk.TypeHello, 10*time.Second); m.Type == "" {
+		e.t.Fatal("no hello on the desk")
+	}
+	if ready {
+		if err := e.router.Login(context.Background(), a.id, true); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	return d
+}
+
+type deskMsg struct {
+	ringdesk.DeskMessage
+	at time.Time
+}
+
+type callDesk struct {
+	t    *testing.T
+	conn *websocket.Conn
+	msgs chan deskMsg
+}
+
+func (d *callDesk) read() {
+	defer close(d.msgs)
+	for {
+		_, data, err := d.conn.ReadMessage()
+		if err != nil {
+			return
+		}
+		var m ringdesk.DeskMessage
+		if json.Unmarshal(data, &m) == nil {
+			d.msgs <- deskMsg{m, time.Now()}
+		}
+	}
+}
+
+// next returns the next message of type typ, skipping others, or a zero
+// message after wait.
+func (d *callDesk) next(typ string, wait time.Duration) deskMsg {
+	deadline := time.After(wait)
+	for {
+		select {
+		case m, ok := <-d.msgs:
+			if !ok {
+				return deskMsg{}
+			}
+			if m.Type == typ {
+				return m
+			}
+		case <-deadline:
+			return deskMsg{}
+		}
+	}
+}
+
+func (d *callDesk) pop(wait time.Duration) (*ringdesk.Pop, time.Time) {
+	d.t.Helper()
+	m := d.next(agentdesk.TypePop, wait)
+	if m.Type == "" {
+		d.t.Fatal("no pop reached the desk")
+	}
+	var p ringdesk.Pop
+	if err := json.Unmarshal(m.Payload, &p); err != nil {
+		d.t.Fatal(err)
+	}
+	return &p, m.at
+}
+
+// phone is a sipp agent phone registered through Ringdesk's registrar.
+type phone struct {
+	cmd  *exec.Cmd
+	dir  string
+	out  bytes.Buffer
+	done chan error
+}
+
+func (e *callEnv) phone(a agentUser, scenario string, extra ...string) *phone {
+	e.t.Helper()
+	port := e.register(a)
+	sf, _ := filepath.Abs(filepath.Join("testdata", "sipp", scenario))
+	p := &phone{dir: e.t.TempDir(), done: make(chan error, 1)}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	args := append([]string{"-sf", sf, "-t", "u1", "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-m", "1",
+		"-timeout", "60s", "-timeout_error", "-nostdin", "-trace_msg", "-trace_err"}, extra...)
+	p.cmd = exec.CommandContext(ctx, sippPath(e.t), args...)
+	p.cmd.Dir = p.dir
+	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
+	if err := p.cmd.Start(); err != nil {
+		cancel()
+		e.t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait(); cancel() }()
+	e.t.Cleanup(func() {
+		cancel()
+		select {
+		case <-p.done:
+		case <-time.After(5 * time.Second):
+		}
+	})
+	return p
+}
+
+// register has a sipp phone REGISTER the agent's SIP user with digest
+// through Ringdesk's registrar, from a free port, and returns the port:
+// the phone's answering scenario then runs there.
+func (e *callEnv) register(a agentUser) int {
+	e.t.Helper()
+	port := freePort(e.t)
+	sf, _ := filepath.Abs(filepath.Join("testdata", "sipp", "agent_register.xml"))
+	target := e.srv.UDPAddr().String()
+	cmd := exec.Command(sippPath(e.t), "-sf", sf, "-t", "u1", "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-m", "1",
+		"-s", a.user.SIPUsername, "-au", a.user.SIPUsername, "-ap", "sip-password-"+a.user.SIPUsername,
+		"-auth_uri", target, "-timeout", "20s", "-timeout_error", "-nostdin", target)
+	cmd.Dir = e.t.TempDir()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		e.t.Fatalf("register agent phone %s: %v\n%s", a.user.SIPUsername, err, tail(out, 2000))
+	}
+	bs, err := e.regs.Bindings(context.Background(), a.user.SIPUsername)
+	if err != nil || len(bs) != 1 || bs[0].Source != "127.0.0.1:"+strconv.Itoa(port) {
+		e.t.Fatalf("bindings of %s after REGISTER: %+v, %v", a.user.SIPUsername, bs, err)
+	}
+	return port
+}
+
+// wait fails the test unless sipp finished its scenario successfully.
+func (p *phone) wait(t *testing.T) {
+	t.Helper()
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Fatalf("agent phone sipp: %v\n%s\n%s", err, tailString(p.out.String(), 2000), p.messages())
+		}
+	case <-time.After(70 * time.Second):
+		t.Fatalf("agent phone sipp did not finish\n%s", p.messages())
+	}
+}
+
+// messages returns sipp's message trace.
+func (p *phone) messages() string {
+	files, _ := filepath.Glob(filepath.Join(p.dir, "*_messages.log"))
+	var b strings.Builder
+	for _, f := range files {
+		data, _ := os.ReadFile(f)
+		b.Write(data)
+	}
+	return tailString(b.String(), 6000)
+}
+
+// call runs the trunk caller's scenario to the end.
+func (e *callEnv) call(scenario, caller string, pause time.Duration) error {
+	sf, _ := filepath.Abs(filepath.Join("testdata", "sipp", scenario))
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	dir := e.t.TempDir()
+	cmd := exec.CommandContext(ctx, sippPath(e.t), "-sf", sf, "-t", "u1", "-i", "127.0.0.1", "-p", strconv.Itoa(freePort(e.t)),
+		"-m", "1", "-d", strconv.Itoa(int(pause/time.Millisecond)), "-key", "caller", caller, "-key", "did", testDID,
+		"-timeout", "60s", "-timeout_error", "-nostdin", "-trace_msg", "-trace_err", e.srv.UDPAddr().String())
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		files, _ := filepath.Glob(filepath.Join(dir, "*_messages.log"))
+		var msgs []byte
+		for _, f := range files {
+			msgs, _ = os.ReadFile(f)
+		}
+		return fmt.Errorf("trunk sipp %s: %v\n%s\n%s", scenario, err, tail(out, 1500), tail(msgs, 6000))
+	}
+	return nil
+}
+
+// finalCall waits for the call row to reach a final state.
+func (e *callEnv) finalCall(want string) *ringdesk.Call {
+	e.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = e.calls.Sync(ctx)
+		c := e.lastCall(ctx)
+		cancel()
+		if c != nil && c.State == want {
+			return c
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("call row is %+v, want state %s", c, want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (e *callEnv) lastCall(ctx context.Context) *ringdesk.Call {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ids := e.callIDs(ctx)
+	if len(ids) == 0 {
+		return nil
+	}
+	c, err := e.db.FindCallByID(ctx, ids[len(ids)-1])
+	if err != nil {
+		return nil
+	}
+	return c
+}
+
+// callIDs lists the ids of the call rows, oldest first (UUIDv7 sorts by time).
+func (e *callEnv) callIDs(ctx context.Context) []string {
+	ids := []string{}
+	for _, m := range strings.Split(e.logs.String(), "\n") {
+		if i := strings.Index(m, "call_id="); i >= 0 && strings.Contains(m, "msg=\"call offered\"") {
+			ids = append(ids, strings.Fields(m[i+len("call_id="):])[0])
+		}
+	}
+	return ids
+}
+
+func (e *callEnv) events(callID string) []string {
+	e.t.Helper()
+	evs, err := e.db.FindCallEvents(context.Background(), callID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var kinds []string
+	for _, ev := range evs {
+		kinds = append(kinds, ev.Kind)
+	}
+	return kinds
+}
+
+func (e *callEnv) popTimings() []popTiming {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]popTiming(nil), e.pops...)
+}
+
+// TestInboundAnswered: a known caller's call is queued, popped on the
+// ready agent's desk before that agent's phone is rung, answered, and
+// ended by the caller's BYE; the call row says answered → ended.
+func TestInboundAnswered(t *testing.T) {
+	env, agents := newCallEnv(t, envOptions{})
+	desk := env.desk(agents[0], true)
+	ph := env.phone(agents[0], "agent_answer.xml", "-d", "300")
+
+	errc := make(chan error, 1)
+	go func() { errc <- env.call("trunk_call.xml", knownPhone, 500*time.Millisecond) }()
+
+	pop, popAt := desk.pop(20 * time.Second)
+	if got, want := pop.Match, ringdesk.MatchOne; got != want {
+		t.Fatalf("pop match %q, want %q", got, want)
+	}
+	if pop.Customer == nil || pop.Customer.Name != "Ada Lovelace" {
+		t.Fatalf("pop customer %+v, want Ada Lovelace", pop.Customer)
+	}
+	if got, want := pop.CallerE164, knownPhone; got != want {
+		t.Fatalf("pop caller %q, want %q", got, want)
+	}
+	if got, want := pop.AgentID, agents[0].id; got != want {
+		t.Fatalf("pop agent %q, want %q", got, want)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	ph.wait(t)
+	c := env.finalCall(ringdesk.CallStateEnded)
+	if c.AnsweredAt == nil || c.EndedAt == nil || c.TalkMS <= 0 {
+		t.Fatalf("call row %+v: want answered and ended with talk time", c)
+	}
+	if got, want := strconv.FormatInt(c.AgentID, 10), agents[0].id; got != want {
+		t.Fatalf("call agent %s, want %s", got, want)
+	}
+	if c.CustomerID == 0 || c.CallerE164 != knownPhone {
+		t.Fatalf("call row %+v: want the customer and caller", c)
+	}
+	if got, want := strings.Join(env.events(c.ID), ","), "offered,queued,offer,answered,ended"; got != want {
+		t.Fatalf("call events %s, want %s", got, want)
+	}
+	ts := env.popTimings()
+	if len(ts) != 1 {
+		t.Fatalf("%d offers, want 1", len(ts))
+	}
+	invite := firstInviteAt(t, ph.messages())
+	t.Logf("INVITE→pop sent %v; pop sent→agent INVITE sent %v; desk got the pop %v before the phone got the INVITE",
+		ts[0].inviteToPop, ts[0].popToRing, invite.Sub(popAt))
+}
+
+// firstInviteAt reads when sipp received the first INVITE from its
+// -trace_msg log ("----- 2026-11-28\t06:10:00.123456" headers).
+func firstInviteAt(t *testing.T, log string) time.Time {
+	t.Helper()
+	lines := strings.Split(log, "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "INVITE ") && i >= 3 {
+			for j := i - 1; j >= 0 && j >= i-4; j-- {
+				if k := strings.Index(lines[j], "----- "); k >= 0 {
+					f := strings.Fields(lines[j][k+6:])
+					if len(f) >= 2 {
+						ts, err := time.ParseInLocation("2006-01-02 15:04:05.000000", f[0]+" "+f[1], time.Local)
+						if err == nil {
+							return ts
+						}
+					}
+				}
+			}
+		}
+	}
+	return time.Time{}
+}
+
+// TestInboundUnknownCaller: a number with no customer pops "unknown" and
+// the call still connects.
+func TestInboundUnknownCaller(t *testing.T) {
+	env, agents := newCallEnv(t, envOptions{})
+	desk := env.desk(agents[0], true)
+	ph := env.phone(agents[0], "agent_answer.xml", "-d", "100")
+	errc := make(chan error, 1)
+	go func() { errc <- env.call("trunk_call.xml", "+447700900999", 200*time.Millisecond) }()
+	pop, _ := desk.pop(20 * time.Second)
+	if got, want := pop.Match, ringdesk.MatchUnknown; got != want {
+		t.Fatalf("pop match %q, want %q", got, want)
+	}
+	if pop.Customer != nil || pop.CallerE164 != "+447700900999" {
+		t.Fatalf("pop %+v: want no customer and the caller's number", pop)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	ph.wait(t)
+	if c := env.finalCall(ringdesk.CallStateEnded); c.CustomerID != 0 {
+		t.Fatalf("call row has customer %d, want none", c.CustomerID)
+	}
+}
+
+// TestInboundAbandonWhileQueued: no agent is ready; the caller hangs up
+// while queued: 487, the call row says abandoned with its wait.
+func TestInboundAbandonWhileQueued(t *testing.T) {
+	env, agents := newCallEnv(t, envOptions{})
+	env.desk(agents[0], false)
+	if err := env.router.Login(context.Background(), agents[0].id, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.call("trunk_cancel.xml", knownPhone, 1500*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	c := env.finalCall(ringdesk.CallStateAbandoned)
+	if c.WaitMS <= 0 || c.EndedAt == nil || c.AnsweredAt != nil {
+		t.Fatalf("call row %+v: want abandoned with a wait time", c)
+	}
+	if got, want := strings.Join(env.events(c.ID), ","), "offered,queued,abandoned"; got != want {
+		t.Fatalf("call events %s, want %s", got, want)
+	}
+	rc, err := env.router.FindCall(context.Background(), c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rc.Status != ringdesk.CallEnded || rc.Result != ringdesk.ResultAbandoned {
+		t.Fatalf("routing has the call %s/%s, want ended/abandoned", rc.Status, rc.Result)
+	}
+}
+
+// TestInboundAbandonWhileRinging: the caller hangs up while the agent's
+// phone rings: the agent leg is CANCELled, the call is abandoned.
+func TestInboundAbandonWhileRinging(t *testing.T) {
+	env, agents := newCallEnv(t, envOptions{})
+	desk := env.desk(agents[0], true)
+	ph := env.phone(agents[0], "agent_noanswer.xml")
+	errc := make(chan error, 1)
+	go func() { errc <- env.call("trunk_cancel.xml", knownPhone, 1500*time.Millisecond) }()
+	desk.pop(20 * time.Second)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	ph.wait(t)
+	c := env.finalCall(ringdesk.CallStateAbandoned)
+	if got, want := strings.Join(env.events(c.ID), ","), "offered,queued,offer,abandoned"; got != want {
+		t.Fatalf("call events %s, want %s", got, want)
+	}
+}
+
+// TestInboundRingNoAnswer: the first agent lets the phone ring out; the
+// call goes back to the queue and the second agent gets the pop and the
+// call.
+func TestInboundRingNoAnswer(t *testing.T) {
+	env, agents := newCallEnv(t, envOptions{ring: 2 * time.Second})
+	desk1 := env.desk(agents[0], true)
+	ph1 := env.phone(agents[0], "agent_noanswer.xml")
+	errc := make(chan error, 1)
+	go func() { errc <- env.call("trunk_call.xml", knownPhone, 300*time.Millisecond) }()
+	pop1, _ := desk1.pop(20 * time.Second)
+	if pop1.AgentID != agents[0].id {
+		t.Fatalf("first pop for agent %s, want %s", pop1.AgentID, agents[0].id)
+	}
+	// The second agent gets ready only now, so the first offer is agent 1's.
+	desk2 := env.desk(agents[1], true)
+	ph2 := env.phone(agents[1], "agent_answer.xml", "-d", "100")
+	pop2, _ := desk2.pop(30 * time.Second)
+	if pop2.AgentID != agents[1].id || pop2.CallID != pop1.CallID || pop2.Match != ringdesk.MatchOne {
+		t.Fatalf("second pop %+v, want agent %s for call %s", pop2, agents[1].id, pop1.CallID)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	ph1.wait(t)
+	ph2.wait(t)
+	c := env.finalCall(ringdesk.CallStateEnded)
+	if got, want := strconv.FormatInt(c.AgentID, 10), agents[1].id; got != want {
+		t.Fatalf("call answered by agent %s, want %s", got, want)
+	}
+	if got, want := strings.Join(env.events(c.ID), ","), "offered,queued,offer,rona,offer,answered,ended"; got != want {
+		t.Fatalf("call events %s, want %s", got, want)
+	}
+}
+
+// TestInboundNoAgent: nobody is logged in to a queue that overflows to a
+// callback: the caller gets 480 and the call is logged overflowed with a
+// callback event.
+func TestInboundNoAgent(t *testing.T) {
+	env, _ := newCallEnv(t, envOptions{overflow: ringdesk.Overflow{Kind: ringdesk.OverflowCallback}})
+	if err := env.call("trunk_480.xml", knownPhone, 0); err != nil {
+		t.Fatal(err)
+	}
+	c := env.finalCall(ringdesk.CallStateOverflowed)
+	evs := strings.Join(env.events(c.ID), ",")
+	if !strings.Contains(evs, "overflow") || !strings.HasSuffix(evs, "callback") {
+		t.Fatalf("call events %s, want an overflow and a callback request", evs)
+	}
+}
+
+// TestInboundUnknownDID: a number no queue answers gets 404.
+func TestInboundUnknownDID(t *testing.T) {
+	env, _ := newCallEnv(t, envOptions{})
+	sf, _ := filepath.Abs(filepath.Join("testdata", "sipp", "trunk_404.xml"))
+	cmd := exec.Command(sippPath(t), "-sf", sf, "-t", "u1", "-i", "127.0.0.1", "-p", strconv.Itoa(freePort(t)), "-m", "1",
+		"-key", "caller", knownPhone, "-key", "did", "+442079460999", "-timeout", "30s", "-timeout_error", "-nostdin",
+		env.srv.UDPAddr().String())
+	cmd.Dir = t.TempDir()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("sipp: %v\n%s", err, tail(out, 2000))
+	}
+}
+
+// TestInboundUntrusted: an INVITE from a source that is no trunk gets 403.
+func TestInboundUntrusted(t *testing.T) {
+	env, _ := newCallEnv(t, envOptions{})
+	_ = env
+	// The env's trunk is 127.0.0.1; sipp sends from 127.0.0.2 here.
+	sf, _ := filepath.Abs(filepath.Join("testdata", "sipp", "invite_untrusted.xml"))
+	cmd := exec.Command(sippPath(t), "-sf", sf, "-t", "u1", "-i", "127.0.0.2", "-m", "1",
+		"-timeout", "30s", "-timeout_error", "-nostdin", env.srv.UDPAddr().String())
+	cmd.Dir = t.TempDir()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("sipp: %v\n%s", err, tail(out, 2000))
+	}
+}
+
+// TestInboundAnonymousCaller: a withheld number pops "unknown" without a
+// number and the call connects.
+func TestInboundAnonymousCaller(t *testing.T) {
+	env, agents := newCallEnv(t, envOptions{})
+	desk := env.desk(agents[0], true)
+	ph := env.phone(agents[0], "agent_answer.xml", "-d", "100")
+	errc := make(chan error, 1)
+	go func() { errc <- env.call("trunk_call.xml", "anonymous", 200*time.Millisecond) }()
+	pop, _ := desk.pop(20 * time.Second)
+	if pop.Match != ringdesk.MatchUnknown || pop.CallerE164 != "" || pop.CallerRaw != "anonymous" {
+		t.Fatalf("pop %+v: want unknown, anonymous, no number", pop)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	ph.wait(t)
+	env.finalCall(ringdesk.CallStateEnded)
+}
+
+// TestInboundSharedNumber: a number on two customers pops both as
+// candidates.
+func TestInboundSharedNumber(t *testing.T) {
+	env, agents := newCallEnv(t, envOptions{})
+	if err := env.db.CreateCustomer(context.Background(), &ringdesk.Customer{Name: "Charles Babbage",
+		Phones: []ringdesk.Phone{{Label: "office", Raw: knownPhone}}}); err != nil {
+		t.Fatal(err)
+	}
+	desk := env.desk(agents[0], true)
+	ph := env.phone(agents[0], "agent_answer.xml", "-d", "100")
+	errc := make(chan error, 1)
+	go func() { errc <- env.call("trunk_call.xml", knownPhone, 200*time.Millisecond) }()
+	pop, _ := desk.pop(20 * time.Second)
+	if pop.Match != ringdesk.MatchSeveral || len(pop.Candidates) != 2 || pop.Customer != nil {
+		t.Fatalf("pop %+v: want 2 candidates", pop)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	ph.wait(t)
+	if c := env.finalCall(ringdesk.CallStateEnded); c.CustomerID != 0 {
+		t.Fatalf("call row has customer %d for a shared number, want none", c.CustomerID)
+	}
+}
+
+// TestInboundTwoNodes: two Ringdesk nodes share MySQL and Redis. The call
+// comes into node A; the agent's desk is connected to node B and the
+// agent's phone registered through node B: the pop reaches the desk on B,
+// and A rings the phone at its registered address.
+func TestInboundTwoNodes(t *testing.T) {
+	envA, agents := newCallEnv(t, envOptions{})
+	envB, _ := newCallEnv(t, envOptions{join: envA, node: "node-b"})
+	desk := envB.desk(agents[0], true)
+	ph := envB.phone(agents[0], "agent_answer.xml", "-d", "100")
+	errc := make(chan error, 1)
+	go func() { errc <- envA.call("trunk_call.xml", knownPhone, 300*time.Millisecond) }()
+	pop, _ := desk.pop(20 * time.Second)
+	if pop.Match != ringdesk.MatchOne || pop.AgentID != agents[0].id {
+		t.Fatalf("pop on node B %+v", pop)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	ph.wait(t)
+	c := envA.finalCall(ringdesk.CallStateEnded)
+	if c.AnsweredAt == nil || strconv.FormatInt(c.AgentID, 10) != agents[0].id {
+		t.Fatalf("call row %+v", c)
+	}
+	if len(envB.popTimings()) != 0 || len(envA.popTimings()) != 1 {
+		t.Fatalf("offers on A %d, on B %d: want the owning node A to ring", len(envA.popTimings()), len(envB.popTimings()))
+	}
+}
+
+// TestInboundAgentHangsUp: the agent's BYE ends the call: the caller gets
+// a BYE, the row says ended by the agent.
+func TestInboundAgentHangsUp(t *testing.T) {
+	env, agents := newCallEnv(t, envOptions{})
+	desk := env.desk(agents[0], true)
+	ph := env.phone(agents[0], "agent_hangup.xml", "-d", "300")
+	errc := make(chan error, 1)
+	go func() { errc <- env.call("trunk_call_agent_bye.xml", knownPhone, 0) }()
+	desk.pop(20 * time.Second)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	ph.wait(t)
+	c := env.finalCall(ringdesk.CallStateEnded)
+	if c.EndReason != "agent-hangup" || c.TalkMS <= 0 {
+		t.Fatalf("call row %+v: want ended by the agent with talk time", c)
+	}
+	a, err := env.router.FindAgent(context.Background(), agents[0].id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("agent after the call: %s", a.State)
+}
+
+// TestInboundInfoRelay: a mid-call INFO from the caller reaches the
+// agent's phone and its 200 comes back.
+func TestInboundInfoRelay(t *testing.T) {
+	env, agents := newCallEnv(t, envOptions{})
+	desk := env.desk(agents[0], true)
+	ph := env.phone(agents[0], "agent_answer_info.xml", "-d", "100")
+	errc := make(chan error, 1)
+	go func() { errc <- env.call("trunk_call_info.xml", knownPhone, 300*time.Millisecond) }()
+	desk.pop(20 * time.Second)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	ph.wait(t)
+	env.finalCall(ringdesk.CallStateEnded)
+}
+
+// waitQueued waits until the latest call row is queued.
+func (e *callEnv) waitQueued() {
+	e.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = e.calls.Sync(ctx)
+		c := e.lastCall(ctx)
+		cancel()
+		if c != nil && c.State == ringdesk.CallStateQueued {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatal("the call was never queued")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestInboundQueueFull: a queue at its length limit without overflow
+// refuses the next call with 503 and Retry-After.
+func TestInboundQueueFull(t *testing.T) {
+	env, agents := newCallEnv(t, envOptions{maxLen: 1})
+	env.desk(agents[0], false)
+	if err := env.router.Login(context.Background(), agents[0].id, false); err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- env.call("trunk_cancel.xml", knownPhone, 3*time.Second) }()
+	env.waitQueued()
+	if err := env.call("trunk_503.xml", "+447700900999", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestInboundMaxWait: a caller who waits past the queue's max wait is
+// overflowed to a callback request (the routing engine's notice): 480,
+// logged overflowed with a callback event.
+func TestInboundMaxWait(t *testing.T) {
+	env, agents := newCallEnv(t, envOptions{maxWait: time.Second, overflow: ringdesk.Overflow{Kind: ringdesk.OverflowCallback}})
+	env.desk(agents[0], false)
+	if err := env.router.Login(context.Background(), agents[0].id, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.call("trunk_480.xml", knownPhone, 0); err != nil {
+		t.Fatal(err)
+	}
+	c := env.finalCall(ringdesk.CallStateOverflowed)
+	if got, want := strings.Join(env.events(c.ID), ","), "offered,queued,overflow,callback"; got != want {
+		t.Fatalf("call events %s, want %s", got, want)
+	}
+	if c.WaitMS < 1000 {
+		t.Fatalf("wait %d ms, want at least the max wait", c.WaitMS)
+	}
+}
+
+// slowLookup is a customer lookup that answers only when its deadline
+// has passed, like a MySQL that hangs.
+type slowLookup struct{ *store.DB }
+
+func (s slowLookup) LookupByPhone(ctx context.Context, raw string) ([]*ringdesk.Customer, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// TestInboundLookupUnavailable: a customer lookup past its budget pops
+// "unavailable" and the call still routes and connects.
+func TestInboundLookupUnavailable(t *testing.T) {
+	env, agents := newCallEnv(t, envOptions{slowLookup: true})
+	desk := env.desk(agents[0], true)
+	ph := env.phone(agents[0], "agent_answer.xml", "-d", "100")
+	errc := make(chan error, 1)
+	go func() { errc <- env.call("trunk_call.xml", knownPhone, 200*time.Millisecond) }()
+	pop, _ := desk.pop(20 * time.Second)
+	if pop.Match != ringdesk.MatchUnavailable || pop.CallerE164 != knownPhone {
+		t.Fatalf("pop %+v: want lookup unavailable with the caller's number", pop)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	ph.wait(t)
+	env.finalCall(ringdesk.CallStateEnded)
+}
+
+// TestInboundClose: Close stops taking calls and, when its deadline
+// passes, ends a call still queued with 503 (its carrier may retry
+// elsewhere); later INVITEs get 503 too.
+func TestInboundClose(t *testing.T) {
+	env, agents := newCallEnv(t, envOptions{})
+	env.desk(agents[0], false)
+	errc := make(chan error, 1)
+	go func() { errc <- env.call("trunk_503.xml", knownPhone, 0) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = env.calls.Sync(ctx)
+		c := env.lastCall(ctx)
+		cancel()
+		if c != nil && c.State == ringdesk.CallStateQueued {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the call was never queued")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := env.in.Close(ctx); err == nil {
+		t.Fatal("Close returned nil with a call still queued at its deadline")
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if c := env.finalCall(ringdesk.CallStateFailed); c.EndReason != "shutdown" {
+		t.Fatalf("call row %+v: want failed by shutdown", c)
+	}
+	if err := env.call("trunk_503.xml", knownPhone, 0); err != nil {
+		t.Fatal(err)
+	}
+}
