@@ -34,7 +34,10 @@ type AgentDirectory interface {
 // path. Router, Desks, Registrations, Customers, Agents, Calls, DIDs,
 // Admission and Normalizer are required.
 type InboundConfig struct {
-	Node          string // this node's id: it owns the calls it takes
+	Node string // this node's id: it owns the calls it takes
+	// Host is the address phones reach this node at (Via and Contact of
+	// agent legs); empty means the UDP listen address.
+	Host          string
 	Router        ringdesk.Router
 	Desks         ringdesk.DeskService
 	Registrations ringdesk.Registrations
@@ -256,7 +259,10 @@ func (in *Inbound) Open(ctx context.Context) error {
 	if !ok || addr == nil {
 		return errors.New("inbound: the server does not listen on UDP")
 	}
-	host := addr.IP.String()
+	host := in.cfg.Host
+	if host == "" {
+		host = addr.IP.String()
+	}
 	cli, err := sipgo.NewClient(in.srv.UA(), sipgo.WithClientHostname(host), sipgo.WithClientLogger(in.log))
 	if err != nil {
 		return fmt.Errorf("inbound: new client: %w", err)

@@ -34,7 +34,13 @@ type Config struct {
 		TLSCert   string `yaml:"tls_cert"`
 		TLSKey    string `yaml:"tls_key"`
 		Realm     string `yaml:"realm"`
+		// AdvertiseHost goes in the Via and Contact of the calls Ringdesk
+		// places to agents' phones; empty means the UDP listen address.
+		AdvertiseHost string `yaml:"advertise_host"`
 	} `yaml:"sip"`
+	Calls struct {
+		SpoolDir string `yaml:"spool_dir"`
+	} `yaml:"calls"`
 	Desk struct {
 		AllowedOrigins []string `yaml:"allowed_origins"`
 	} `yaml:"desk"`
@@ -72,6 +78,7 @@ func DefaultConfig() Config {
 	c.SIP.ListenUDP = ":5060"
 	c.SIP.ListenTCP = ":5060"
 	c.SIP.Realm = "ringdesk"
+	c.Calls.SpoolDir = "var/spool"
 	c.Routing.HeartbeatTTL = 5 * time.Second
 	c.Routing.OrphanPolicy = "end"
 	c.MySQL.DSN = "ringdesk:ringdesk@tcp(127.0.0.1:3306)/ringdesk"
@@ -104,6 +111,8 @@ func (c *Config) keys() []configKey {
 		{"sip.tls_cert", &c.SIP.TLSCert, "PEM certificate (chain) for SIP over TLS"},
 		{"sip.tls_key", &c.SIP.TLSKey, "PEM private key for SIP over TLS"},
 		{"sip.realm", &c.SIP.Realm, "SIP digest realm for phone registrations"},
+		{"sip.advertise_host", &c.SIP.AdvertiseHost, "address phones reach Ringdesk at (Via/Contact of calls to agents); empty: the UDP listen address"},
+		{"calls.spool_dir", &c.Calls.SpoolDir, "directory where call-log writes wait while MySQL is down (replayed in order)"},
 		{"desk.allowed_origins", &c.Desk.AllowedOrigins, "extra origins (scheme://host:port) allowed to open the desk socket; same-origin is always allowed"},
 		{"routing.heartbeat_ttl", &c.Routing.HeartbeatTTL, "a node silent this long is dead and its calls are recovered by the others"},
 		{"routing.orphan_policy", &c.Routing.OrphanPolicy, "what survivors do with a dead node's calls: end (logged node-lost) or requeue"},
@@ -316,6 +325,12 @@ func (c *Config) Validate() error {
 			return bad("sip.tls_cert", "cannot load the certificate and key: %v", err)
 		}
 	}
+	if c.SIP.AdvertiseHost != "" && net.ParseIP(c.SIP.AdvertiseHost) == nil {
+		return bad("sip.advertise_host", "%q is not an IP address", c.SIP.AdvertiseHost)
+	}
+	if strings.TrimSpace(c.Calls.SpoolDir) == "" {
+		return bad("calls.spool_dir", "a directory is required")
+	}
 	if c.Node != "" && !ringdeskSite(c.Node) {
 		return bad("node", "%q must be 1–32 letters, digits, '-' or '_'", c.Node)
 	}
@@ -380,6 +395,26 @@ func (c *Config) Validate() error {
 		return bad("shutdown_timeout", "%s is not between 1s and 1h", c.ShutdownTimeout)
 	}
 	return nil
+}
+
+// SIPHost returns the address phones reach Ringdesk at: sip.advertise_host,
+// else the UDP listen host, else (listening on every address) the first
+// global unicast address of the machine, else 127.0.0.1. guessed is true in
+// the last two cases, so that serve can say so.
+func (c *Config) SIPHost() (host string, guessed bool) {
+	if c.SIP.AdvertiseHost != "" {
+		return c.SIP.AdvertiseHost, false
+	}
+	if h, _, err := net.SplitHostPort(c.SIP.ListenUDP); err == nil && h != "" && !net.ParseIP(h).IsUnspecified() {
+		return h, false
+	}
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil && ipn.IP.IsGlobalUnicast() {
+			return ipn.IP.String(), true
+		}
+	}
+	return "127.0.0.1", true
 }
 
 // NodeID returns the configured node name, or the host name made safe.

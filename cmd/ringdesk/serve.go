@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -26,12 +27,16 @@ type Main struct {
 	Config Config
 	Logger *slog.Logger
 
-	DB     *store.DB
-	Redis  redis.UniversalClient
-	Router *routing.Router
-	Desk   *agentdesk.Hub
-	SIP    *telephony.Server
-	HTTP   *web.Server
+	DB      *store.DB
+	Redis   redis.UniversalClient
+	Router  *routing.Router
+	Desk    *agentdesk.Hub
+	SIP     *telephony.Server
+	Inbound *telephony.Inbound
+	Calls   *telephony.CallLog
+	HTTP    *web.Server
+
+	stop context.CancelFunc // ends background loops (DID refresh)
 }
 
 func newLogger(cfg Config, w io.Writer) *slog.Logger {
@@ -137,18 +142,32 @@ func (m *Main) openDesk(ctx context.Context, node, site string) error {
 	return nil
 }
 
-// openSIP starts the SIP listener with the registrar.
+// openSIP loads the queues into the routing engine and starts the SIP
+// listener with the registrar and the inbound call path.
 func (m *Main) openSIP(ctx context.Context, node, site string) error {
 	cfg := m.Config.SIP
-	if cfg.ListenUDP == "" && cfg.ListenTCP == "" && cfg.ListenTLS == "" {
-		m.Logger.Warn("no SIP listen address: phones cannot register and no calls come in")
+	if cfg.ListenUDP == "" {
+		m.Logger.Warn("no SIP UDP listen address: phones cannot register and no calls come in")
 		return nil
 	}
-	logger := m.Logger.With("component", "telephony")
-	srv, err := telephony.NewServer(logger, telephony.Config{ServerName: "Ringdesk"})
+	queues, err := m.DB.FindQueues(ctx)
 	if err != nil {
 		return err
 	}
+	for _, q := range queues {
+		if err := m.Router.PutQueue(ctx, q); err != nil {
+			return fmt.Errorf("queue %s: %w", q.Name, err)
+		}
+	}
+	trunkList, err := m.DB.FindTrunks(ctx)
+	if err != nil {
+		return err
+	}
+	trunks, err := telephony.NewTrunkMatcher(trunkList)
+	if err != nil {
+		return err
+	}
+	logger := m.Logger.With("component", "telephony")
 	key, err := routing.SharedSecret(ctx, m.Redis, site, "sip-nonce")
 	if err != nil {
 		return fmt.Errorf("sip nonce key: %w", err)
@@ -157,8 +176,47 @@ func (m *Main) openSIP(ctx context.Context, node, site string) error {
 	if err != nil {
 		return err
 	}
-	reg := telephony.NewRegistrar(auth, node, m.DB, routing.NewRegistrations(m.Redis, site), srv.Logger())
-	srv.SIP().OnRegister(reg.HandleRegister) // handlers go on before Listen
+	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
+	m.stop = stop
+	dids := telephony.NewDIDTable(func(ctx context.Context) (map[string]telephony.DIDRoute, error) {
+		rs, err := m.DB.FindDIDRoutes(ctx)
+		if err != nil {
+			return nil, err
+		}
+		routes := make(map[string]telephony.DIDRoute, len(rs))
+		for _, r := range rs {
+			routes[r.Number] = telephony.DIDRoute{Queue: r.Queue, QueueID: r.QueueID}
+		}
+		return routes, nil
+	}, m.DB.Normalizer(), logger)
+	if err := dids.Refresh(ctx); err != nil {
+		return err
+	}
+	go dids.Run(bg, 30*time.Second)
+	m.Calls = telephony.NewCallLog(m.DB, m.Config.Calls.SpoolDir, logger)
+	if err := m.Calls.Open(); err != nil {
+		return err
+	}
+	regs := routing.NewRegistrations(m.Redis, site)
+	host, guessed := m.Config.SIPHost()
+	if guessed {
+		m.Logger.Warn("sip.advertise_host is not set: phones are told to reach this node at a guessed address", "host", host)
+	}
+	m.Inbound, err = telephony.NewInbound(telephony.InboundConfig{
+		Node: node, Host: host, Router: m.Router, Desks: m.Desk, Registrations: regs, Customers: m.DB, Agents: m.DB,
+		Calls: m.Calls, DIDs: dids, Normalizer: m.DB.Normalizer(), Logger: logger,
+		Admission: telephony.NewAdmission(trunks, 0, 0, logger, nil, telephony.WithDigestAuth(auth)),
+	})
+	if err != nil {
+		return err
+	}
+	srv, err := telephony.NewServer(logger, telephony.Config{ServerName: "Ringdesk", OnUnmatchedResponse: m.Inbound.HandleUnmatchedResponse})
+	if err != nil {
+		return err
+	}
+	// Handlers go on before Listen.
+	m.Inbound.Register(srv)
+	srv.SIP().OnRegister(telephony.NewRegistrar(auth, node, m.DB, regs, srv.Logger()).HandleRegister)
 	m.SIP = srv
 	if err := srv.Listen(ctx, cfg.ListenUDP, cfg.ListenTCP); err != nil {
 		return fmt.Errorf("sip: %w", err)
@@ -172,7 +230,11 @@ func (m *Main) openSIP(ctx context.Context, node, site string) error {
 			return fmt.Errorf("sip tls: %w", err)
 		}
 	}
-	m.Logger.Info("sip listening", "udp", srv.UDPAddr(), "tcp", srv.TCPAddr(), "tls", srv.TLSAddr(), "realm", cfg.Realm)
+	if err := m.Inbound.Open(ctx); err != nil {
+		return err
+	}
+	m.Logger.Info("sip listening", "udp", srv.UDPAddr(), "tcp", srv.TCPAddr(), "realm", cfg.Realm,
+		"advertise", host, "queues", len(queues), "trunks", len(trunkList))
 	return nil
 }
 
@@ -188,8 +250,19 @@ func (m *Main) Close() error {
 	if m.Desk != nil {
 		errs = append(errs, m.Desk.Close(ctx))
 	}
+	// Calls drain before the listener goes: new INVITEs get 503, live
+	// calls end by themselves or are hung up at the deadline.
+	if m.Inbound != nil {
+		errs = append(errs, m.Inbound.Close(ctx))
+	}
 	if m.SIP != nil {
 		errs = append(errs, m.SIP.Close())
+	}
+	if m.Calls != nil {
+		errs = append(errs, m.Calls.Close(ctx))
+	}
+	if m.stop != nil {
+		m.stop()
 	}
 	if m.Router != nil {
 		errs = append(errs, m.Router.Close())

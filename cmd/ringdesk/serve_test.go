@@ -40,6 +40,8 @@ func testConfig(t *testing.T) Config {
 	// A site and node of its own, so parallel tests share Redis safely.
 	cfg.Redis.Site = fmt.Sprintf("t%d", time.Now().UnixNano())
 	cfg.Node = "test-node"
+	cfg.Calls.SpoolDir = t.TempDir()
+	cfg.SIP.AdvertiseHost = "127.0.0.1"
 	cfg.ShutdownTimeout = 5 * time.Second
 	return cfg
 }
@@ -119,7 +121,7 @@ func TestServeStopsOnSignalAndRejectsBadConfig(t *testing.T) {
 	ln.Close()
 	env := &cliEnv{stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard, getenv: func(k string) string {
 		return map[string]string{"RINGDESK_MYSQL_DSN": cfg.MySQL.DSN, "RINGDESK_REDIS_ADDRS": cfg.Redis.Addrs[0], "RINGDESK_HTTP_LISTEN": addr,
-			"RINGDESK_SIP_LISTEN_UDP": "127.0.0.1:0", "RINGDESK_SIP_LISTEN_TCP": "127.0.0.1:0", "RINGDESK_REDIS_SITE": cfg.Redis.Site}[k]
+			"RINGDESK_SIP_LISTEN_UDP": "127.0.0.1:0", "RINGDESK_SIP_LISTEN_TCP": "127.0.0.1:0", "RINGDESK_REDIS_SITE": cfg.Redis.Site, "RINGDESK_CALLS_SPOOL_DIR": cfg.Calls.SpoolDir}[k]
 	}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int)
