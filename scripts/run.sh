@@ -17,6 +17,9 @@ RD="$VAR/bin/ringdesk"
 "$RD" seed --customers "${RINGDESK_DEMO_CUSTOMERS:-2000}" --demo-users
 
 HTTP=${RINGDESK_HTTP_LISTEN:-:8080}
+# The demo's phones run on this machine: tell them to reach Ringdesk on
+# loopback (set sip.advertise_host for real phones on the network).
+export RINGDESK_SIP_ADVERTISE_HOST=${RINGDESK_SIP_ADVERTISE_HOST:-127.0.0.1}
 cat <<MSG
 
 Ringdesk is starting with demo data.
@@ -26,7 +29,8 @@ Ringdesk is starting with demo data.
             admin / ringdesk-admin      (admin)
             super / ringdesk-super      (supervisor)
             agent1..agent3 / ringdesk-agent   (agents; SIP user 1001..1003, SIP password ringdesk-sip-100N)
-  Desk:     var/bin/ringdesk user token agent1   prints a token for the desk socket /desk/ws
+  Call:     scripts/demo-call.sh '020 7946 0123'   (another terminal) places a call with sipp and shows
+            agent1's screen-pop; var/bin/ringdesk desk agent1 is a terminal desk of your own
   Stop:     Ctrl-C, then scripts/stop.sh to stop MariaDB and Redis too.
 
 MSG

@@ -24,6 +24,7 @@ Commands:
   seed      load deterministic demo data (customers, demo users, a queue)
   import    import customers from a CSV file
   user      manage users: add, list, passwd, sip, disable, enable, token
+  desk      a terminal agent desk: logs an agent in and prints screen-pops
   config    print the effective configuration (file, env, flags applied)
   help      show this help, or a command's help: ringdesk help <command>
 
@@ -53,6 +54,7 @@ func commands() map[string]command {
 		"migrate": {"apply pending migrations", "ringdesk migrate [flags]", runMigrate},
 		"seed":    {"load demo data", "ringdesk seed [--customers N] [--demo-users] [flags]", runSeed},
 		"import":  {"import customers from CSV", "ringdesk import FILE.csv [--map 'Header=field' ...] [flags]", runImport},
+		"desk":    {"a terminal agent desk: log in and print screen-pops", "ringdesk desk AGENT [--ready=true] [--url URL]", runDesk},
 		"config":  {"print the effective configuration", "ringdesk config [--key KEY] [flags]", runConfig},
 		"user":    {"manage users", "ringdesk user add|list|passwd|disable|enable [flags]", runUser},
 	}

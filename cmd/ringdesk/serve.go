@@ -36,7 +36,8 @@ type Main struct {
 	Calls   *telephony.CallLog
 	HTTP    *web.Server
 
-	stop context.CancelFunc // ends background loops (DID refresh)
+	bg   context.Context    // lives until Close: background loops
+	stop context.CancelFunc // ends them
 }
 
 func newLogger(cfg Config, w io.Writer) *slog.Logger {
@@ -85,6 +86,7 @@ func (m *Main) Open(ctx context.Context) error {
 		return fmt.Errorf("redis: %w", err)
 	}
 	node, site := m.Config.NodeID(), m.Config.Redis.Site
+	m.bg, m.stop = context.WithCancel(context.WithoutCancel(ctx))
 	m.Router, err = routing.NewRouter(m.Redis, routing.Config{Site: site, Node: node,
 		HeartbeatTTL: m.Config.Routing.HeartbeatTTL, OrphanPolicy: m.Config.Routing.OrphanPolicy,
 		Logger: m.Logger.With("component", "routing")})
@@ -139,6 +141,26 @@ func (m *Main) openDesk(ctx context.Context, node, site string) error {
 		m.Desk = nil
 		return fmt.Errorf("agent desk: %w", err)
 	}
+	// Desks show the agent's routing state live. Every node relays every
+	// change; a desk may get one twice with several nodes, which is
+	// harmless (the message carries the state and its start).
+	events, err := router.Subscribe(m.bg, "")
+	if err != nil {
+		return fmt.Errorf("routing events: %w", err)
+	}
+	go func() {
+		for ev := range events {
+			if ev.Kind != ringdesk.EventAgentState || ev.AgentID == "" {
+				continue
+			}
+			st := &ringdesk.AgentStateChange{AgentID: ev.AgentID, State: ev.Fields["state"], Reason: ev.Fields["reason"], CallID: ev.CallID, Since: ev.Time}
+			sctx, cancel := context.WithTimeout(m.bg, 2*time.Second)
+			if err := m.Desk.SendAgentState(sctx, st); err != nil && ringdesk.ErrorCode(err) != ringdesk.ENOTFOUND {
+				m.Logger.Debug("agent state to desk", "agent_id", ev.AgentID, "error", err)
+			}
+			cancel()
+		}
+	}()
 	return nil
 }
 
@@ -176,8 +198,6 @@ func (m *Main) openSIP(ctx context.Context, node, site string) error {
 	if err != nil {
 		return err
 	}
-	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
-	m.stop = stop
 	dids := telephony.NewDIDTable(func(ctx context.Context) (map[string]telephony.DIDRoute, error) {
 		rs, err := m.DB.FindDIDRoutes(ctx)
 		if err != nil {
@@ -192,7 +212,7 @@ func (m *Main) openSIP(ctx context.Context, node, site string) error {
 	if err := dids.Refresh(ctx); err != nil {
 		return err
 	}
-	go dids.Run(bg, 30*time.Second)
+	go dids.Run(m.bg, 30*time.Second)
 	m.Calls = telephony.NewCallLog(m.DB, m.Config.Calls.SpoolDir, logger)
 	if err := m.Calls.Open(); err != nil {
 		return err
