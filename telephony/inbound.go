@@ -22,6 +22,7 @@ import (
 type CustomerLookup interface {
 	LookupByPhone(ctx context.Context, raw string) ([]*ringdesk.Customer, error)
 	CustomerHistory(ctx context.Context, id int64, limit int) ([]ringdesk.HistoryItem, error)
+	FindOpenCases(ctx context.Context, customerID int64, limit int) ([]ringdesk.Case, error)
 }
 
 // AgentDirectory finds an agent's user (for its SIP user name, the AOR of
@@ -114,6 +115,7 @@ type liveCall struct {
 	match     string
 	customers []*ringdesk.Customer
 	history   []ringdesk.HistoryItem
+	cases     []ringdesk.Case
 	invitedAt time.Time // the trunk's INVITE arrived
 	dlg       *sipgo.DialogServerSession
 	notices   chan ringdesk.RoutingEvent
@@ -875,6 +877,9 @@ func (in *Inbound) lookup(c *liveCall) {
 		if h, err := in.cfg.Customers.CustomerHistory(ctx, cs[0].ID, in.cfg.HistoryLimit); err == nil {
 			c.history = h
 		}
+		if oc, err := in.cfg.Customers.FindOpenCases(ctx, cs[0].ID, in.cfg.HistoryLimit); err == nil {
+			c.cases = oc
+		}
 	default:
 		c.match = ringdesk.MatchSeveral
 		c.customers = cs
@@ -890,6 +895,7 @@ func (in *Inbound) pop(c *liveCall, agentID string, offeredAt time.Time) *ringde
 	case ringdesk.MatchOne:
 		p.Customer = c.customers[0]
 		p.RecentCalls = c.history
+		p.OpenCases = c.cases
 	case ringdesk.MatchSeveral:
 		p.Candidates = c.customers
 	}
