@@ -67,7 +67,15 @@ type InboundConfig struct {
 }
 
 // Inbound is the inbound call path: a signalling B2BUA between a trunk
-// and the agents' phones, driven by the routing engine.
+// and the agents' phones, driven by the routing engine. The caller's
+// dialog ends here (one To-tag from 182 to 200); each offer opens a second
+// dialog to the agent's registered phone carrying the caller's SDP, whose
+// answer goes back to the caller, so media flows trunk ↔ phone directly.
+//
+// Wiring order: NewInbound; NewServer with Config.OnUnmatchedResponse set
+// to HandleUnmatchedResponse; Register (it owns OnInvite, OnAck, OnBye,
+// OnCancel, OnInfo and OnUpdate); Server.Listen; Open. On shutdown, Close
+// before the server closes.
 type Inbound struct {
 	cfg InboundConfig
 	log *slog.Logger
