@@ -111,3 +111,26 @@ func TestQueuesAndDIDs(t *testing.T) {
 		t.Fatalf("err %v, want ENOTFOUND", err)
 	}
 }
+
+func TestFindOpenCases(t *testing.T) {
+	db := storetest.MustOpenDB(t, "GB")
+	ctx := context.Background()
+	c := &ringdesk.Customer{Name: "Ada Lovelace", Phones: []ringdesk.Phone{{Label: "mobile", Raw: "07700 900123"}}}
+	if err := db.CreateCustomer(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []ringdesk.Case{{Subject: "a", Status: ringdesk.CaseOpen}, {Subject: "b", Status: ringdesk.CaseClosed},
+		{Subject: "c", Status: ringdesk.CasePending}} {
+		k.CustomerID, k.Priority = c.ID, "normal"
+		if err := db.CreateCase(ctx, &k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cases, err := db.FindOpenCases(ctx, c.ID, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cases) != 2 || cases[0].Subject != "c" || cases[1].Subject != "a" {
+		t.Fatalf("open cases %+v, want c then a", cases)
+	}
+}

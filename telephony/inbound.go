@@ -22,6 +22,7 @@ import (
 type CustomerLookup interface {
 	LookupByPhone(ctx context.Context, raw string) ([]*ringdesk.Customer, error)
 	CustomerHistory(ctx context.Context, id int64, limit int) ([]ringdesk.HistoryItem, error)
+	FindOpenCases(ctx context.Context, customerID int64, limit int) ([]ringdesk.Case, error)
 }
 
 // AgentDirectory finds an agent's user (for its SIP user name, the AOR of
@@ -69,7 +70,15 @@ type InboundConfig struct {
 }
 
 // Inbound is the inbound call path: a signalling B2BUA between a trunk
-// and the agents' phones, driven by the routing engine.
+// and the agents' phones, driven by the routing engine. The caller's
+// dialog ends here (one To-tag from 182 to 200); each offer opens a second
+// dialog to the agent's registered phone carrying the caller's SDP, whose
+// answer goes back to the caller, so media flows trunk ↔ phone directly.
+//
+// Wiring order: NewInbound; NewServer with Config.OnUnmatchedResponse set
+// to HandleUnmatchedResponse; Register (it owns OnInvite, OnAck, OnBye,
+// OnCancel, OnInfo and OnUpdate); Server.Listen; Open. On shutdown, Close
+// before the server closes.
 type Inbound struct {
 	cfg InboundConfig
 	log *slog.Logger
@@ -117,6 +126,7 @@ type liveCall struct {
 	match     string
 	customers []*ringdesk.Customer
 	history   []ringdesk.HistoryItem
+	cases     []ringdesk.Case
 	invitedAt time.Time // the trunk's INVITE arrived
 	dlg       *sipgo.DialogServerSession
 	notices   chan ringdesk.RoutingEvent
@@ -881,6 +891,9 @@ func (in *Inbound) lookup(c *liveCall) {
 		if h, err := in.cfg.Customers.CustomerHistory(ctx, cs[0].ID, in.cfg.HistoryLimit); err == nil {
 			c.history = h
 		}
+		if oc, err := in.cfg.Customers.FindOpenCases(ctx, cs[0].ID, in.cfg.HistoryLimit); err == nil {
+			c.cases = oc
+		}
 	default:
 		c.match = ringdesk.MatchSeveral
 		c.customers = cs
@@ -896,6 +909,7 @@ func (in *Inbound) pop(c *liveCall, agentID string, offeredAt time.Time) *ringde
 	case ringdesk.MatchOne:
 		p.Customer = c.customers[0]
 		p.RecentCalls = c.history
+		p.OpenCases = c.cases
 	case ringdesk.MatchSeveral:
 		p.Candidates = c.customers
 	}

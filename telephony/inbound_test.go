@@ -266,6 +266,16 @@ func seedCallData(t *testing.T, db *store.DB, opt envOptions) []agentUser {
 		Phones: []ringdesk.Phone{{Label: "mobile", Raw: "07700 900123"}}}); err != nil {
 		t.Fatal(err)
 	}
+	known, err := db.LookupByPhone(ctx, knownPhone)
+	if err != nil || len(known) != 1 {
+		t.Fatalf("lookup of the known customer: %v, %v", known, err)
+	}
+	for _, c := range []ringdesk.Case{{Subject: "Engine jammed", Status: ringdesk.CaseOpen}, {Subject: "Old invoice", Status: ringdesk.CaseClosed}} {
+		c.CustomerID, c.Priority = known[0].ID, "normal"
+		if err := db.CreateCase(ctx, &c); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return agents
 }
 
@@ -559,6 +569,9 @@ func TestInboundAnswered(t *testing.T) {
 	}
 	if pop.Customer == nil || pop.Customer.Name != "Ada Lovelace" {
 		t.Fatalf("pop customer %+v, want Ada Lovelace", pop.Customer)
+	}
+	if len(pop.OpenCases) != 1 || pop.OpenCases[0].Subject != "Engine jammed" {
+		t.Fatalf("pop open cases %+v, want the one open case", pop.OpenCases)
 	}
 	if got, want := pop.CallerE164, knownPhone; got != want {
 		t.Fatalf("pop caller %q, want %q", got, want)
