@@ -263,15 +263,8 @@ func (m *Main) Close() error {
 	var errs []error
 	ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
 	defer cancel()
-	if m.HTTP != nil {
-		errs = append(errs, m.HTTP.Close(ctx))
-	}
-	// The hub after HTTP: Shutdown does not track hijacked WebSockets.
-	if m.Desk != nil {
-		errs = append(errs, m.Desk.Close(ctx))
-	}
-	// Calls drain before the listener goes: new INVITEs get 503, live
-	// calls end by themselves or are hung up at the deadline.
+	// Calls drain first, while desks and routing still work: new INVITEs
+	// get 503, live calls end by themselves or are hung up at the deadline.
 	if m.Inbound != nil {
 		errs = append(errs, m.Inbound.Close(ctx))
 	}
@@ -280,6 +273,13 @@ func (m *Main) Close() error {
 	}
 	if m.Calls != nil {
 		errs = append(errs, m.Calls.Close(ctx))
+	}
+	if m.HTTP != nil {
+		errs = append(errs, m.HTTP.Close(ctx))
+	}
+	// The hub after HTTP: Shutdown does not track hijacked WebSockets.
+	if m.Desk != nil {
+		errs = append(errs, m.Desk.Close(ctx))
 	}
 	if m.stop != nil {
 		m.stop()
