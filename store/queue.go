@@ -136,12 +136,3 @@ func (db *DB) FindQueues(ctx context.Context) ([]*ringdesk.Queue, error) {
 	}
 	return out, nil
 }
-
-// FindUserByID returns one user, disabled or not. Returns ENOTFOUND.
-func (db *DB) FindUserByID(ctx context.Context, id int64) (*ringdesk.User, error) {
-	var u ringdesk.User
-	if err := db.db.GetContext(ctx, &u, `SELECT `+userColumns+` FROM users WHERE id = ?`, id); err != nil {
-		return nil, fmt.Errorf("find user %d: %w", id, formatError(err, "User"))
-	}
-	return &u, nil
-}

@@ -135,6 +135,15 @@ func (db *DB) FindUserByUsername(ctx context.Context, username string) (*ringdes
 	return &u, nil
 }
 
+// FindUserByID returns one user, disabled or not. Returns ENOTFOUND.
+func (db *DB) FindUserByID(ctx context.Context, id int64) (*ringdesk.User, error) {
+	var u ringdesk.User
+	if err := db.db.GetContext(ctx, &u, `SELECT `+userColumns+` FROM users WHERE id = ?`, id); err != nil {
+		return nil, fmt.Errorf("find user %d: %w", id, formatError(err, "User"))
+	}
+	return &u, nil
+}
+
 // FindUserBySIPUsername returns the user whose phone registers as sipUsername.
 func (db *DB) FindUserBySIPUsername(ctx context.Context, sipUsername string) (*ringdesk.User, error) {
 	var u ringdesk.User
