@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net"
 	"os/exec"
 	"path/filepath"
@@ -38,12 +36,7 @@ func TestServeInboundCall(t *testing.T) {
 	if code, _, errOut := cli(t, cfg, "", "seed", "--customers", "0", "--demo-users"); code != 0 {
 		t.Fatal(errOut)
 	}
-	m := &Main{Config: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	if err := m.Open(ctx); err != nil {
-		m.Close()
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := mustOpenMain(t, cfg)
 	cust := &ringdesk.Customer{Name: "Ada Lovelace", Company: "Analytical Engines", AccountNumber: "E2E-1",
 		Phones: []ringdesk.Phone{{Label: "work", Raw: "020 7946 0123"}}}
 	if err := m.DB.CreateCustomer(ctx, cust); err != nil {

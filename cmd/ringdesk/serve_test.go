@@ -46,6 +46,17 @@ func testConfig(t *testing.T) Config {
 	return cfg
 }
 
+// mustOpenMain opens every part of serve on cfg, closed when the test ends.
+func mustOpenMain(t *testing.T, cfg Config) *Main {
+	t.Helper()
+	m := &Main{Config: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	t.Cleanup(func() { m.Close() })
+	if err := m.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 func getHealth(t *testing.T, addr string) (int, HealthBody) {
 	t.Helper()
 	res, err := http.Get("http://" + addr + "/healthz")
@@ -68,13 +79,8 @@ type HealthBody struct {
 
 func TestServeHealthAndMetrics(t *testing.T) {
 	cfg := testConfig(t)
-	m := &Main{Config: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	m := mustOpenMain(t, cfg)
 	ctx := context.Background()
-	if err := m.Open(ctx); err != nil {
-		m.Close()
-		t.Fatal(err)
-	}
-	defer m.Close()
 	code, body := getHealth(t, m.HTTP.Addr())
 	if code != 200 || body.Status != "ok" || body.Checks["mysql"] != "up" || body.Checks["redis"] != "up" {
 		t.Fatalf("healthz = %d %+v, want 200 with both up", code, body)
@@ -96,12 +102,7 @@ func TestServeHealthAndMetrics(t *testing.T) {
 
 func TestHealthReportsRedisDown(t *testing.T) {
 	cfg := testConfig(t)
-	m := &Main{Config: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	if err := m.Open(context.Background()); err != nil {
-		m.Close()
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := mustOpenMain(t, cfg)
 	// Redis that stops answering: close the client's connections for good.
 	m.Redis.Close()
 	code, body := getHealth(t, m.HTTP.Addr())
@@ -160,13 +161,8 @@ func TestServeStopsOnSignalAndRejectsBadConfig(t *testing.T) {
 // `ringdesk user token`, and is greeted; a forged token is refused.
 func TestServeDeskSocketWithCLIToken(t *testing.T) {
 	cfg := testConfig(t)
-	m := &Main{Config: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	m := mustOpenMain(t, cfg)
 	ctx := context.Background()
-	if err := m.Open(ctx); err != nil {
-		m.Close()
-		t.Fatal(err)
-	}
-	defer m.Close()
 	if err := m.DB.CreateUser(ctx, &ringdesk.User{Username: "desky", Role: ringdesk.RoleAgent}, "desk-password", ""); err != nil {
 		t.Fatal(err)
 	}
@@ -210,13 +206,8 @@ func TestServeRegistersPhoneWithSipp(t *testing.T) {
 		t.Fatalf("sipp not found (Debian package sip-tester; scripts/setup.sh installs it): %v", err)
 	}
 	cfg := testConfig(t)
-	m := &Main{Config: cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	m := mustOpenMain(t, cfg)
 	ctx := context.Background()
-	if err := m.Open(ctx); err != nil {
-		m.Close()
-		t.Fatal(err)
-	}
-	defer m.Close()
 	if err := m.DB.CreateUser(ctx, &ringdesk.User{Username: "phoney", Role: ringdesk.RoleAgent, SIPUsername: "2001", SIPRealm: cfg.SIP.Realm},
 		"login-password", "sip-password-2001"); err != nil {
 		t.Fatal(err)
