@@ -31,9 +31,27 @@ func TestSeedDemoSetup(t *testing.T) {
 			t.Errorf("%s SIP digest does not match the printed SIP password", l.Username)
 		}
 	}
+	// The demo queue has the three agents as members, and the DID routes to it.
+	queues, err := db.FindQueues(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(queues) != 1 || queues[0].Name != store.DemoQueue || len(queues[0].Members) != 3 {
+		t.Fatalf("demo queues = %+v", queues)
+	}
+	routes, err := db.FindDIDRoutes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(routes) != 1 || routes[0].Number != store.DemoDID || routes[0].Queue != store.DemoQueue {
+		t.Fatalf("demo DIDs = %+v", routes)
+	}
 	again, err := db.SeedDemoSetup(ctx, "ringdesk")
 	if err != nil || len(again) != 0 {
 		t.Fatalf("second run created %v, %v; want nothing", again, err)
+	}
+	if q, _ := db.FindQueues(ctx); len(q) != 1 || len(q[0].Members) != 3 {
+		t.Errorf("second run changed the demo queue: %+v", q)
 	}
 	if err := db.SetPassword(ctx, "admin", "changed-by-admin"); err != nil {
 		t.Fatal(err)
