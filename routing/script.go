@@ -42,7 +42,12 @@ type scripts struct {
 
 func newScripts(cfg Config) *scripts {
 	pre := luaConstants(cfg)
-	mk := func(body string) *redis.Script { return redis.NewScript(pre + luaLib + body) }
+	// The body runs as a function so that the events it emitted are written
+	// once, at its end (fail writes them too).
+	mk := func(body string) *redis.Script {
+		return redis.NewScript(pre + luaLib + "local function main()\n" + body +
+			"\nend\nlocal res = main()\nflush()\nreturn res\n")
+	}
 	return &scripts{
 		putQueue: mk(luaPutQueue),
 		agent:    mk(luaAgent),
