@@ -249,21 +249,43 @@ local function reserve(id, c, aid, a, q, cfg)
     'attempt', n2s(c.offers)}, true)
 end
 
-local function pick_agent(q, cfg, c)
+-- PICK is how many available agents a match looks at in order: only more
+-- than one when the first ones cannot take the call (a stale entry, or an
+-- agent without a desk when REQUIRE_DESK is set).
+local PICK = 8
+
+-- pick_agents returns a queue's available agents in the order the queue's
+-- strategy offers calls to them (at most PICK).
+local function pick_agents(q, cfg, c)
   local k = qkey(q, ':avail')
   if cfg.strategy == 'round-robin' then
     local last = num(redis.call('HGET', qkey(q, ':st'), 'rr_last'), -1)
-    local r = redis.call('ZRANGEBYSCORE', k, '(' .. n2s(last), '+inf', 'LIMIT', 0, 1)
-    if #r == 0 then r = redis.call('ZRANGE', k, 0, 0) end
-    return r[1]
+    local r = redis.call('ZRANGEBYSCORE', k, '(' .. n2s(last), '+inf', 'LIMIT', 0, PICK)
+    if #r < PICK then
+      for _, id in ipairs(redis.call('ZRANGE', k, 0, PICK - 1 - #r)) do r[#r + 1] = id end
+    end
+    return r
   end
   if cfg.strategy == 'skills' then
     local mt = max_tier(cfg, c)
     if mt < 1e9 then
-      return redis.call('ZRANGEBYSCORE', k, '-inf', '(' .. n2s((mt + 1) * TS), 'LIMIT', 0, 1)[1]
+      return redis.call('ZRANGEBYSCORE', k, '-inf', '(' .. n2s((mt + 1) * TS), 'LIMIT', 0, PICK)
     end
   end
-  return redis.call('ZRANGE', k, 0, 0)[1]
+  return redis.call('ZRANGE', k, 0, PICK - 1)
+end
+
+-- desk_ok says whether an available agent may be offered a call. With
+-- REQUIRE_DESK, only while a desk of theirs is connected to some node (the
+-- agent desk's presence set, scored by expiry), so that no call rings where
+-- nobody sees who is calling; an agent found without one goes away with
+-- reason no-desk (out of every queue's available set, visible to
+-- supervisors) until the desk is back and says ready.
+local function desk_ok(aid, a)
+  if not REQUIRE_DESK then return true end
+  if redis.call('ZCOUNT', P .. 'desk:presence:' .. aid, NOW, '+inf') > 0 then return true end
+  set_agent(aid, a, 'away', 'no-desk', '', '')
+  return false
 end
 
 -- match_call offers a waiting call to the first of its queues that has an
@@ -272,19 +294,18 @@ local function match_call(id, c)
   if c.state ~= 'waiting' then return nil end
   for _, q in ipairs(split(c.queues)) do
     local cfg = qcfg(q)
-    -- A stale index entry (an agent that is not available) would make
-    -- reserve fail after it has written: drop it and look again. The
-    -- invariant checks in the tests never see one; this keeps a bug or a
-    -- hand edit from wedging a queue.
-    for _ = 1, 3 do
-      local aid = pick_agent(q, cfg, c)
-      if not aid then break end
+    for _, aid in ipairs(pick_agents(q, cfg, c)) do
       local a = load_agent(aid)
-      if a.state == 'available' then
+      if a.state ~= 'available' then
+        -- A stale index entry (an agent that is not available) would make
+        -- reserve fail after it has written: drop it. The invariant checks
+        -- in the tests never see one; this keeps a bug or a hand edit from
+        -- wedging a queue.
+        redis.call('ZREM', qkey(q, ':avail'), aid)
+      elseif desk_ok(aid, a) then
         reserve(id, c, aid, a, q, cfg)
         return aid
       end
-      redis.call('ZREM', qkey(q, ':avail'), aid)
     end
   end
   return nil
@@ -326,6 +347,7 @@ local function match_agent(aid, a)
       redis.call('ZREM', qkey(bestq, ':age'), best)
       return nil
     end
+    if not desk_ok(aid, a) then return nil end
     reserve(best, c, aid, a, bestq, qcfg(bestq))
     return best
   end

@@ -50,6 +50,11 @@ type Config struct {
 	// and Redis reads and writes them in batches, which saves it the
 	// per-command I/O that dominates once the scripts are cheap.
 	AutoPipeline bool
+	// RequireDesk offers calls only to agents whose desk is connected (the
+	// agent desk's presence keys, see DeskBus); an available agent found
+	// without one goes away with reason "no-desk". Off by default here;
+	// Ringdesk's serve turns it on (routing.require_desk).
+	RequireDesk bool
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }

@@ -88,7 +88,7 @@ func luaConstants(cfg Config) string {
 		fmt.Fprintf(&b, "  [%q] = {%s},\n", from, strings.Join(tos, ", "))
 	}
 	b.WriteString("}\n")
-	fmt.Fprintf(&b, "local MAXEV = '%d'\nlocal MAXINBOX = '%d'\nlocal KEEPMS = '%d'\n",
-		cfg.EventMaxLen, cfg.InboxMaxLen, cfg.KeepEnded/time.Millisecond)
+	fmt.Fprintf(&b, "local MAXEV = '%d'\nlocal MAXINBOX = '%d'\nlocal KEEPMS = '%d'\nlocal REQUIRE_DESK = %t\n",
+		cfg.EventMaxLen, cfg.InboxMaxLen, cfg.KeepEnded/time.Millisecond, cfg.RequireDesk)
 	return b.String()
 }

@@ -47,6 +47,7 @@ type Config struct {
 	Routing struct {
 		HeartbeatTTL time.Duration `yaml:"heartbeat_ttl"`
 		OrphanPolicy string        `yaml:"orphan_policy"`
+		RequireDesk  bool          `yaml:"require_desk"`
 	} `yaml:"routing"`
 	MySQL struct {
 		DSN            string `yaml:"dsn"`
@@ -81,6 +82,7 @@ func DefaultConfig() Config {
 	c.Calls.SpoolDir = "var/spool"
 	c.Routing.HeartbeatTTL = 5 * time.Second
 	c.Routing.OrphanPolicy = "end"
+	c.Routing.RequireDesk = true
 	c.MySQL.DSN = "ringdesk:ringdesk@tcp(127.0.0.1:3306)/ringdesk"
 	c.MySQL.MaxOpenConns = 32
 	c.MySQL.MigrateOnStart = true
@@ -116,6 +118,7 @@ func (c *Config) keys() []configKey {
 		{"desk.allowed_origins", &c.Desk.AllowedOrigins, "extra origins (scheme://host:port) allowed to open the desk socket; same-origin is always allowed"},
 		{"routing.heartbeat_ttl", &c.Routing.HeartbeatTTL, "a node silent this long is dead and its calls are recovered by the others"},
 		{"routing.orphan_policy", &c.Routing.OrphanPolicy, "what survivors do with a dead node's calls: end (logged node-lost) or requeue"},
+		{"routing.require_desk", &c.Routing.RequireDesk, "offer calls only to agents whose desk is connected (others go away: no-desk)"},
 		{"mysql.dsn", &c.MySQL.DSN, "MySQL/MariaDB DSN, user:password@tcp(host:port)/database"},
 		{"mysql.max_open_conns", &c.MySQL.MaxOpenConns, "largest number of open MySQL connections"},
 		{"mysql.migrate_on_start", &c.MySQL.MigrateOnStart, "apply pending migrations when serve starts"},

@@ -89,7 +89,8 @@ func (m *Main) Open(ctx context.Context) error {
 	m.bg, m.stop = context.WithCancel(context.WithoutCancel(ctx))
 	m.Router, err = routing.NewRouter(m.Redis, routing.Config{Site: site, Node: node,
 		HeartbeatTTL: m.Config.Routing.HeartbeatTTL, OrphanPolicy: m.Config.Routing.OrphanPolicy,
-		Logger: m.Logger.With("component", "routing")})
+		RequireDesk: m.Config.Routing.RequireDesk,
+		Logger:      m.Logger.With("component", "routing")})
 	if err != nil {
 		return err
 	}
