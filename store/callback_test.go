@@ -65,7 +65,9 @@ func TestCallbacks(t *testing.T) {
 		var wg sync.WaitGroup
 		errs := make([]error, 2)
 		for i := range 2 {
-			wg.Go(func() { errs[i] = db.CloseCallback(ctx, "cb-002", int64(i+1), ringdesk.CallbackDone, "called back, sorted") })
+			wg.Go(func() {
+				errs[i] = db.CloseCallback(ctx, "cb-002", int64(i+1), ringdesk.CallbackDone, "called back, sorted")
+			})
 		}
 		wg.Wait()
 		codes := []string{ringdesk.ErrorCode(errs[0]), ringdesk.ErrorCode(errs[1])}
