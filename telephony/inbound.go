@@ -604,7 +604,7 @@ func (in *Inbound) offer(c *liveCall, ev ringdesk.RoutingEvent) bool {
 	if err != nil {
 		if res := leg.InviteResponse; res != nil && res.IsSuccess() {
 			// A 200 crossed our CANCEL: the phone answered. Hang it up.
-			in.dropAgent(lg.cli, leg)
+			in.dropAgent(c, lg.cli, leg, uid)
 		}
 		c.mu.Lock()
 		c.agent = nil
@@ -633,6 +633,9 @@ func (in *Inbound) offer(c *liveCall, ev ringdesk.RoutingEvent) bool {
 	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if callerGone {
+		// The caller left while the phone answered.
+		in.event(c, "late-answer", uid, "hung-up")
+		log.Info("late answer: agent leg hung up")
 		_ = leg.Ack(ctx)
 		_ = leg.Bye(ctx)
 		in.abandon(c)
@@ -673,8 +676,12 @@ func (in *Inbound) offer(c *liveCall, ev ringdesk.RoutingEvent) bool {
 	return true
 }
 
-// dropAgent ACKs and hangs up an agent leg that answered too late.
-func (in *Inbound) dropAgent(cli *sipgo.Client, leg *sipgo.DialogClientSession) {
+// dropAgent ACKs and hangs up an agent leg whose 200 crossed our CANCEL
+// (RFC 3261 §15: the UAC confirms the dialog, then ends it with BYE).
+// WaitAnswer gave up on the dialog, so the BYE is built here.
+func (in *Inbound) dropAgent(c *liveCall, cli *sipgo.Client, leg *sipgo.DialogClientSession, uid int64) {
+	in.event(c, "late-answer", uid, "hung-up")
+	in.log.Info("late answer: agent leg hung up", "call_id", c.id, "agent_id", uid)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := leg.Ack(ctx); err != nil {

@@ -1010,3 +1010,57 @@ func TestInboundClose(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestInboundLateAnswer: the caller hangs up while the agent's phone
+// rings, and the phone's 200 crosses Ringdesk's CANCEL. The late answer is
+// ACKed and the phone hung up at once with a BYE (the sipp phone fails
+// without both); the call row says abandoned with its timestamps, the
+// late answer is a call event of that agent, and the agent is left
+// neither ringing nor on a call.
+func TestInboundLateAnswer(t *testing.T) {
+	env, agents := newCallEnv(t, envOptions{})
+	desk := env.desk(agents[0], true)
+	ph := env.phone(agents[0], "agent_late_answer.xml")
+	errc := make(chan error, 1)
+	go func() { errc <- env.call("trunk_cancel.xml", knownPhone, 300*time.Millisecond) }()
+	desk.pop(20 * time.Second)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	ph.wait(t)
+	c := env.finalCall(ringdesk.CallStateAbandoned)
+	if c.EndedAt == nil || c.WaitMS <= 0 || c.AnsweredAt != nil || c.EndReason != "caller-cancel" {
+		t.Fatalf("call row %+v: want abandoned by the caller with its wait, never answered", c)
+	}
+	if got, want := strings.Join(env.events(c.ID), ","), "offered,queued,offer,late-answer,abandoned"; got != want {
+		t.Fatalf("call events %s, want %s", got, want)
+	}
+	ctx := context.Background()
+	evs, err := env.db.FindCallEvents(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strconv.FormatInt(evs[3].AgentID, 10), agents[0].id; got != want || evs[3].At.IsZero() {
+		t.Fatalf("late-answer event %+v: want agent %s with its time", evs[3], want)
+	}
+	rc, err := env.router.FindCall(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rc.Status != ringdesk.CallEnded || rc.Result != ringdesk.ResultAbandoned {
+		t.Fatalf("routing has the call %s/%s, want ended/abandoned", rc.Status, rc.Result)
+	}
+	a, err := env.router.FindAgent(ctx, agents[0].id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.State != ringdesk.AgentAvailable {
+		t.Fatalf("agent is %s after the late answer, want %s", a.State, ringdesk.AgentAvailable)
+	}
+	// The phone saw ACK then BYE, with no 200 OK of the caller in between.
+	msgs := ph.messages()
+	ack, bye := strings.Index(msgs, "\nACK sip:"), strings.Index(msgs, "\nBYE sip:")
+	if ack < 0 || bye < ack {
+		t.Fatalf("phone trace lacks ACK then BYE:\n%s", msgs)
+	}
+}
