@@ -111,9 +111,10 @@ const aorTTL = time.Minute
 // legs are the SIP client and dialog caches of both call legs. They are
 // built once the server listens (the Contact needs its port).
 type legs struct {
-	cli *sipgo.Client
-	dsc *sipgo.DialogServerCache // caller side
-	dcc *sipgo.DialogClientCache // agent side
+	cli     *sipgo.Client
+	dsc     *sipgo.DialogServerCache // caller side
+	dcc     *sipgo.DialogClientCache // agent side
+	contact sip.ContactHeader        // ours, on both legs
 }
 
 // liveCall is one call this node owns, from INVITE to the end of both legs.
@@ -131,6 +132,7 @@ type liveCall struct {
 	dlg       *sipgo.DialogServerSession
 	notices   chan ringdesk.RoutingEvent
 	cancelled chan struct{} // the caller's CANCEL arrived
+	connected chan struct{} // closed once both legs are answered and ACKed
 	seq       atomic.Int32
 
 	mu         sync.Mutex
@@ -139,6 +141,7 @@ type liveCall struct {
 	agent      *sipgo.DialogClientSession
 	answeredAt time.Time
 	finished   bool
+	reinvite   *reinvite // the re-INVITE being relayed; nil when none
 }
 
 // NewInbound returns the call path. Install it with Register before the
@@ -192,56 +195,26 @@ func (in *Inbound) Register(srv *Server) {
 // refresh) of an answered call to the other leg and its final answer back.
 func (in *Inbound) handleInDialog(req *sip.Request, tx sip.ServerTransaction) {
 	lg := in.legs.Load()
-	in.mu.Lock()
-	c := in.bySIP[req.CallID().Value()]
-	in.mu.Unlock()
-	noDialog := func() {
-		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil))
-	}
-	if lg == nil || c == nil {
-		noDialog()
-		return
-	}
-	c.mu.Lock()
-	leg, answered := c.agent, !c.answeredAt.IsZero()
-	c.mu.Unlock()
-	if leg == nil || !answered {
-		noDialog()
+	c, leg, fromCaller := in.inDialog(lg, req)
+	if c == nil {
+		respondFinal(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var res *sip.Response
 	var err error
-	if req.CallID().Value() == c.sipCallID {
-		if _, merr := lg.dsc.MatchDialogRequest(req); merr != nil {
-			noDialog()
-			return
-		}
-		target := leg.InviteRequest.Recipient
-		if cont := leg.InviteResponse.Contact(); cont != nil {
-			target = cont.Address
-		}
-		out := relayRequest(req, target)
-		out.SetDestination(leg.InviteRequest.Destination())
-		res, err = leg.Do(ctx, out)
+	if fromCaller {
+		res, err = leg.Do(ctx, toAgent(leg, req))
 	} else {
-		if _, merr := lg.dcc.MatchRequestDialog(req); merr != nil {
-			noDialog()
-			return
-		}
-		res, err = c.dlg.Do(ctx, relayRequest(req, c.dlg.InviteRequest.Contact().Address))
+		res, err = c.dlg.Do(ctx, toCaller(c, req))
 	}
 	if err != nil {
 		in.log.Info("relay in-dialog request", "call_id", c.id, "method", req.Method, "error", err)
 		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusRequestTimeout, "Request Timeout", nil))
 		return
 	}
-	out := sip.NewResponseFromRequest(req, res.StatusCode, res.Reason, res.Body())
-	if ct := res.ContentType(); ct != nil {
-		out.AppendHeader(sip.HeaderClone(ct))
-	}
-	_ = tx.Respond(out)
+	_ = tx.Respond(relayResponse(req, res))
 }
 
 // relayRequest copies an in-dialog request's method, body and content
@@ -278,7 +251,8 @@ func (in *Inbound) Open(ctx context.Context) error {
 		return fmt.Errorf("inbound: new client: %w", err)
 	}
 	contact := sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "ringdesk", Host: host, Port: addr.Port}}
-	in.legs.Store(&legs{cli: cli, dsc: sipgo.NewDialogServerCache(cli, contact), dcc: sipgo.NewDialogClientCache(cli, contact)})
+	in.legs.Store(&legs{cli: cli, dsc: sipgo.NewDialogServerCache(cli, contact), dcc: sipgo.NewDialogClientCache(cli, contact),
+		contact: contact})
 	nctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	in.stop = cancel
 	in.done = make(chan struct{})
@@ -399,15 +373,7 @@ func (in *Inbound) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	tx.OnCancel(func(*sip.Request) { once.Do(func() { close(cancelled) }) })
 
 	if to := req.To(); to != nil && to.Params.Has("tag") {
-		// A re-INVITE: relaying it across the legs is not built yet.
-		code := sip.StatusCallTransactionDoesNotExists
-		reason := "Call/Transaction Does Not Exist"
-		if lg != nil {
-			if _, err := lg.dsc.MatchDialogRequest(req); err == nil {
-				code, reason = 488, "Not Acceptable Here"
-			}
-		}
-		respondFinal(tx, req, code, reason)
+		in.handleReinvite(req, tx, lg)
 		return
 	}
 	if in.closing.Load() || lg == nil {
@@ -434,6 +400,7 @@ func (in *Inbound) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	c := &liveCall{
 		id: uuidV7(), sipCallID: req.CallID().Value(), queue: route.Queue, queueID: route.QueueID,
 		caller: caller, invitedAt: invitedAt, notices: make(chan ringdesk.RoutingEvent, 16), cancelled: cancelled,
+		connected: make(chan struct{}),
 	}
 	in.lookup(c)
 	var customerID int64
@@ -667,6 +634,7 @@ func (in *Inbound) offer(c *liveCall, ev ringdesk.RoutingEvent) bool {
 	c.mu.Lock()
 	c.answeredAt = now
 	c.mu.Unlock()
+	close(c.connected)
 	wait := now.Sub(c.invitedAt).Milliseconds()
 	at := now.UTC()
 	in.cfg.Calls.Update(c.id, ringdesk.CallUpdate{State: ringdesk.CallStateAnswered, AgentID: &uid, AnsweredAt: &at, WaitMS: &wait})
@@ -846,6 +814,9 @@ func (in *Inbound) hangup(c *liveCall, from string, _ *sip.Request) {
 }
 
 func (in *Inbound) handleAck(req *sip.Request, tx sip.ServerTransaction) {
+	if in.reinviteAck(req) {
+		return
+	}
 	// ACKs of 2xx confirm the caller's dialog; others (for non-2xx
 	// finals, over TCP) match nothing and are dropped.
 	if lg := in.legs.Load(); lg != nil {

@@ -456,19 +456,67 @@ func (p *phone) wait(t *testing.T) {
 	}
 }
 
-// messages returns sipp's message trace.
-func (p *phone) messages() string {
-	files, _ := filepath.Glob(filepath.Join(p.dir, "*_messages.log"))
+// messages returns the end of sipp's message trace.
+func (p *phone) messages() string { return tailString(p.trace(), 6000) }
+
+// trace returns sipp's whole message trace.
+func (p *phone) trace() string { return readTrace(p.dir) }
+
+func readTrace(dir string) string {
+	files, _ := filepath.Glob(filepath.Join(dir, "*_messages.log"))
 	var b strings.Builder
 	for _, f := range files {
 		data, _ := os.ReadFile(f)
 		b.Write(data)
 	}
-	return tailString(b.String(), 6000)
+	return b.String()
+}
+
+// received returns the messages of a sipp trace that sipp received and
+// whose first line starts with prefix ("INVITE ", "SIP/2.0 200").
+func received(trace, prefix string) []string {
+	var out []string
+	for _, block := range strings.Split(trace, "-----") {
+		i := strings.Index(block, "message received")
+		if i < 0 {
+			continue
+		}
+		msg := block[i:]
+		if j := strings.Index(msg, "\n"); j >= 0 {
+			msg = strings.TrimLeft(msg[j:], "\n")
+		}
+		if strings.HasPrefix(msg, prefix) {
+			out = append(out, msg)
+		}
+	}
+	return out
+}
+
+// header returns the value of a message's header (first of its name).
+func header(msg, name string) string {
+	for _, l := range strings.Split(msg, "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.EqualFold(strings.TrimSpace(k), name) {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// tagOf returns the tag parameter of a From or To value.
+func tagOf(v string) string {
+	_, t, _ := strings.Cut(v, ";tag=")
+	t, _, _ = strings.Cut(t, ";")
+	return t
 }
 
 // call runs the trunk caller's scenario to the end.
 func (e *callEnv) call(scenario, caller string, pause time.Duration) error {
+	_, err := e.callTrace(scenario, caller, pause)
+	return err
+}
+
+// callTrace is call, and returns the trunk's sipp message trace.
+func (e *callEnv) callTrace(scenario, caller string, pause time.Duration) (string, error) {
 	sf, _ := filepath.Abs(filepath.Join("testdata", "sipp", scenario))
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -478,15 +526,11 @@ func (e *callEnv) call(scenario, caller string, pause time.Duration) error {
 		"-timeout", "60s", "-timeout_error", "-nostdin", "-trace_msg", "-trace_err", e.srv.UDPAddr().String())
 	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
+	msgs := readTrace(dir)
 	if err != nil {
-		files, _ := filepath.Glob(filepath.Join(dir, "*_messages.log"))
-		var msgs []byte
-		for _, f := range files {
-			msgs, _ = os.ReadFile(f)
-		}
-		return fmt.Errorf("trunk sipp %s: %v\n%s\n%s", scenario, err, tail(out, 1500), tail(msgs, 6000))
+		return msgs, fmt.Errorf("trunk sipp %s: %v\n%s\n%s", scenario, err, tail(out, 1500), tailString(msgs, 6000))
 	}
-	return nil
+	return msgs, nil
 }
 
 // finalCall waits for the call row to reach a final state.
@@ -1062,5 +1106,81 @@ func TestInboundLateAnswer(t *testing.T) {
 	ack, bye := strings.Index(msgs, "\nACK sip:"), strings.Index(msgs, "\nBYE sip:")
 	if ack < 0 || bye < ack {
 		t.Fatalf("phone trace lacks ACK then BYE:\n%s", msgs)
+	}
+}
+
+// TestInboundReinvite: re-INVITEs are relayed across the legs both ways,
+// each leg with its own CSeq and tags: the caller's hold (a=sendonly)
+// reaches the agent's phone and its a=recvonly answer and the ACK come
+// back and go across; the phone's 491 to the caller's resume is relayed
+// back; the phone's own hold reaches the caller and is answered and ACKed.
+// Each relay is a call event.
+func TestInboundReinvite(t *testing.T) {
+	env, agents := newCallEnv(t, envOptions{})
+	desk := env.desk(agents[0], true)
+	ph := env.phone(agents[0], "agent_reinvite.xml")
+	errc := make(chan error, 1)
+	var trunk string
+	go func() {
+		var err error
+		trunk, err = env.callTrace("trunk_call_reinvite.xml", knownPhone, 0)
+		errc <- err
+	}()
+	desk.pop(20 * time.Second)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	ph.wait(t)
+
+	// The caller's leg: the agent's re-INVITE came in the caller's dialog,
+	// from Ringdesk's To-tag, with a CSeq of Ringdesk's own.
+	oks := received(trunk, "SIP/2.0 200")
+	ins := received(trunk, "INVITE ")
+	if len(oks) < 2 || len(ins) != 1 {
+		t.Fatalf("trunk got %d 200s and %d INVITEs, want 2 and 1", len(oks), len(ins))
+	}
+	ourTag := tagOf(header(oks[0], "To"))
+	if got := ins[0]; tagOf(header(got, "From")) != ourTag || header(got, "Call-ID") != header(oks[0], "Call-ID") ||
+		tagOf(header(got, "To")) != tagOf(header(oks[0], "From")) || header(got, "CSeq") == "1 INVITE" {
+		t.Fatalf("relayed INVITE to the caller is not in the caller's dialog (our tag %s):\n%s", ourTag, got)
+	}
+	// The agent's leg: both of the caller's re-INVITEs came in the agent's
+	// dialog, with CSeqs following the first INVITE's.
+	inv := received(ph.trace(), "INVITE ")
+	if len(inv) != 3 {
+		t.Fatalf("phone got %d INVITEs, want 3", len(inv))
+	}
+	first, _ := strconv.Atoi(strings.Fields(header(inv[0], "CSeq"))[0])
+	for i, m := range inv[1:] {
+		if got, want := header(m, "CSeq"), strconv.Itoa(first+i+1)+" INVITE"; got != want {
+			t.Fatalf("re-INVITE %d to the phone has CSeq %q, want %q", i+1, got, want)
+		}
+		if header(m, "Call-ID") != header(inv[0], "Call-ID") || tagOf(header(m, "From")) != tagOf(header(inv[0], "From")) ||
+			tagOf(header(m, "To")) == "" {
+			t.Fatalf("re-INVITE %d is not in the agent's dialog:\n%s", i+1, m)
+		}
+	}
+	c := env.finalCall(ringdesk.CallStateEnded)
+	if c.EndReason != "agent-hangup" || c.AnsweredAt == nil || c.EndedAt == nil {
+		t.Fatalf("call row %+v: want answered, then ended by the agent", c)
+	}
+	evs, err := env.db.FindCallEvents(context.Background(), c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var relays []string
+	var kinds []string
+	for _, ev := range evs {
+		kinds = append(kinds, ev.Kind)
+		if ev.Kind == "reinvite" {
+			relays = append(relays, ev.Data)
+		}
+	}
+	if got, want := strings.Join(kinds, ","), "offered,queued,offer,answered,reinvite,reinvite,reinvite,ended"; got != want {
+		t.Fatalf("call events %s, want %s", got, want)
+	}
+	want := []string{"from=caller status=200 media=sendonly", "from=caller status=491 media=sendrecv", "from=agent status=200 media=sendonly"}
+	if got := strings.Join(relays, "|"); got != strings.Join(want, "|") {
+		t.Fatalf("re-INVITE events %q, want %q", relays, want)
 	}
 }
