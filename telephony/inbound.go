@@ -113,8 +113,10 @@ const aorTTL = time.Minute
 type legs struct {
 	cli     *sipgo.Client
 	dsc     *sipgo.DialogServerCache // caller side
-	dcc     *sipgo.DialogClientCache // agent side
-	contact sip.ContactHeader        // ours, on both legs
+	contact sip.ContactHeader        // ours on UDP (the caller's leg)
+	host    string                   // our host in Contacts
+	// Agent legs have a DialogUA each (see agentUA), not a cache: the
+	// live call finds its leg by Call-ID.
 }
 
 // liveCall is one call this node owns, from INVITE to the end of both legs.
@@ -251,8 +253,7 @@ func (in *Inbound) Open(ctx context.Context) error {
 		return fmt.Errorf("inbound: new client: %w", err)
 	}
 	contact := sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "ringdesk", Host: host, Port: addr.Port}}
-	in.legs.Store(&legs{cli: cli, dsc: sipgo.NewDialogServerCache(cli, contact), dcc: sipgo.NewDialogClientCache(cli, contact),
-		contact: contact})
+	in.legs.Store(&legs{cli: cli, dsc: sipgo.NewDialogServerCache(cli, contact), contact: contact, host: host})
 	nctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	in.stop = cancel
 	in.done = make(chan struct{})
@@ -538,7 +539,8 @@ func (in *Inbound) offer(c *liveCall, ev ringdesk.RoutingEvent) bool {
 	}()
 
 	lg := in.legs.Load()
-	leg, err := lg.dcc.WriteInvite(context.Background(), in.agentInvite(c, binding, lg.cli.Hostname()))
+	inv := in.agentInvite(c, binding, lg.cli.Hostname())
+	leg, err := in.agentUA(lg, inv.Transport()).WriteInvite(context.Background(), inv)
 	ringAt := time.Now()
 	if in.cfg.OnPop != nil {
 		in.cfg.OnPop(c.id, agentID, poppedAt.Sub(c.invitedAt), ringAt.Sub(poppedAt))
@@ -825,27 +827,28 @@ func (in *Inbound) handleAck(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 func (in *Inbound) handleBye(req *sip.Request, tx sip.ServerTransaction) {
-	in.mu.Lock()
-	c := in.bySIP[req.CallID().Value()]
-	in.mu.Unlock()
 	lg := in.legs.Load()
 	if lg == nil {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusServiceUnavailable, "Service Unavailable", nil))
 		return
 	}
-	if err := lg.dsc.ReadBye(req, tx); err == nil {
-		if c != nil {
+	c, leg, fromCaller := in.inDialog(lg, req)
+	switch {
+	case c == nil:
+		// No live call: a caller's dialog may still be open (a BYE that
+		// crossed ours); else there is no such dialog.
+		if err := lg.dsc.ReadBye(req, tx); err != nil {
+			_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil))
+		}
+	case fromCaller:
+		if err := lg.dsc.ReadBye(req, tx); err == nil {
 			in.hangup(c, "caller", req)
 		}
-		return
-	}
-	if err := lg.dcc.ReadBye(req, tx); err == nil {
-		if c != nil {
+	default:
+		if err := leg.ReadBye(req, tx); err == nil {
 			in.hangup(c, "agent", req)
 		}
-		return
 	}
-	_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil))
 }
 
 // lookup finds the caller's customer records within the lookup budget.
@@ -936,7 +939,8 @@ func (in *Inbound) agentAOR(ctx context.Context, uid int64) (string, error) {
 }
 
 // agentInvite builds the agent leg's INVITE: to the registered Contact,
-// sent to the address the REGISTER came from, carrying the caller's offer.
+// sent to the next hop of the binding (see nextHop), carrying the
+// caller's offer.
 func (in *Inbound) agentInvite(c *liveCall, b ringdesk.Binding, host string) *sip.Request {
 	var ruri sip.Uri
 	if err := sip.ParseUri(b.Contact, &ruri); err != nil {
@@ -956,12 +960,9 @@ func (in *Inbound) agentInvite(c *liveCall, b ringdesk.Binding, host string) *si
 	req.AppendHeader(from)
 	req.AppendHeader(&sip.ToHeader{Address: ruri, Params: sip.NewParams()})
 	req.AppendHeader(sip.NewHeader("X-Ringdesk-Call", c.id))
-	if b.Source != "" {
-		req.SetDestination(b.Source)
-	}
-	if b.Transport != "" {
-		req.SetTransport(b.Transport)
-	}
+	dest, transport := in.nextHop(b, ruri)
+	req.SetDestination(dest)
+	req.SetTransport(transport)
 	return req
 }
 

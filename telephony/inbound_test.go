@@ -304,6 +304,17 @@ func freePort(t *testing.T) int {
 	return c.LocalAddr().(*net.UDPAddr).Port
 }
 
+// freeTCPPort returns a TCP port that was free a moment ago.
+func freeTCPPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
 // desk connects a desk for the agent and logs the agent in, ready.
 func (e *callEnv) desk(a agentUser, ready bool) *callDesk {
 	e.t.Helper()
@@ -397,11 +408,18 @@ type phone struct {
 
 func (e *callEnv) phone(a agentUser, scenario string, extra ...string) *phone {
 	e.t.Helper()
-	port := e.register(a)
+	return e.phoneOn(a, "udp", e.register(a), scenario, extra...)
+}
+
+// phoneOn runs an agent phone's scenario over transport ("udp", "tcp")
+// on a port the phone registered from.
+func (e *callEnv) phoneOn(a agentUser, transport string, port int, scenario string, extra ...string) *phone {
+	e.t.Helper()
 	sf, _ := filepath.Abs(filepath.Join("testdata", "sipp", scenario))
 	p := &phone{dir: e.t.TempDir(), done: make(chan error, 1)}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	args := append([]string{"-sf", sf, "-t", "u1", "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-m", "1",
+	mode := map[string]string{"udp": "u1", "tcp": "t1"}[transport]
+	args := append([]string{"-sf", sf, "-t", mode, "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-m", "1",
 		"-timeout", "60s", "-timeout_error", "-nostdin", "-trace_msg", "-trace_err"}, extra...)
 	p.cmd = exec.CommandContext(ctx, sippPath(e.t), args...)
 	p.cmd.Dir = p.dir
@@ -427,20 +445,36 @@ func (e *callEnv) phone(a agentUser, scenario string, extra ...string) *phone {
 func (e *callEnv) register(a agentUser) int {
 	e.t.Helper()
 	port := freePort(e.t)
-	sf, _ := filepath.Abs(filepath.Join("testdata", "sipp", "agent_register.xml"))
+	bs := e.registerFrom(a, "udp", port, "agent_register.xml")
+	if len(bs) != 1 || bs[0].Source != "127.0.0.1:"+strconv.Itoa(port) {
+		e.t.Fatalf("bindings of %s after REGISTER: %+v", a.user.SIPUsername, bs)
+	}
+	return port
+}
+
+// registerFrom has a sipp phone run a REGISTER scenario from port over
+// transport and returns the agent's bindings then.
+func (e *callEnv) registerFrom(a agentUser, transport string, port int, scenario string, extra ...string) []ringdesk.Binding {
+	e.t.Helper()
+	sf, _ := filepath.Abs(filepath.Join("testdata", "sipp", scenario))
 	target := e.srv.UDPAddr().String()
-	cmd := exec.Command(sippPath(e.t), "-sf", sf, "-t", "u1", "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-m", "1",
-		"-s", a.user.SIPUsername, "-au", a.user.SIPUsername, "-ap", "sip-password-"+a.user.SIPUsername,
-		"-auth_uri", target, "-timeout", "20s", "-timeout_error", "-nostdin", target)
+	if transport == "tcp" {
+		target = e.srv.TCPAddr().String()
+	}
+	mode := map[string]string{"udp": "u1", "tcp": "t1"}[transport]
+	args := append([]string{"-sf", sf, "-t", mode, "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-m", "1",
+		"-s", a.user.SIPUsername, "-au", a.user.SIPUsername, "-ap", "sip-password-" + a.user.SIPUsername,
+		"-auth_uri", target, "-timeout", "20s", "-timeout_error", "-nostdin"}, extra...)
+	cmd := exec.Command(sippPath(e.t), append(args, target)...)
 	cmd.Dir = e.t.TempDir()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		e.t.Fatalf("register agent phone %s: %v\n%s", a.user.SIPUsername, err, tail(out, 2000))
 	}
 	bs, err := e.regs.Bindings(context.Background(), a.user.SIPUsername)
-	if err != nil || len(bs) != 1 || bs[0].Source != "127.0.0.1:"+strconv.Itoa(port) {
-		e.t.Fatalf("bindings of %s after REGISTER: %+v, %v", a.user.SIPUsername, bs, err)
+	if err != nil {
+		e.t.Fatal(err)
 	}
-	return port
+	return bs
 }
 
 // wait fails the test unless sipp finished its scenario successfully.
@@ -1182,5 +1216,41 @@ func TestInboundReinvite(t *testing.T) {
 	want := []string{"from=caller status=200 media=sendonly", "from=caller status=491 media=sendrecv", "from=agent status=200 media=sendonly"}
 	if got := strings.Join(relays, "|"); got != strings.Join(want, "|") {
 		t.Fatalf("re-INVITE events %q, want %q", relays, want)
+	}
+}
+
+// TestInboundTCPAgent: an agent phone registered over TCP (Contact
+// ;transport=tcp) gets its INVITE over TCP and the call completes. Like a
+// real phone, it registers from one port (its connection, gone by the
+// call) and listens on another, its Contact: the INVITE goes there.
+func TestInboundTCPAgent(t *testing.T) {
+	env, agents := newCallEnv(t, envOptions{})
+	desk := env.desk(agents[0], true)
+	regPort, port := freeTCPPort(t), freeTCPPort(t)
+	contact := "127.0.0.1:" + strconv.Itoa(port) + ";transport=tcp"
+	bs := env.registerFrom(agents[0], "tcp", regPort, "agent_register_as.xml",
+		"-key", "via", "127.0.0.1:"+strconv.Itoa(regPort), "-key", "contact", contact)
+	if len(bs) != 1 || bs[0].Transport != "tcp" || bs[0].Contact != "sip:1001@"+contact ||
+		bs[0].Source != "127.0.0.1:"+strconv.Itoa(regPort) {
+		t.Fatalf("bindings after a TCP REGISTER: %+v", bs)
+	}
+	ph := env.phoneOn(agents[0], "tcp", port, "agent_answer.xml", "-d", "100")
+	errc := make(chan error, 1)
+	go func() { errc <- env.call("trunk_call.xml", knownPhone, 300*time.Millisecond) }()
+	desk.pop(20 * time.Second)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	ph.wait(t)
+	c := env.finalCall(ringdesk.CallStateEnded)
+	if c.AnsweredAt == nil || c.EndReason != "caller-hangup" {
+		t.Fatalf("call row %+v: want answered, then ended by the caller", c)
+	}
+	inv := received(ph.trace(), "INVITE ")
+	if len(inv) != 1 || !strings.Contains(strings.ToUpper(header(inv[0], "Via")), "SIP/2.0/TCP") {
+		t.Fatalf("phone got %d INVITEs, want 1 over TCP:\n%s", len(inv), ph.messages())
+	}
+	if got := header(inv[0], "Contact"); !strings.Contains(got, ";transport=tcp") {
+		t.Fatalf("agent leg Contact %q, want Ringdesk's TCP contact", got)
 	}
 }
