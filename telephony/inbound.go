@@ -662,7 +662,12 @@ func (in *Inbound) dropAgent(c *liveCall, cli *sipgo.Client, leg *sipgo.DialogCl
 	if cont := res.Contact(); cont != nil {
 		bye = sip.NewRequest(sip.BYE, cont.Address)
 	}
-	bye.SetDestination(leg.InviteRequest.Destination())
+	// Where the 200 came from, like every request of the leg (agentUA).
+	dest := res.Source()
+	if dest == "" {
+		dest = leg.InviteRequest.Destination()
+	}
+	bye.SetDestination(dest)
 	bye.SetTransport(leg.InviteRequest.Transport())
 	bye.AppendHeader(sip.HeaderClone(leg.InviteRequest.From()))
 	bye.AppendHeader(sip.HeaderClone(res.To()))

@@ -54,9 +54,15 @@ func (in *Inbound) nextHop(b ringdesk.Binding, contact sip.Uri) (dest, transport
 }
 
 // agentUA is the dialog user agent of one agent leg: our Contact on the
-// leg's transport, so the phone's requests come back the same way.
+// leg's transport, so the phone's requests come back the same way. Its
+// CANCEL, ACK and in-dialog requests go to the address the phone's
+// latest response came from, not to its Contact (sipgo's RewriteContact,
+// like Kamailio's fix_nated_contact on replies): behind NAT the Contact
+// names a private address, and the phone is reached only where it sends
+// from. Requests from the phone are answered at their source port when
+// their Via asks for rport (RFC 3581; sipgo does that).
 func (in *Inbound) agentUA(lg *legs, transport string) *sipgo.DialogUA {
-	return &sipgo.DialogUA{Client: lg.cli, ContactHDR: in.contactFor(lg, transport)}
+	return &sipgo.DialogUA{Client: lg.cli, ContactHDR: in.contactFor(lg, transport), RewriteContact: true}
 }
 
 // contactFor is our Contact for a transport: the UDP one, or the listen

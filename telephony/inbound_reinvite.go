@@ -66,17 +66,15 @@ func (in *Inbound) inDialog(lg *legs, req *sip.Request) (c *liveCall, leg *sipgo
 	return c, leg, false
 }
 
-// toAgent copies a request of the caller for the agent leg: to the
-// phone's Contact, sent where the phone was reached. The dialog fills in
-// its own From, To, Call-ID and CSeq.
+// toAgent copies a request of the caller for the agent leg, to the
+// phone's Contact. The dialog fills in its own From, To, Call-ID and CSeq
+// and sends it where the phone answered from (agentUA).
 func toAgent(leg *sipgo.DialogClientSession, req *sip.Request) *sip.Request {
 	target := leg.InviteRequest.Recipient
 	if cont := leg.InviteResponse.Contact(); cont != nil {
 		target = cont.Address
 	}
-	out := relayRequest(req, target)
-	out.SetDestination(leg.InviteRequest.Destination())
-	return out
+	return relayRequest(req, target)
 }
 
 // toCaller copies a request of the agent for the caller's dialog.

@@ -1254,3 +1254,58 @@ func TestInboundTCPAgent(t *testing.T) {
 		t.Fatalf("agent leg Contact %q, want Ringdesk's TCP contact", got)
 	}
 }
+
+// TestInboundNATAgent: an agent phone behind NAT registers with a Via and
+// a Contact naming an address where nothing reaches it, but sends from
+// its real socket. The registrar answers at the source port (rport), the
+// INVITE goes where the REGISTER came from, and the ACK, a relayed INFO
+// and the BYE go where the phone answered from: the call completes and
+// nothing is sent to the Contact. (The unreachable address is a loopback
+// trap that counts what reaches it, rather than 192.0.2.1, so that no test
+// traffic leaves the machine and a miss is seen, not just timed out.)
+func TestInboundNATAgent(t *testing.T) {
+	env, agents := newCallEnv(t, envOptions{})
+	desk := env.desk(agents[0], true)
+	trap, err := net.ListenPacket("udp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer trap.Close()
+	trapped := make(chan string, 16)
+	go func() {
+		buf := make([]byte, 65535)
+		for {
+			n, _, err := trap.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			select {
+			case trapped <- string(buf[:n]):
+			default:
+			}
+		}
+	}()
+	private := trap.LocalAddr().String()
+	port := freePort(t)
+	bs := env.registerFrom(agents[0], "udp", port, "agent_register_as.xml", "-key", "via", private, "-key", "contact", private)
+	if len(bs) != 1 || bs[0].Contact != "sip:1001@"+private || bs[0].Source != "127.0.0.1:"+strconv.Itoa(port) {
+		t.Fatalf("bindings of a phone behind NAT: %+v, want contact %s from 127.0.0.1:%d", bs, private, port)
+	}
+	ph := env.phoneOn(agents[0], "udp", port, "agent_answer_info_nat.xml", "-d", "100", "-key", "contact", private)
+	errc := make(chan error, 1)
+	go func() { errc <- env.call("trunk_call_info.xml", knownPhone, 300*time.Millisecond) }()
+	desk.pop(20 * time.Second)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	ph.wait(t)
+	c := env.finalCall(ringdesk.CallStateEnded)
+	if c.AnsweredAt == nil || c.EndReason != "caller-hangup" {
+		t.Fatalf("call row %+v: want answered, then ended by the caller", c)
+	}
+	select {
+	case m := <-trapped:
+		t.Fatalf("a message went to the phone's private Contact:\n%s", m)
+	default:
+	}
+}
