@@ -83,6 +83,10 @@ type envOptions struct {
 	// queues; node names it (default "node-a").
 	join *callEnv
 	node string
+	// callStore, when set, wraps the MySQL the call log writes to;
+	// spoolLimit caps its spool.
+	callStore  func(*store.DB) telephony.CallStore
+	spoolLimit int64
 }
 
 func newCallEnv(t *testing.T, opt envOptions) (*callEnv, []agentUser) {
@@ -153,7 +157,12 @@ func newCallEnv(t *testing.T, opt envOptions) (*callEnv, []agentUser) {
 		t.Fatal(err)
 	}
 	adm := telephony.NewAdmission(matcher, 6000, 1000, logger, nil)
-	calls := telephony.NewCallLog(db, t.TempDir(), logger)
+	var callStore telephony.CallStore = db
+	if opt.callStore != nil {
+		callStore = opt.callStore(db)
+	}
+	calls := telephony.NewCallLog(callStore, t.TempDir(), logger, telephony.WithSpoolLimit(opt.spoolLimit),
+		telephony.WithReplayInterval(200*time.Millisecond))
 	if err := calls.Open(); err != nil {
 		t.Fatal(err)
 	}
@@ -1308,4 +1317,50 @@ func TestInboundNATAgent(t *testing.T) {
 		t.Fatalf("a message went to the phone's private Contact:\n%s", m)
 	default:
 	}
+}
+
+// TestInboundSpoolFull: MySQL refuses the call log's writes and its spool
+// is full after the first records: the call is still served (queued,
+// popped, answered, hung up), the writes that did not fit are logged at
+// ERROR and counted, and the spooled ones reach MySQL once it is back.
+func TestInboundSpoolFull(t *testing.T) {
+	var fs *flakyStore
+	env, agents := newCallEnv(t, envOptions{spoolLimit: 1024, callStore: func(db *store.DB) telephony.CallStore {
+		fs = &flakyStore{DB: db}
+		fs.down.Store(true)
+		return fs
+	}})
+	desk := env.desk(agents[0], true)
+	ph := env.phone(agents[0], "agent_answer.xml", "-d", "100")
+	errc := make(chan error, 1)
+	go func() { errc <- env.call("trunk_call.xml", knownPhone, 300*time.Millisecond) }()
+	pop, _ := desk.pop(20 * time.Second)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	ph.wait(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := env.calls.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if env.calls.Overflows() == 0 || env.calls.SpoolBytes() == 0 || env.calls.SpoolBytes() > 1024 {
+		t.Fatalf("spool %d bytes, %d overflows: want it full, within 1024 bytes, and overflows counted",
+			env.calls.SpoolBytes(), env.calls.Overflows())
+	}
+	if !strings.Contains(env.logs.String(), "call log record not kept") {
+		t.Fatal("no ERROR for the writes the full spool could not keep")
+	}
+	fs.down.Store(false)
+	for env.calls.Spooled() {
+		if ctx.Err() != nil {
+			t.Fatal("spool never replayed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c, err := env.db.FindCallByID(ctx, pop.CallID)
+	if err != nil {
+		t.Fatalf("the spooled call row never reached MySQL: %v", err)
+	}
+	t.Logf("after the replay the row is %s (later writes overflowed); %d writes overflowed", c.State, env.calls.Overflows())
 }
