@@ -1364,3 +1364,24 @@ func TestInboundSpoolFull(t *testing.T) {
 	}
 	t.Logf("after the replay the row is %s (later writes overflowed); %d writes overflowed", c.State, env.calls.Overflows())
 }
+
+// TestInboundReinviteGlare: the agent's phone sends its own re-INVITE
+// while the caller's is being relayed to it: Ringdesk answers it 491
+// Request Pending (RFC 3261 §14.2) and the caller's re-INVITE still
+// completes once the phone answers it.
+func TestInboundReinviteGlare(t *testing.T) {
+	env, agents := newCallEnv(t, envOptions{})
+	desk := env.desk(agents[0], true)
+	ph := env.phone(agents[0], "agent_reinvite_glare.xml")
+	errc := make(chan error, 1)
+	go func() { errc <- env.call("trunk_call_hold.xml", knownPhone, 0) }()
+	desk.pop(20 * time.Second)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	ph.wait(t)
+	c := env.finalCall(ringdesk.CallStateEnded)
+	if got, want := strings.Join(env.events(c.ID), ","), "offered,queued,offer,answered,reinvite,ended"; got != want {
+		t.Fatalf("call events %s, want %s", got, want)
+	}
+}
