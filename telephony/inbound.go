@@ -1045,31 +1045,44 @@ func uuidV7() string {
 	return id.String()
 }
 
-// HandleUnmatchedResponse ACKs again a retransmitted 2xx of an agent leg:
-// its INVITE transaction is over, so no transaction matches it, and the
-// phone retransmits until it sees an ACK. Set it as the server's
-// Config.OnUnmatchedResponse (NewInbound does not need the server, so
-// build the Inbound first).
+// HandleUnmatchedResponse ACKs again a retransmitted 2xx to one of our
+// INVITEs on a live call (the agent leg's INVITE, or a relayed re-INVITE
+// on either leg) whose transaction is over, so that no transaction matches
+// it: the other side retransmits until it sees an ACK. The ACK is built
+// from the 2xx itself, with its CSeq, so it is right whatever was sent in
+// the dialog since. Set it as the server's Config.OnUnmatchedResponse
+// (NewInbound does not need the server, so build the Inbound first).
 func (in *Inbound) HandleUnmatchedResponse(res *sip.Response) {
-	if !res.IsSuccess() || res.CSeq() == nil || res.CSeq().MethodName != sip.INVITE || res.CallID() == nil {
+	if !res.IsSuccess() || res.CSeq() == nil || res.CSeq().MethodName != sip.INVITE || res.CallID() == nil ||
+		res.From() == nil || res.To() == nil || res.Contact() == nil {
 		return
 	}
+	lg := in.legs.Load()
 	callID := res.CallID().Value()
 	in.mu.Lock()
 	c := in.bySIP[callID]
 	in.mu.Unlock()
-	if c == nil {
+	if c == nil || lg == nil {
 		return
 	}
-	c.mu.Lock()
-	leg := c.agent
-	c.mu.Unlock()
-	if leg == nil || leg.InviteRequest.CallID().Value() != callID || leg.InviteResponse == nil {
+	// Only an answer to a request of ours: its From tag is ours on that leg.
+	tag, _ := res.From().Params.Get("tag")
+	var ours string
+	if callID == c.sipCallID {
+		ours, _ = c.dlg.InviteRequest.To().Params.Get("tag")
+	} else {
+		c.mu.Lock()
+		leg := c.agent
+		c.mu.Unlock()
+		if leg == nil || leg.InviteRequest.CallID().Value() != callID {
+			return
+		}
+		ours, _ = leg.InviteRequest.From().Params.Get("tag")
+	}
+	if tag == "" || tag != ours {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := leg.Ack(ctx); err != nil {
-		in.log.Debug("re-ack agent 2xx", "call_id", c.id, "error", err)
+	if err := lg.cli.WriteRequest(ackOfResponse(res), sipgo.ClientRequestAddVia); err != nil {
+		in.log.Debug("re-ack 2xx", "call_id", c.id, "error", err)
 	}
 }

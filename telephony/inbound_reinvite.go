@@ -190,7 +190,11 @@ func (in *Inbound) handleReinvite(req *sip.Request, tx sip.ServerTransaction, lg
 		}
 	})
 	ok := relayResponse(req, res)
-	ok.AppendHeader(sip.HeaderClone(&lg.contact))
+	contact := lg.contact
+	if !fromCaller {
+		contact = leg.UA.ContactHDR // the agent leg's, on its transport
+	}
+	ok.AppendHeader(sip.HeaderClone(&contact))
 	if err := tx.Respond(ok); err != nil {
 		log.Warn("relay re-invite answer", "error", err)
 	}
@@ -297,6 +301,23 @@ func ackFor(inv *sip.Request, res *sip.Response) *sip.Request {
 	ack.SetBody(nil)
 	ack.SetDestination(inv.Destination())
 	ack.SetTransport(inv.Transport())
+	return ack
+}
+
+// ackOfResponse builds the ACK of a retransmitted 2xx from the 2xx alone:
+// to its Contact (the remote target), sent where it came from, with its
+// From, To, Call-ID and CSeq number.
+func ackOfResponse(res *sip.Response) *sip.Request {
+	ack := sip.NewRequest(sip.ACK, *res.Contact().Address.Clone())
+	ack.AppendHeader(sip.HeaderClone(res.From()))
+	ack.AppendHeader(sip.HeaderClone(res.To()))
+	ack.AppendHeader(sip.HeaderClone(res.CallID()))
+	ack.AppendHeader(&sip.CSeqHeader{SeqNo: res.CSeq().SeqNo, MethodName: sip.ACK})
+	maxFwd := sip.MaxForwardsHeader(70)
+	ack.AppendHeader(&maxFwd)
+	ack.SetBody(nil)
+	ack.SetDestination(res.Source())
+	ack.SetTransport(res.Transport())
 	return ack
 }
 

@@ -1385,3 +1385,31 @@ func TestInboundReinviteGlare(t *testing.T) {
 		t.Fatalf("call events %s, want %s", got, want)
 	}
 }
+
+// TestInboundReackLate2xx: a 2xx of the agent's phone that matches no
+// transaction any more (a late retransmission) is ACKed again, with the
+// INVITE's CSeq, built from the 2xx itself.
+func TestInboundReackLate2xx(t *testing.T) {
+	env, agents := newCallEnv(t, envOptions{})
+	desk := env.desk(agents[0], true)
+	ph := env.phone(agents[0], "agent_answer_reack.xml", "-d", "100")
+	errc := make(chan error, 1)
+	go func() { errc <- env.call("trunk_call.xml", knownPhone, time.Second) }()
+	desk.pop(20 * time.Second)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	ph.wait(t)
+	env.finalCall(ringdesk.CallStateEnded)
+	trace := ph.trace()
+	inv, acks := received(trace, "INVITE "), received(trace, "ACK ")
+	if len(inv) != 1 || len(acks) < 2 {
+		t.Fatalf("phone got %d INVITEs and %d ACKs, want 1 and 2", len(inv), len(acks))
+	}
+	n := strings.Fields(header(inv[0], "CSeq"))[0]
+	for _, a := range acks {
+		if got, want := header(a, "CSeq"), n+" ACK"; got != want {
+			t.Fatalf("ACK with CSeq %q, want %q:\n%s", got, want, a)
+		}
+	}
+}
