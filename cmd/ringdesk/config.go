@@ -14,7 +14,12 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ringdesk/ringdesk/store"
+	"github.com/ringdesk/ringdesk/telephony"
 )
+
+// minSpoolBytes is the smallest call-log spool cap accepted: a cap that
+// holds no records would turn every MySQL hiccup into lost writes.
+const minSpoolBytes = 64 << 10
 
 // Config is every setting of Ringdesk. Values come from the defaults, then
 // the YAML file, then RINGDESK_* environment variables, then flags; the
@@ -39,7 +44,8 @@ type Config struct {
 		AdvertiseHost string `yaml:"advertise_host"`
 	} `yaml:"sip"`
 	Calls struct {
-		SpoolDir string `yaml:"spool_dir"`
+		SpoolDir      string `yaml:"spool_dir"`
+		SpoolMaxBytes int    `yaml:"spool_max_bytes"`
 	} `yaml:"calls"`
 	Desk struct {
 		AllowedOrigins []string `yaml:"allowed_origins"`
@@ -80,6 +86,7 @@ func DefaultConfig() Config {
 	c.SIP.ListenTCP = ":5060"
 	c.SIP.Realm = "ringdesk"
 	c.Calls.SpoolDir = "var/spool"
+	c.Calls.SpoolMaxBytes = telephony.DefaultSpoolLimit
 	c.Routing.HeartbeatTTL = 5 * time.Second
 	c.Routing.OrphanPolicy = "end"
 	c.Routing.RequireDesk = true
@@ -115,6 +122,7 @@ func (c *Config) keys() []configKey {
 		{"sip.realm", &c.SIP.Realm, "SIP digest realm for phone registrations"},
 		{"sip.advertise_host", &c.SIP.AdvertiseHost, "address phones reach Ringdesk at (Via/Contact of calls to agents); empty: the UDP listen address"},
 		{"calls.spool_dir", &c.Calls.SpoolDir, "directory where call-log writes wait while MySQL is down (replayed in order)"},
+		{"calls.spool_max_bytes", &c.Calls.SpoolMaxBytes, "size cap of the call-log spool; past it writes are logged at ERROR and counted, not spooled"},
 		{"desk.allowed_origins", &c.Desk.AllowedOrigins, "extra origins (scheme://host:port) allowed to open the desk socket; same-origin is always allowed"},
 		{"routing.heartbeat_ttl", &c.Routing.HeartbeatTTL, "a node silent this long is dead and its calls are recovered by the others"},
 		{"routing.orphan_policy", &c.Routing.OrphanPolicy, "what survivors do with a dead node's calls: end (logged node-lost) or requeue"},
@@ -333,6 +341,9 @@ func (c *Config) Validate() error {
 	}
 	if strings.TrimSpace(c.Calls.SpoolDir) == "" {
 		return bad("calls.spool_dir", "a directory is required")
+	}
+	if c.Calls.SpoolMaxBytes < minSpoolBytes {
+		return bad("calls.spool_max_bytes", "%d is below the minimum of %d bytes (a few hundred call records)", c.Calls.SpoolMaxBytes, minSpoolBytes)
 	}
 	if c.Node != "" && !ringdeskSite(c.Node) {
 		return bad("node", "%q must be 1–32 letters, digits, '-' or '_'", c.Node)

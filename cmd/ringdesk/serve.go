@@ -105,7 +105,20 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 	health := map[string]ringdesk.Pinger{"mysql": m.DB, "redis": routing.RedisPinger{Client: m.Redis}}
-	m.HTTP = web.NewServer(m.Config.HTTP.Listen, m.Logger.With("component", "web"), health, prometheus.NewRegistry())
+	reg := prometheus.NewRegistry()
+	if calls := m.Calls; calls != nil {
+		reg.MustRegister(
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "ringdesk_calllog_spool_overflow_total",
+				Help: "Call-log writes neither MySQL nor the full spool could keep (each logged at ERROR with its record).",
+			}, func() float64 { return float64(calls.Overflows()) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "ringdesk_calllog_spool_bytes",
+				Help: "Size of the call-log spool: writes waiting for MySQL.",
+			}, func() float64 { return float64(calls.SpoolBytes()) }),
+		)
+	}
+	m.HTTP = web.NewServer(m.Config.HTTP.Listen, m.Logger.With("component", "web"), health, reg)
 	m.HTTP.Mount("GET /desk/ws", m.Desk)
 	if err := m.HTTP.Open(); err != nil {
 		return err
@@ -214,7 +227,8 @@ func (m *Main) openSIP(ctx context.Context, node, site string) error {
 		return err
 	}
 	go dids.Run(m.bg, 30*time.Second)
-	m.Calls = telephony.NewCallLog(m.DB, m.Config.Calls.SpoolDir, logger)
+	m.Calls = telephony.NewCallLog(m.DB, m.Config.Calls.SpoolDir, logger,
+		telephony.WithSpoolLimit(int64(m.Config.Calls.SpoolMaxBytes)))
 	if err := m.Calls.Open(); err != nil {
 		return err
 	}
