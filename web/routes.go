@@ -24,6 +24,9 @@ func (s *Server) routes() {
 	s.handle("GET /{$}", s.require(anyRole...)(s.handleIndex))
 	s.handle("GET /api/me", s.require(anyRole...)(s.handleMe))
 	s.handle("GET /desk", s.require(deskRole...)(s.handleDesk))
+	s.handle("POST /api/calls/{id}/link", s.require(deskRole...)(s.handleLinkCustomer))
+	s.handle("POST /api/calls/{id}/customer", s.require(deskRole...)(s.handleCreateCaller))
+	s.handle("POST /api/calls/{id}/wrapup", s.require(deskRole...)(s.handleWrapUp))
 	s.handle("GET /supervisor", s.require(supRole...)(s.handleSupervisor))
 	s.handle("GET /admin", s.require(adminRole...)(s.handleAdmin))
 }

@@ -27,6 +27,10 @@ type Server struct {
 	Users ringdesk.UserService
 	// Sessions keeps sessions and login-attempt counters for every node.
 	Sessions SessionStore
+	// Customers keeps the customer records.
+	Customers ringdesk.CustomerService
+	// DeskCalls links calls to customers and saves wrap-ups for the desk.
+	DeskCalls ringdesk.DeskCallService
 	// Settings tune sessions and logins; NewServer sets DefaultSettings.
 	Settings Settings
 
@@ -61,6 +65,11 @@ type Settings struct {
 	LoginLimitUser int
 	LoginLimitAddr int
 	LoginWindow    time.Duration
+	// Dispositions are what an agent picks from in wrap-up; AwayReasons
+	// the reasons offered for going away (routing reason codes: 1–32 of
+	// a-z, 0-9, '-', '_').
+	Dispositions []string
+	AwayReasons  []string
 }
 
 // DefaultSettings are the settings of a new Server.
@@ -71,6 +80,8 @@ func DefaultSettings() Settings {
 		LoginLimitUser: 5,
 		LoginLimitAddr: 50,
 		LoginWindow:    15 * time.Minute,
+		Dispositions:   []string{"resolved", "follow-up", "callback", "sale", "no-sale", "wrong-number", "other"},
+		AwayReasons:    []string{"break", "lunch", "meeting", "training", "admin"},
 	}
 }
 
@@ -152,8 +163,11 @@ func (r *statusRecorder) WriteHeader(code int) {
 
 // Open listens and serves in the background.
 func (s *Server) Open() error {
-	if s.Users == nil || s.Sessions == nil {
-		return fmt.Errorf("web: the server needs Users and Sessions")
+	if s.Users == nil || s.Sessions == nil || s.Customers == nil || s.DeskCalls == nil {
+		return fmt.Errorf("web: the server needs Users, Sessions, Customers and DeskCalls")
+	}
+	if len(s.Settings.Dispositions) == 0 || len(s.Settings.AwayReasons) == 0 {
+		return fmt.Errorf("web: the desk needs dispositions and away reasons")
 	}
 	if s.Settings.SessionIdle <= 0 || s.Settings.SessionMax <= 0 || s.Settings.LoginWindow <= 0 ||
 		s.Settings.LoginLimitUser <= 0 || s.Settings.LoginLimitAddr <= 0 {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -52,6 +53,7 @@ type Config struct {
 	Desk struct {
 		AllowedOrigins []string `yaml:"allowed_origins"`
 		Dispositions   []string `yaml:"dispositions"`
+		AwayReasons    []string `yaml:"away_reasons"`
 	} `yaml:"desk"`
 	Routing struct {
 		HeartbeatTTL time.Duration `yaml:"heartbeat_ttl"`
@@ -94,6 +96,7 @@ func DefaultConfig() Config {
 	c.Web.LoginLimitAddr = 50
 	c.Web.LoginWindow = 15 * time.Minute
 	c.Desk.Dispositions = []string{"resolved", "follow-up", "callback", "sale", "no-sale", "wrong-number", "other"}
+	c.Desk.AwayReasons = []string{"break", "lunch", "meeting", "training", "admin"}
 	c.Routing.HeartbeatTTL = 5 * time.Second
 	c.Routing.OrphanPolicy = "end"
 	c.MySQL.DSN = "ringdesk:ringdesk@tcp(127.0.0.1:3306)/ringdesk"
@@ -136,6 +139,7 @@ func (c *Config) keys() []configKey {
 		{"web.login_window", &c.Web.LoginWindow, "the window of the login limits"},
 		{"desk.allowed_origins", &c.Desk.AllowedOrigins, "extra origins (scheme://host:port) allowed to open the desk socket; same-origin is always allowed"},
 		{"desk.dispositions", &c.Desk.Dispositions, "the dispositions an agent picks from in wrap-up, comma-separated in env"},
+		{"desk.away_reasons", &c.Desk.AwayReasons, "the reasons an agent picks from when going away (1–32 of a-z 0-9 - _)"},
 		{"routing.heartbeat_ttl", &c.Routing.HeartbeatTTL, "a node silent this long is dead and its calls are recovered by the others"},
 		{"routing.orphan_policy", &c.Routing.OrphanPolicy, "what survivors do with a dead node's calls: end (logged node-lost) or requeue"},
 		{"mysql.dsn", &c.MySQL.DSN, "MySQL/MariaDB DSN, user:password@tcp(host:port)/database"},
@@ -389,6 +393,14 @@ func (c *Config) Validate() error {
 		}
 		seen[d] = true
 	}
+	if len(c.Desk.AwayReasons) == 0 {
+		return bad("desk.away_reasons", "at least one reason is required")
+	}
+	for _, r := range c.Desk.AwayReasons {
+		if !awayReasonRE.MatchString(r) {
+			return bad("desk.away_reasons", "%q must be 1–32 of a-z, 0-9, '-' or '_'", r)
+		}
+	}
 	if c.Routing.HeartbeatTTL < time.Second || c.Routing.HeartbeatTTL > 5*time.Minute {
 		return bad("routing.heartbeat_ttl", "%s is not between 1s and 5m", c.Routing.HeartbeatTTL)
 	}
@@ -490,6 +502,8 @@ func (c *Config) NodeID() string {
 	}
 	return id
 }
+
+var awayReasonRE = regexp.MustCompile(`^[a-z0-9_-]{1,32}$`)
 
 func ringdeskSite(s string) bool {
 	if s == "" || len(s) > 32 {

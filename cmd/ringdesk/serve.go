@@ -119,9 +119,12 @@ func (m *Main) newWeb(site string) *web.Server {
 	s := web.NewServer(m.Config.HTTP.Listen, m.Logger.With("component", "web"), health, prometheus.NewRegistry())
 	s.Users = m.DB
 	s.Sessions = routing.NewWebStore(m.Redis, site)
+	s.Customers = m.DB
+	s.DeskCalls = m.DB
 	c := m.Config.Web
 	s.Settings = web.Settings{SecureCookies: c.SecureCookies, SessionIdle: c.SessionIdle, SessionMax: c.SessionMax,
-		LoginLimitUser: c.LoginLimitUser, LoginLimitAddr: c.LoginLimitAddr, LoginWindow: c.LoginWindow}
+		LoginLimitUser: c.LoginLimitUser, LoginLimitAddr: c.LoginLimitAddr, LoginWindow: c.LoginWindow,
+		Dispositions: m.Config.Desk.Dispositions, AwayReasons: m.Config.Desk.AwayReasons}
 	return s
 }
 

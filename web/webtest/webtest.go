@@ -52,6 +52,8 @@ func MustOpen(tb testing.TB, opts ...Option) *Env {
 	e := &Env{DB: db, Sessions: routing.NewWebStore(rdb, site), Server: s}
 	s.Users = db
 	s.Sessions = e.Sessions
+	s.Customers = db
+	s.DeskCalls = db
 	for _, o := range opts {
 		o(e)
 	}
