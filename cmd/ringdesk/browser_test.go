@@ -305,6 +305,18 @@ func TestBrowserDesk(t *testing.T) {
 	waitSipp(t, "caller 3", caller3)
 	waitSipp(t, "agent phone", phone)
 
+	// The socket drops: the desk says so, reconnects by itself (backoff
+	// from 0.5 s) and shows the routing state and the call again.
+	if n := a.CloseWebSockets(t); n != 1 {
+		t.Fatalf("closed %d desk sockets, want 1", n)
+	}
+	a.Do(t, 5*time.Second, chromedp.WaitVisible(chromedp.CSS(`#conn.down`)))
+	a.Do(t, 30*time.Second, chromedp.Poll[chromedp.Void](`document.getElementById("conn").textContent === "Connected"`),
+		chromedp.WaitVisible(chromedp.CSS(`#state[data-state="wrap-up"], #state[data-state="available"]`)))
+	if got := webtest.Eval[string](t, a, `document.getElementById("pop").dataset.callId`); got != call3ID {
+		t.Errorf("after reconnecting the desk shows call %q, want %q", got, call3ID)
+	}
+
 	// A state-changing request without the CSRF token is refused and changes nothing.
 	status := webtest.Eval[int](t, a, fmt.Sprintf(`fetch("/api/calls/%s/wrapup", {method: "POST",
 		headers: {"Content-Type": "application/json"}, body: JSON.stringify({disposition: "other"})}).then(r => r.status)`, callID))
