@@ -269,6 +269,10 @@ func (db *DB) LookupByPhone(ctx context.Context, raw string) ([]*ringdesk.Custom
 		c.Phones = append(c.Phones, ringdesk.Phone{ID: r.PhoneID, Label: r.Label, Raw: r.Raw,
 			E164: r.E164, Extension: r.Extension, Invalid: r.Invalid})
 	}
+	// A shared number offers last time's pick first (store/desk.go).
+	if err := db.lastChoiceFirst(ctx, pn.E164, cs); err != nil {
+		return nil, err
+	}
 	return cs, nil
 }
 

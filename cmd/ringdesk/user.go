@@ -30,8 +30,9 @@ const userUsage = `Subcommands:
   ringdesk user token NAME [--ttl 12h]
 
 "token" prints a signed desk token for an agent or supervisor: the agent
-desk's WebSocket (/desk/ws?token=…) accepts it until it expires. The web
-login will issue the same tokens.
+desk's WebSocket (/desk/ws?token=…) accepts it until it expires: for the
+terminal desk and scripts. Browsers log in at /login and the desk socket
+takes their session cookie instead.
 
 A login password not given by flag is read from the terminal (asked twice,
 not echoed) or, when input is not a terminal, as one line of stdin. A SIP
@@ -82,6 +83,11 @@ func runUser(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer db.Close()
+	// On a fresh database (the first admin), say what to do rather than
+	// MySQL's "table doesn't exist".
+	if v, err := db.SchemaVersion(ctx); err == nil && v == 0 {
+		return ringdesk.Errorf(ringdesk.EINVALID, "The database has no schema yet: run `ringdesk migrate` (or start `ringdesk serve` once) first.")
+	}
 
 	switch sub {
 	case "add":
