@@ -137,6 +137,7 @@ func (m *Main) newWeb(site string) *web.Server {
 	s.Sessions = routing.NewWebStore(m.Redis, site)
 	s.Customers = m.DB
 	s.DeskCalls = m.DB
+	s.Callbacks = m.DB
 	c := m.Config.Web
 	s.Settings = web.Settings{SecureCookies: c.SecureCookies, SessionIdle: c.SessionIdle, SessionMax: c.SessionMax,
 		LoginLimitUser: c.LoginLimitUser, LoginLimitAddr: c.LoginLimitAddr, LoginWindow: c.LoginWindow,
