@@ -374,7 +374,7 @@ func (in *Inbound) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	tx.OnCancel(func(*sip.Request) { once.Do(func() { close(cancelled) }) })
 
 	if to := req.To(); to != nil && to.Params.Has("tag") {
-		in.handleReinvite(req, tx, lg)
+		in.handleReinvite(req, tx, lg, cancelled)
 		return
 	}
 	if in.closing.Load() || lg == nil {
