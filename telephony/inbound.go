@@ -74,6 +74,11 @@ type InboundConfig struct {
 // dialog ends here (one To-tag from 182 to 200); each offer opens a second
 // dialog to the agent's registered phone carrying the caller's SDP, whose
 // answer goes back to the caller, so media flows trunk ↔ phone directly.
+// Once answered, re-INVITEs (with their ACK or CANCEL), INFO, UPDATE and
+// BYE are relayed across the legs either way, each leg keeping its own
+// CSeq and tags. The agent's leg is reached over the transport it
+// registered with, and signalled where the phone really sends from (see
+// nextHop and agentUA), so phones behind NAT work.
 //
 // Wiring order: NewInbound; NewServer with Config.OnUnmatchedResponse set
 // to HandleUnmatchedResponse; Register (it owns OnInvite, OnAck, OnBye,
@@ -374,7 +379,7 @@ func (in *Inbound) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	tx.OnCancel(func(*sip.Request) { once.Do(func() { close(cancelled) }) })
 
 	if to := req.To(); to != nil && to.Params.Has("tag") {
-		in.handleReinvite(req, tx, lg)
+		in.handleReinvite(req, tx, lg, cancelled)
 		return
 	}
 	if in.closing.Load() || lg == nil {

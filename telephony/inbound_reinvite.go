@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"log/slog"
 	"math/rand/v2"
 	"strconv"
 	"sync/atomic"
@@ -98,8 +99,10 @@ func relayResponse(req *sip.Request, res *sip.Response) *sip.Response {
 // refresh) of an answered call to the other leg: its SDP, the final
 // answer back, and the originator's ACK of a 2xx across too. Each leg
 // keeps its own CSeq and tags. A failure answer (491 glare, 488, ...) is
-// relayed back as it is.
-func (in *Inbound) handleReinvite(req *sip.Request, tx sip.ServerTransaction, lg *legs) {
+// relayed back as it is. When the originator CANCELs (cancelled closes;
+// the transaction layer has answered it 487), the relayed re-INVITE is
+// CANCELled too.
+func (in *Inbound) handleReinvite(req *sip.Request, tx sip.ServerTransaction, lg *legs, cancelled <-chan struct{}) {
 	c, leg, fromCaller := in.inDialog(lg, req)
 	if c == nil || req.CSeq() == nil {
 		respondFinal(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
@@ -157,7 +160,23 @@ func (in *Inbound) handleReinvite(req *sip.Request, tx sip.ServerTransaction, lg
 		respondFinal(tx, req, sip.StatusServiceUnavailable, "Service Unavailable")
 		return
 	}
-	res := finalResponse(ctx, ftx)
+	res := finalResponse(ctx, ftx, cancelled, func() { in.cancelRelayed(ctx, lg, out, log) })
+	if isClosed(cancelled) {
+		release()
+		status := "none"
+		if res != nil {
+			status = strconv.Itoa(res.StatusCode)
+		}
+		log.Info("re-invite cancelled by its originator", "other_leg_status", status)
+		in.event(c, "reinvite", c.agentUIDNow(), "from="+side+" status=487 other="+status)
+		if res != nil && res.IsSuccess() {
+			// The other leg accepted before our CANCEL reached it: confirm
+			// its answer so it stops retransmitting (the originator kept
+			// its old session; RFC 3261 §9.1 leaves this to the UAC).
+			_ = lg.cli.WriteRequest(ackFor(out, res), sipgo.ClientRequestAddVia)
+		}
+		return
+	}
 	if res == nil {
 		ftx.Terminate()
 		release()
@@ -241,10 +260,15 @@ func (in *Inbound) reinviteAck(req *sip.Request) bool {
 }
 
 // finalResponse waits for the final response of a client transaction;
-// nil when none came.
-func finalResponse(ctx context.Context, tx sip.ClientTransaction) *sip.Response {
+// nil when none came. When cancelled closes first, cancel is called once
+// and the wait goes on for the final response the CANCEL brings.
+func finalResponse(ctx context.Context, tx sip.ClientTransaction, cancelled <-chan struct{}, cancel func()) *sip.Response {
 	for {
 		select {
+		case <-cancelled:
+			cancel()
+			cancelled = nil // wait on
+			continue
 		case res := <-tx.Responses():
 			if res.IsProvisional() {
 				continue
@@ -302,6 +326,31 @@ func ackFor(inv *sip.Request, res *sip.Response) *sip.Request {
 	ack.SetDestination(inv.Destination())
 	ack.SetTransport(inv.Transport())
 	return ack
+}
+
+// cancelRelayed CANCELs a relayed re-INVITE (RFC 3261 §9.1: the INVITE's
+// Request-URI, top Via, From, To, Call-ID and CSeq number; sipgo's client
+// transaction has no Cancel of its own).
+func (in *Inbound) cancelRelayed(ctx context.Context, lg *legs, inv *sip.Request, log *slog.Logger) {
+	cancel := sip.NewRequest(sip.CANCEL, *inv.Recipient.Clone())
+	cancel.AppendHeader(sip.HeaderClone(inv.Via()))
+	cancel.AppendHeader(sip.HeaderClone(inv.From()))
+	cancel.AppendHeader(sip.HeaderClone(inv.To()))
+	cancel.AppendHeader(sip.HeaderClone(inv.CallID()))
+	cancel.AppendHeader(&sip.CSeqHeader{SeqNo: inv.CSeq().SeqNo, MethodName: sip.CANCEL})
+	maxFwd := sip.MaxForwardsHeader(70)
+	cancel.AppendHeader(&maxFwd)
+	for _, h := range inv.GetHeaders("Route") {
+		cancel.AppendHeader(sip.HeaderClone(h))
+	}
+	cancel.SetBody(nil)
+	cancel.SetDestination(inv.Destination())
+	cancel.SetTransport(inv.Transport())
+	go func() {
+		if _, err := lg.cli.Do(ctx, cancel, keepVia); err != nil {
+			log.Info("cancel relayed re-invite", "error", err)
+		}
+	}()
 }
 
 // ackOfResponse builds the ACK of a retransmitted 2xx from the 2xx alone:

@@ -1413,3 +1413,35 @@ func TestInboundReackLate2xx(t *testing.T) {
 		}
 	}
 }
+
+// TestInboundReinviteCancel: the caller CANCELs its re-INVITE before the
+// agent's phone answers it: the caller gets 200 and 487, the relayed
+// re-INVITE is CANCELled on the agent's leg (the phone fails without the
+// CANCEL), and the call goes on to its end.
+func TestInboundReinviteCancel(t *testing.T) {
+	env, agents := newCallEnv(t, envOptions{})
+	desk := env.desk(agents[0], true)
+	ph := env.phone(agents[0], "agent_reinvite_cancel.xml")
+	errc := make(chan error, 1)
+	go func() { errc <- env.call("trunk_call_hold_cancel.xml", knownPhone, 0) }()
+	desk.pop(20 * time.Second)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	ph.wait(t)
+	c := env.finalCall(ringdesk.CallStateEnded)
+	if c.EndReason != "caller-hangup" {
+		t.Fatalf("call row %+v: want ended by the caller", c)
+	}
+	evs, err := env.db.FindCallEvents(context.Background(), c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, ev := range evs {
+		got = append(got, ev.Kind+":"+ev.Data)
+	}
+	if len(evs) != 6 || evs[4].Data != "from=caller status=487 other=487" {
+		t.Fatalf("call events %q, want the cancelled re-INVITE logged 487 on both legs", got)
+	}
+}
