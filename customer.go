@@ -37,6 +37,12 @@ func (c *Customer) Validate() error {
 	c.Company = strings.TrimSpace(c.Company)
 	c.Email = strings.TrimSpace(c.Email)
 	c.AccountNumber = strings.TrimSpace(c.AccountNumber)
+	for _, f := range []struct{ name, v string }{{"Name", c.Name}, {"Company", c.Company}, {"Email", c.Email},
+		{"Account number", c.AccountNumber}, {"Address", c.Address}, {"Notes", c.Notes}} {
+		if !validText(f.v) {
+			return Errorf(EINVALID, "%s is not valid UTF-8 text.", f.name)
+		}
+	}
 	if c.Name == "" && c.Company == "" {
 		return Errorf(EINVALID, "A customer needs a name or a company.")
 	}
@@ -56,12 +62,31 @@ func (c *Customer) Validate() error {
 	default:
 		return Errorf(EINVALID, "Status %q is not one of active, inactive, prospect.", c.Status)
 	}
-	for i, t := range c.Tags {
+	if len(c.Address) > MaxAddressLen {
+		return Errorf(EINVALID, "Address is limited to %d characters.", MaxAddressLen)
+	}
+	if len(c.Notes) > MaxCustomerNotes {
+		return Errorf(EINVALID, "Notes are limited to %d characters.", MaxCustomerNotes)
+	}
+	// Tags are kept once each, in the order given: an editor that adds a
+	// tag twice should not fail.
+	tags := make([]string, 0, len(c.Tags))
+	seen := make(map[string]bool, len(c.Tags))
+	for _, t := range c.Tags {
 		t = strings.TrimSpace(t)
-		if t == "" || len(t) > 64 || strings.Contains(t, ",") {
+		if t == "" || len(t) > 64 || strings.Contains(t, ",") || !validText(t) {
 			return Errorf(EINVALID, "Tag %q must be 1–64 characters without commas.", t)
 		}
-		c.Tags[i] = t
+		if k := strings.ToLower(t); !seen[k] {
+			seen[k] = true
+			tags = append(tags, t)
+		}
+	}
+	if len(tags) > MaxTags || len(strings.Join(tags, ",")) > 2000 {
+		return Errorf(EINVALID, "A customer has at most %d tags, 2,000 characters in all.", MaxTags)
+	}
+	if c.Tags != nil {
+		c.Tags = tags
 	}
 	if len(c.Phones) > 20 {
 		return Errorf(EINVALID, "A customer has at most 20 phone numbers.")
@@ -176,6 +201,21 @@ type Note struct {
 	CreatedAt  time.Time `json:"created_at" db:"created_at"`
 }
 
+// Validate checks a note's text and trims its spacing.
+func (n *Note) Validate() error {
+	n.Body = strings.TrimSpace(n.Body)
+	if n.Body == "" || len(n.Body) > MaxNoteLen || !validText(n.Body) {
+		return Errorf(EINVALID, "A note needs text (at most %d characters).", MaxNoteLen)
+	}
+	if n.CustomerID <= 0 {
+		return Errorf(EINVALID, "A note belongs to a customer.")
+	}
+	if len(n.CallID) > 36 {
+		return Errorf(EINVALID, "Call ID %q is not a call ID.", n.CallID)
+	}
+	return nil
+}
+
 // Case statuses and priorities.
 const (
 	CaseOpen    = "open"
@@ -205,8 +245,17 @@ func (c *Case) Validate() error {
 	if c.Subject == "" || len(c.Subject) > 200 {
 		return Errorf(EINVALID, "A case needs a subject of 1–200 characters.")
 	}
+	if !validText(c.Subject) || !validText(c.Description) {
+		return Errorf(EINVALID, "A case's subject and description must be valid UTF-8 text.")
+	}
+	if len(c.Description) > MaxDescriptionLen {
+		return Errorf(EINVALID, "A case's description is limited to %d characters.", MaxDescriptionLen)
+	}
 	if c.CustomerID <= 0 {
 		return Errorf(EINVALID, "A case belongs to a customer.")
+	}
+	if len(c.CallID) > 36 {
+		return Errorf(EINVALID, "Call ID %q is not a call ID.", c.CallID)
 	}
 	switch c.Status {
 	case "":

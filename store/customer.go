@@ -77,6 +77,9 @@ func (db *DB) preparePhones(phones []ringdesk.Phone) ([]ringdesk.Phone, error) {
 		if len(raw) > maxPhoneLen {
 			return nil, ringdesk.Errorf(ringdesk.EINVALID, "Phone number %q is longer than %d characters.", raw, maxPhoneLen)
 		}
+		if !utf8.ValidString(raw) || !utf8.ValidString(p.Label) {
+			return nil, ringdesk.Errorf(ringdesk.EINVALID, "Phone numbers and labels must be valid UTF-8 text.")
+		}
 		if len(p.Label) > 32 {
 			return nil, ringdesk.Errorf(ringdesk.EINVALID, "Phone label %q is longer than 32 characters.", p.Label)
 		}
@@ -269,7 +272,49 @@ func (db *DB) LookupByPhone(ctx context.Context, raw string) ([]*ringdesk.Custom
 		c.Phones = append(c.Phones, ringdesk.Phone{ID: r.PhoneID, Label: r.Label, Raw: r.Raw,
 			E164: r.E164, Extension: r.Extension, Invalid: r.Invalid})
 	}
+	if len(cs) > 1 {
+		// Only a shared number pays for a second query.
+		if err := db.orderByLastChoice(ctx, pn.E164, cs); err != nil {
+			return nil, err
+		}
+	}
 	return cs, nil
+}
+
+// orderByLastChoice orders the customers sharing the number e164 by the
+// latest call from that number logged against each, newest first, so the
+// customer an agent chose last time heads the chooser; customers never
+// chosen follow by ID. The index on (caller_e164, customer_id, offered_at)
+// answers it without reading call rows.
+func (db *DB) orderByLastChoice(ctx context.Context, e164 string, cs []*ringdesk.Customer) error {
+	ids := make([]int64, len(cs))
+	for i, c := range cs {
+		ids[i] = c.ID
+	}
+	query, args, err := sqlx.In(`SELECT customer_id, MAX(offered_at) AS last FROM calls
+		WHERE caller_e164 = ? AND customer_id IN (?) GROUP BY customer_id`, e164, ids)
+	if err != nil {
+		return fmt.Errorf("lookup by phone: last choice: %w", err)
+	}
+	var rows []struct {
+		CustomerID int64     `db:"customer_id"`
+		Last       time.Time `db:"last"`
+	}
+	if err := db.db.SelectContext(ctx, &rows, query, args...); err != nil {
+		return fmt.Errorf("lookup by phone: last choice: %w", err)
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	last := make(map[int64]time.Time, len(rows))
+	for _, r := range rows {
+		last[r.CustomerID] = r.Last
+	}
+	slices.SortStableFunc(cs, func(a, b *ringdesk.Customer) int {
+		// The zero time (never chosen) sorts last; ties keep ID order.
+		return last[b.ID].Compare(last[a.ID])
+	})
+	return nil
 }
 
 // escapeLike escapes LIKE's wildcards so user text matches literally.
@@ -494,9 +539,8 @@ func (db *DB) CustomerHistory(ctx context.Context, id int64, limit int) ([]ringd
 
 // CreateNote adds a note to a live customer.
 func (db *DB) CreateNote(ctx context.Context, n *ringdesk.Note) error {
-	n.Body = strings.TrimSpace(n.Body)
-	if n.Body == "" || len(n.Body) > 65000 {
-		return ringdesk.Errorf(ringdesk.EINVALID, "A note needs text (at most 65,000 characters).")
+	if err := n.Validate(); err != nil {
+		return err
 	}
 	if err := db.customerExists(ctx, n.CustomerID); err != nil {
 		return err
