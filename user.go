@@ -64,6 +64,8 @@ type UserService interface {
 	CreateUser(ctx context.Context, u *User, password, sipPassword string) error
 	// FindUserByUsername returns ENOTFOUND for an unknown username.
 	FindUserByUsername(ctx context.Context, username string) (*User, error)
+	// FindUserByID returns ENOTFOUND for an unknown id.
+	FindUserByID(ctx context.Context, id int64) (*User, error)
 	// FindUserBySIPUsername returns the user whose phone registers as
 	// sipUsername. Returns ENOTFOUND.
 	FindUserBySIPUsername(ctx context.Context, sipUsername string) (*User, error)

@@ -137,3 +137,34 @@ func validRole(role string) bool {
 func deskRole(role string) bool {
 	return role == ringdesk.RoleAgent || role == ringdesk.RoleSupervisor
 }
+
+// AnyAuth tries each Authenticator in turn and takes the first user one
+// returns: the web session, then a desk token, say. When none accepts the
+// request it returns the first error that is not EUNAUTHORIZED (a store
+// that is down must show as such), else the last EUNAUTHORIZED.
+type AnyAuth []Authenticator
+
+var _ Authenticator = AnyAuth(nil)
+
+// AuthenticateDesk implements Authenticator.
+func (a AnyAuth) AuthenticateDesk(r *http.Request) (*ringdesk.User, error) {
+	var unauthorized, failure error
+	for _, auth := range a {
+		u, err := auth.AuthenticateDesk(r)
+		if err == nil {
+			return u, nil
+		}
+		if ringdesk.ErrorCode(err) == ringdesk.EUNAUTHORIZED {
+			unauthorized = err
+		} else if failure == nil {
+			failure = err
+		}
+	}
+	if failure != nil {
+		return nil, failure
+	}
+	if unauthorized == nil {
+		unauthorized = ringdesk.Errorf(ringdesk.EUNAUTHORIZED, "Log in to open the desk.")
+	}
+	return nil, unauthorized
+}

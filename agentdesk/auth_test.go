@@ -1,6 +1,7 @@
 package agentdesk_test
 
 import (
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -107,4 +108,43 @@ func FuzzDeskTokenVerify(f *testing.F) {
 			t.Fatalf("accepted a token that was not issued: %q (%+v)", s, u)
 		}
 	})
+}
+
+type authFunc func(r *http.Request) (*ringdesk.User, error)
+
+func (f authFunc) AuthenticateDesk(r *http.Request) (*ringdesk.User, error) { return f(r) }
+
+func TestAnyAuth(t *testing.T) {
+	alice := &ringdesk.User{ID: 1, Username: "alice", Role: ringdesk.RoleAgent}
+	ok := authFunc(func(*http.Request) (*ringdesk.User, error) { return alice, nil })
+	no := authFunc(func(*http.Request) (*ringdesk.User, error) {
+		return nil, ringdesk.Errorf(ringdesk.EUNAUTHORIZED, "no")
+	})
+	down := authFunc(func(*http.Request) (*ringdesk.User, error) {
+		return nil, ringdesk.Errorf(ringdesk.EUNAVAILABLE, "down")
+	})
+	r := httptest.NewRequest("GET", "/desk/ws", nil)
+	tests := []struct {
+		name string
+		auth agentdesk.AnyAuth
+		code string
+	}{
+		{"FirstAccepts", agentdesk.AnyAuth{ok, no}, ""},
+		{"SecondAccepts", agentdesk.AnyAuth{no, ok}, ""},
+		{"StoreDownButTokenGood", agentdesk.AnyAuth{down, ok}, ""},
+		{"NoneAccepts", agentdesk.AnyAuth{no, no}, ringdesk.EUNAUTHORIZED},
+		{"StoreDownSaysSo", agentdesk.AnyAuth{down, no}, ringdesk.EUNAVAILABLE},
+		{"Empty", agentdesk.AnyAuth{}, ringdesk.EUNAUTHORIZED},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			u, err := tt.auth.AuthenticateDesk(r)
+			if got := ringdesk.ErrorCode(err); got != tt.code {
+				t.Fatalf("code = %q, want %q", got, tt.code)
+			}
+			if tt.code == "" && u != alice {
+				t.Fatalf("user = %+v", u)
+			}
+		})
+	}
 }

@@ -272,49 +272,11 @@ func (db *DB) LookupByPhone(ctx context.Context, raw string) ([]*ringdesk.Custom
 		c.Phones = append(c.Phones, ringdesk.Phone{ID: r.PhoneID, Label: r.Label, Raw: r.Raw,
 			E164: r.E164, Extension: r.Extension, Invalid: r.Invalid})
 	}
-	if len(cs) > 1 {
-		// Only a shared number pays for a second query.
-		if err := db.orderByLastChoice(ctx, pn.E164, cs); err != nil {
-			return nil, err
-		}
+	// A shared number offers last time's pick first (store/desk.go).
+	if err := db.lastChoiceFirst(ctx, pn.E164, cs); err != nil {
+		return nil, err
 	}
 	return cs, nil
-}
-
-// orderByLastChoice orders the customers sharing the number e164 by the
-// latest call from that number logged against each, newest first, so the
-// customer an agent chose last time heads the chooser; customers never
-// chosen follow by ID. The index on (caller_e164, customer_id, offered_at)
-// answers it without reading call rows.
-func (db *DB) orderByLastChoice(ctx context.Context, e164 string, cs []*ringdesk.Customer) error {
-	ids := make([]int64, len(cs))
-	for i, c := range cs {
-		ids[i] = c.ID
-	}
-	query, args, err := sqlx.In(`SELECT customer_id, MAX(offered_at) AS last FROM calls
-		WHERE caller_e164 = ? AND customer_id IN (?) GROUP BY customer_id`, e164, ids)
-	if err != nil {
-		return fmt.Errorf("lookup by phone: last choice: %w", err)
-	}
-	var rows []struct {
-		CustomerID int64     `db:"customer_id"`
-		Last       time.Time `db:"last"`
-	}
-	if err := db.db.SelectContext(ctx, &rows, query, args...); err != nil {
-		return fmt.Errorf("lookup by phone: last choice: %w", err)
-	}
-	if len(rows) == 0 {
-		return nil
-	}
-	last := make(map[int64]time.Time, len(rows))
-	for _, r := range rows {
-		last[r.CustomerID] = r.Last
-	}
-	slices.SortStableFunc(cs, func(a, b *ringdesk.Customer) int {
-		// The zero time (never chosen) sorts last; ties keep ID order.
-		return last[b.ID].Compare(last[a.ID])
-	})
-	return nil
 }
 
 // escapeLike escapes LIKE's wildcards so user text matches literally.

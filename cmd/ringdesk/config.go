@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -41,8 +42,18 @@ type Config struct {
 	Calls struct {
 		SpoolDir string `yaml:"spool_dir"`
 	} `yaml:"calls"`
+	Web struct {
+		SecureCookies  bool          `yaml:"secure_cookies"`
+		SessionIdle    time.Duration `yaml:"session_idle"`
+		SessionMax     time.Duration `yaml:"session_max"`
+		LoginLimitUser int           `yaml:"login_limit_user"`
+		LoginLimitAddr int           `yaml:"login_limit_addr"`
+		LoginWindow    time.Duration `yaml:"login_window"`
+	} `yaml:"web"`
 	Desk struct {
 		AllowedOrigins []string `yaml:"allowed_origins"`
+		Dispositions   []string `yaml:"dispositions"`
+		AwayReasons    []string `yaml:"away_reasons"`
 	} `yaml:"desk"`
 	Routing struct {
 		HeartbeatTTL time.Duration `yaml:"heartbeat_ttl"`
@@ -79,6 +90,13 @@ func DefaultConfig() Config {
 	c.SIP.ListenTCP = ":5060"
 	c.SIP.Realm = "ringdesk"
 	c.Calls.SpoolDir = "var/spool"
+	c.Web.SessionIdle = time.Hour
+	c.Web.SessionMax = 12 * time.Hour
+	c.Web.LoginLimitUser = 5
+	c.Web.LoginLimitAddr = 50
+	c.Web.LoginWindow = 15 * time.Minute
+	c.Desk.Dispositions = []string{"resolved", "follow-up", "callback", "sale", "no-sale", "wrong-number", "other"}
+	c.Desk.AwayReasons = []string{"break", "lunch", "meeting", "training", "admin"}
 	c.Routing.HeartbeatTTL = 5 * time.Second
 	c.Routing.OrphanPolicy = "end"
 	c.MySQL.DSN = "ringdesk:ringdesk@tcp(127.0.0.1:3306)/ringdesk"
@@ -113,7 +131,15 @@ func (c *Config) keys() []configKey {
 		{"sip.realm", &c.SIP.Realm, "SIP digest realm for phone registrations"},
 		{"sip.advertise_host", &c.SIP.AdvertiseHost, "address phones reach Ringdesk at (Via/Contact of calls to agents); empty: the UDP listen address"},
 		{"calls.spool_dir", &c.Calls.SpoolDir, "directory where call-log writes wait while MySQL is down (replayed in order)"},
+		{"web.secure_cookies", &c.Web.SecureCookies, "mark cookies Secure on plain-HTTP requests too (set behind a TLS-terminating proxy)"},
+		{"web.session_idle", &c.Web.SessionIdle, "a login unused this long ends"},
+		{"web.session_max", &c.Web.SessionMax, "any login ends this long after it began"},
+		{"web.login_limit_user", &c.Web.LoginLimitUser, "login attempts per user name per web.login_window (a success starts again)"},
+		{"web.login_limit_addr", &c.Web.LoginLimitAddr, "failed logins per source address per web.login_window"},
+		{"web.login_window", &c.Web.LoginWindow, "the window of the login limits"},
 		{"desk.allowed_origins", &c.Desk.AllowedOrigins, "extra origins (scheme://host:port) allowed to open the desk socket; same-origin is always allowed"},
+		{"desk.dispositions", &c.Desk.Dispositions, "the dispositions an agent picks from in wrap-up, comma-separated in env"},
+		{"desk.away_reasons", &c.Desk.AwayReasons, "the reasons an agent picks from when going away (1–32 of a-z 0-9 - _)"},
 		{"routing.heartbeat_ttl", &c.Routing.HeartbeatTTL, "a node silent this long is dead and its calls are recovered by the others"},
 		{"routing.orphan_policy", &c.Routing.OrphanPolicy, "what survivors do with a dead node's calls: end (logged node-lost) or requeue"},
 		{"mysql.dsn", &c.MySQL.DSN, "MySQL/MariaDB DSN, user:password@tcp(host:port)/database"},
@@ -339,6 +365,42 @@ func (c *Config) Validate() error {
 			return bad("desk.allowed_origins", "%q is not an origin such as https://crm.example.com", o)
 		}
 	}
+	if c.Web.SessionIdle < time.Minute || c.Web.SessionIdle > 7*24*time.Hour {
+		return bad("web.session_idle", "%s is not between 1m and 168h", c.Web.SessionIdle)
+	}
+	if c.Web.SessionMax < c.Web.SessionIdle || c.Web.SessionMax > 30*24*time.Hour {
+		return bad("web.session_max", "%s is not between web.session_idle (%s) and 720h", c.Web.SessionMax, c.Web.SessionIdle)
+	}
+	if c.Web.LoginLimitUser < 1 || c.Web.LoginLimitUser > 1000 {
+		return bad("web.login_limit_user", "%d is not between 1 and 1000", c.Web.LoginLimitUser)
+	}
+	if c.Web.LoginLimitAddr < 1 || c.Web.LoginLimitAddr > 100000 {
+		return bad("web.login_limit_addr", "%d is not between 1 and 100000", c.Web.LoginLimitAddr)
+	}
+	if c.Web.LoginWindow < time.Second || c.Web.LoginWindow > 24*time.Hour {
+		return bad("web.login_window", "%s is not between 1s and 24h", c.Web.LoginWindow)
+	}
+	if len(c.Desk.Dispositions) == 0 {
+		return bad("desk.dispositions", "at least one disposition is required")
+	}
+	seen := map[string]bool{}
+	for _, d := range c.Desk.Dispositions {
+		if len(d) > 64 || strings.ContainsAny(d, "<>\"\r\n\t") {
+			return bad("desk.dispositions", "%q must be 1–64 characters without <, >, quotes or control characters", d)
+		}
+		if seen[d] {
+			return bad("desk.dispositions", "%q is listed twice", d)
+		}
+		seen[d] = true
+	}
+	if len(c.Desk.AwayReasons) == 0 {
+		return bad("desk.away_reasons", "at least one reason is required")
+	}
+	for _, r := range c.Desk.AwayReasons {
+		if !awayReasonRE.MatchString(r) {
+			return bad("desk.away_reasons", "%q must be 1–32 of a-z, 0-9, '-' or '_'", r)
+		}
+	}
 	if c.Routing.HeartbeatTTL < time.Second || c.Routing.HeartbeatTTL > 5*time.Minute {
 		return bad("routing.heartbeat_ttl", "%s is not between 1s and 5m", c.Routing.HeartbeatTTL)
 	}
@@ -440,6 +502,8 @@ func (c *Config) NodeID() string {
 	}
 	return id
 }
+
+var awayReasonRE = regexp.MustCompile(`^[a-z0-9_-]{1,32}$`)
 
 func ringdeskSite(s string) bool {
 	if s == "" || len(s) > 32 {

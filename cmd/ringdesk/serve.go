@@ -97,19 +97,35 @@ func (m *Main) Open(ctx context.Context) error {
 		m.Router = nil
 		return fmt.Errorf("routing: %w", err)
 	}
+	// The web server is built before the desk hub, which takes the web
+	// session as one way in; it starts listening last.
+	m.HTTP = m.newWeb(site)
 	if err := m.openDesk(ctx, node, site); err != nil {
 		return err
 	}
 	if err := m.openSIP(ctx, node, site); err != nil {
 		return err
 	}
-	health := map[string]ringdesk.Pinger{"mysql": m.DB, "redis": routing.RedisPinger{Client: m.Redis}}
-	m.HTTP = web.NewServer(m.Config.HTTP.Listen, m.Logger.With("component", "web"), health, prometheus.NewRegistry())
 	m.HTTP.Mount("GET /desk/ws", m.Desk)
 	if err := m.HTTP.Open(); err != nil {
 		return err
 	}
 	return nil
+}
+
+// newWeb builds the web server on the site's MySQL and Redis.
+func (m *Main) newWeb(site string) *web.Server {
+	health := map[string]ringdesk.Pinger{"mysql": m.DB, "redis": routing.RedisPinger{Client: m.Redis}}
+	s := web.NewServer(m.Config.HTTP.Listen, m.Logger.With("component", "web"), health, prometheus.NewRegistry())
+	s.Users = m.DB
+	s.Sessions = routing.NewWebStore(m.Redis, site)
+	s.Customers = m.DB
+	s.DeskCalls = m.DB
+	c := m.Config.Web
+	s.Settings = web.Settings{SecureCookies: c.SecureCookies, SessionIdle: c.SessionIdle, SessionMax: c.SessionMax,
+		LoginLimitUser: c.LoginLimitUser, LoginLimitAddr: c.LoginLimitAddr, LoginWindow: c.LoginWindow,
+		Dispositions: m.Config.Desk.Dispositions, AwayReasons: m.Config.Desk.AwayReasons}
+	return s
 }
 
 // deskAuth returns the desk token checker of the site; its key lives in
@@ -135,7 +151,9 @@ func (m *Main) openDesk(ctx context.Context, node, site string) error {
 		}
 		return &ringdesk.AgentStateChange{AgentID: a.ID, State: string(a.State), Reason: a.Reason, CallID: a.CallID, Since: a.Since}, nil
 	}
-	m.Desk = agentdesk.NewHub(node, routing.NewDeskBus(m.Redis, site), auth, router, m.Logger.With("component", "agentdesk"),
+	// Browsers come in with their web session; the CLI desk and tests with
+	// a desk token (ringdesk user token).
+	m.Desk = agentdesk.NewHub(node, routing.NewDeskBus(m.Redis, site), agentdesk.AnyAuth{m.HTTP, auth}, router, m.Logger.With("component", "agentdesk"),
 		agentdesk.WithAllowedOrigins(m.Config.Desk.AllowedOrigins...), agentdesk.WithStateLookup(stateLookup))
 	if err := m.Desk.Open(ctx); err != nil {
 		m.Desk = nil

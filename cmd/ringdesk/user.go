@@ -30,8 +30,9 @@ const userUsage = `Subcommands:
   ringdesk user token NAME [--ttl 12h]
 
 "token" prints a signed desk token for an agent or supervisor: the agent
-desk's WebSocket (/desk/ws?token=…) accepts it until it expires. The web
-login will issue the same tokens.
+desk's WebSocket (/desk/ws?token=…) accepts it until it expires: for the
+terminal desk and scripts. Browsers log in at /login and the desk socket
+takes their session cookie instead.
 
 A login password not given by flag is read from the terminal (asked twice,
 not echoed) or, when input is not a terminal, as one line of stdin. A SIP
