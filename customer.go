@@ -37,10 +37,10 @@ func (c *Customer) Validate() error {
 	c.Company = strings.TrimSpace(c.Company)
 	c.Email = strings.TrimSpace(c.Email)
 	c.AccountNumber = strings.TrimSpace(c.AccountNumber)
-	for _, f := range []struct{ name, v string }{{"Name", c.Name}, {"Company", c.Company}, {"Email", c.Email},
-		{"Account number", c.AccountNumber}, {"Address", c.Address}, {"Notes", c.Notes}} {
+	for _, f := range []struct{ name, v string }{{"name", c.Name}, {"company", c.Company}, {"email", c.Email},
+		{"account number", c.AccountNumber}, {"address", c.Address}, {"notes", c.Notes}} {
 		if !validText(f.v) {
-			return Errorf(EINVALID, "%s is not valid UTF-8 text.", f.name)
+			return Errorf(EINVALID, "Text is not valid UTF-8 (in the %s; save files as UTF-8).", f.name)
 		}
 	}
 	if c.Name == "" && c.Company == "" {
@@ -62,11 +62,8 @@ func (c *Customer) Validate() error {
 	default:
 		return Errorf(EINVALID, "Status %q is not one of active, inactive, prospect.", c.Status)
 	}
-	if len(c.Address) > MaxAddressLen {
-		return Errorf(EINVALID, "Address is limited to %d characters.", MaxAddressLen)
-	}
-	if len(c.Notes) > MaxCustomerNotes {
-		return Errorf(EINVALID, "Notes are limited to %d characters.", MaxCustomerNotes)
+	if len(c.Address) > MaxTextLen || len(c.Notes) > MaxTextLen {
+		return Errorf(EINVALID, "Address and notes are limited to %d characters each.", MaxTextLen)
 	}
 	// Tags are kept once each, in the order given: an editor that adds a
 	// tag twice should not fail.
@@ -82,8 +79,8 @@ func (c *Customer) Validate() error {
 			tags = append(tags, t)
 		}
 	}
-	if len(tags) > MaxTags || len(strings.Join(tags, ",")) > 2000 {
-		return Errorf(EINVALID, "A customer has at most %d tags, 2,000 characters in all.", MaxTags)
+	if len(strings.Join(tags, ",")) > MaxTagsLen {
+		return Errorf(EINVALID, "Tags are limited to %d characters in all.", MaxTagsLen)
 	}
 	if c.Tags != nil {
 		c.Tags = tags
@@ -189,6 +186,11 @@ type CustomerService interface {
 	CreateNote(ctx context.Context, n *Note) error
 	// CreateCase opens a case for a customer. Returns EINVALID, ENOTFOUND.
 	CreateCase(ctx context.Context, c *Case) error
+
+	// The record's cases and notes (records.go).
+	RecordService
+	// Bulk import from CSV (records.go).
+	CustomerImporter
 }
 
 // Note is a free-text note on a customer record, optionally from a call.
@@ -204,8 +206,8 @@ type Note struct {
 // Validate checks a note's text and trims its spacing.
 func (n *Note) Validate() error {
 	n.Body = strings.TrimSpace(n.Body)
-	if n.Body == "" || len(n.Body) > MaxNoteLen || !validText(n.Body) {
-		return Errorf(EINVALID, "A note needs text (at most %d characters).", MaxNoteLen)
+	if n.Body == "" || len(n.Body) > MaxTextLen || !validText(n.Body) {
+		return Errorf(EINVALID, "A note needs text (at most %d characters).", MaxTextLen)
 	}
 	if n.CustomerID <= 0 {
 		return Errorf(EINVALID, "A note belongs to a customer.")
@@ -248,8 +250,8 @@ func (c *Case) Validate() error {
 	if !validText(c.Subject) || !validText(c.Description) {
 		return Errorf(EINVALID, "A case's subject and description must be valid UTF-8 text.")
 	}
-	if len(c.Description) > MaxDescriptionLen {
-		return Errorf(EINVALID, "A case's description is limited to %d characters.", MaxDescriptionLen)
+	if len(c.Description) > MaxTextLen {
+		return Errorf(EINVALID, "A case's description is limited to %d characters.", MaxTextLen)
 	}
 	if c.CustomerID <= 0 {
 		return Errorf(EINVALID, "A case belongs to a customer.")

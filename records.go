@@ -2,21 +2,18 @@ package ringdesk
 
 import (
 	"context"
+	"io"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
-// Limits of the free-text parts of a record, in bytes, below what their
-// TEXT columns hold, so an oversized value is a clear EINVALID rather than
-// a database error.
+// Limits of a record's free-text fields, in bytes: what their TEXT and
+// VARCHAR columns hold, so an oversized value is a clear EINVALID rather
+// than a database error.
 const (
-	MaxNoteLen        = 60000
-	MaxDescriptionLen = 60000
-	MaxAddressLen     = 2000
-	MaxCustomerNotes  = 60000
-	// MaxTags bounds the tags of one customer; together they must fit the
-	// 2,000-byte tags column.
-	MaxTags = 50
+	MaxTextLen = 65535 // notes.body, cases.description, customers.address and notes
+	MaxTagsLen = 2000  // customers.tags, the tags joined by commas
 )
 
 // CaseUpdate changes some fields of a case. Nil fields are left as they
@@ -73,6 +70,47 @@ type RecordService interface {
 	// FindNotes returns a customer's notes, newest first; at most limit
 	// (default 50). Returns ENOTFOUND for an unknown customer.
 	FindNotes(ctx context.Context, customerID int64, limit int) ([]Note, error)
+}
+
+// ImportRowError is a CSV row that was not imported: its line in the file
+// and why.
+type ImportRowError struct {
+	Line   int    `json:"line"`
+	Reason string `json:"reason"`
+}
+
+// ImportReport tells what a CSV import did: data rows read, and each row
+// Created, Unchanged (already stored) or Failed, with the failed rows'
+// lines and reasons (the first MaxErrors of them; MoreErrors counts the rest).
+type ImportReport struct {
+	Rows           int              `json:"rows"`
+	Created        int              `json:"created"`
+	Unchanged      int              `json:"unchanged"`
+	Failed         int              `json:"failed"`
+	IgnoredColumns []string         `json:"ignored_columns"`
+	Errors         []ImportRowError `json:"errors"`
+	MoreErrors     int              `json:"more_errors"`
+	Duration       time.Duration    `json:"duration_ns"`
+}
+
+// ImportOptions tune ImportCustomers.
+type ImportOptions struct {
+	// Mapping maps CSV header names to customer fields (see the CLI's
+	// ringdesk import --map); nil recognises the usual names.
+	Mapping map[string]string
+	// MaxErrors bounds the row errors kept in the report; default 1000.
+	MaxErrors int
+}
+
+// CustomerImporter imports customers from CSV: the importer of the CLI
+// (ringdesk import), for the web's import page.
+type CustomerImporter interface {
+	// ImportCustomers reads CSV from r and stores the new customers; a
+	// re-import changes nothing. Bad rows are reported by line and skipped.
+	// Returns EINVALID (with nothing changed) for a file it cannot use at
+	// all, such as one without a name or company column; on a database
+	// failure, the error with the report so far.
+	ImportCustomers(ctx context.Context, r io.Reader, opts ImportOptions) (*ImportReport, error)
 }
 
 // validText reports whether s is valid UTF-8 without NUL bytes: MySQL

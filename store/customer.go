@@ -83,7 +83,11 @@ func (db *DB) preparePhones(phones []ringdesk.Phone) ([]ringdesk.Phone, error) {
 		if len(p.Label) > 32 {
 			return nil, ringdesk.Errorf(ringdesk.EINVALID, "Phone label %q is longer than 32 characters.", p.Label)
 		}
-		out = append(out, db.norm.phoneFor(p.Label, raw))
+		ph := db.norm.phoneFor(p.Label, raw)
+		if len(ph.Extension) > maxExtensionLen {
+			return nil, ringdesk.Errorf(ringdesk.EINVALID, "Phone number %q has an extension longer than %d digits.", raw, maxExtensionLen)
+		}
+		out = append(out, ph)
 	}
 	return out, nil
 }

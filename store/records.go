@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"io"
 
 	"github.com/jmoiron/sqlx"
 
@@ -112,4 +113,30 @@ func (db *DB) FindNotes(ctx context.Context, customerID int64, limit int) ([]rin
 		return nil, fmt.Errorf("find notes of customer %d: %w", customerID, err)
 	}
 	return notes, nil
+}
+
+// ImportCustomers runs Import, the CLI's importer, collecting the row
+// errors for a report.
+func (db *DB) ImportCustomers(ctx context.Context, r io.Reader, opts ringdesk.ImportOptions) (*ringdesk.ImportReport, error) {
+	maxErrors := opts.MaxErrors
+	if maxErrors <= 0 {
+		maxErrors = 1000
+	}
+	rep := &ringdesk.ImportReport{Errors: []ringdesk.ImportRowError{}}
+	sum, err := db.Import(ctx, r, ImportOptions{Mapping: opts.Mapping, OnError: func(e RowError) {
+		if len(rep.Errors) < maxErrors {
+			rep.Errors = append(rep.Errors, ringdesk.ImportRowError{Line: e.Line, Reason: e.Reason})
+		} else {
+			rep.MoreErrors++
+		}
+	}})
+	rep.Rows, rep.Created, rep.Unchanged, rep.Failed = sum.Rows, sum.Created, sum.Unchanged, sum.Failed
+	rep.IgnoredColumns, rep.Duration = sum.IgnoredColumns, sum.Duration
+	if rep.IgnoredColumns == nil {
+		rep.IgnoredColumns = []string{}
+	}
+	if err != nil {
+		return rep, fmt.Errorf("import customers: %w", err)
+	}
+	return rep, nil
 }

@@ -58,7 +58,7 @@ func TestUpdateCase(t *testing.T) {
 		{"BadStatus", ringdesk.CaseUpdate{Version: 2, Status: ptr("solved")}, ringdesk.EINVALID},
 		{"BadPriority", ringdesk.CaseUpdate{Version: 2, Priority: ptr("asap")}, ringdesk.EINVALID},
 		{"BadUTF8", ringdesk.CaseUpdate{Version: 2, Description: ptr("a\xffb")}, ringdesk.EINVALID},
-		{"LongDescription", ringdesk.CaseUpdate{Version: 2, Description: ptr(strings.Repeat("x", ringdesk.MaxDescriptionLen+1))}, ringdesk.EINVALID},
+		{"LongDescription", ringdesk.CaseUpdate{Version: 2, Description: ptr(strings.Repeat("x", ringdesk.MaxTextLen+1))}, ringdesk.EINVALID},
 		{"NegativeOwner", ringdesk.CaseUpdate{Version: 2, OwnerID: ptr(int64(-1))}, ringdesk.EINVALID},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -166,7 +166,7 @@ func TestFindCustomerCasesAndNotes(t *testing.T) {
 		code string
 	}{
 		{"Empty", ringdesk.Note{CustomerID: cust.ID, Body: " \n "}, ringdesk.EINVALID},
-		{"TooLong", ringdesk.Note{CustomerID: cust.ID, Body: strings.Repeat("x", ringdesk.MaxNoteLen+1)}, ringdesk.EINVALID},
+		{"TooLong", ringdesk.Note{CustomerID: cust.ID, Body: strings.Repeat("x", ringdesk.MaxTextLen+1)}, ringdesk.EINVALID},
 		{"BadUTF8", ringdesk.Note{CustomerID: cust.ID, Body: "\xc3\x28"}, ringdesk.EINVALID},
 		{"NUL", ringdesk.Note{CustomerID: cust.ID, Body: "a\x00b"}, ringdesk.EINVALID},
 		{"NoCustomer", ringdesk.Note{Body: "x"}, ringdesk.EINVALID},
@@ -214,9 +214,9 @@ func TestCustomerEditTagsAndPhones(t *testing.T) {
 		t.Errorf("stored tags %q, returned %q", stored.Tags, got.Tags)
 	}
 
-	manyTags := make([]string, ringdesk.MaxTags+1)
+	manyTags := make([]string, 40) // each valid, too long together
 	for i := range manyTags {
-		manyTags[i] = fmt.Sprint("t", i)
+		manyTags[i] = fmt.Sprintf("%060d", i)
 	}
 	manyPhones := make([]ringdesk.Phone, 21)
 	for i := range manyPhones {
@@ -234,8 +234,9 @@ func TestCustomerEditTagsAndPhones(t *testing.T) {
 		{"TooManyPhones", ringdesk.CustomerUpdate{Phones: &manyPhones}},
 		{"BadUTF8Label", ringdesk.CustomerUpdate{Phones: &[]ringdesk.Phone{{Label: "\xff", Raw: "020 7946 0009"}}}},
 		{"BadUTF8Name", ringdesk.CustomerUpdate{Name: ptr("Gr\xe0ce")}},
-		{"LongAddress", ringdesk.CustomerUpdate{Address: ptr(strings.Repeat("a", ringdesk.MaxAddressLen+1))}},
+		{"LongAddress", ringdesk.CustomerUpdate{Address: ptr(strings.Repeat("a", ringdesk.MaxTextLen+1))}},
 		{"BadEmail", ringdesk.CustomerUpdate{Email: ptr("grace at navy")}},
+		{"LongExtension", ringdesk.CustomerUpdate{Phones: &[]ringdesk.Phone{{Raw: "020 7946 0000 ext 1234567890123456789"}}}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.upd.Version = 2
@@ -323,4 +324,39 @@ func TestLookupByPhoneLastChoice(t *testing.T) {
 			t.Fatalf("got %s, want Dave", got)
 		}
 	})
+}
+
+func TestImportCustomers(t *testing.T) {
+	db := storetest.MustOpenDB(t, "GB")
+	ctx := context.Background()
+	file := "name,email,phone,account_number,shoe size\n" +
+		"Ada Lovelace,ada@example.com,020 7946 0001,A-1,5\n" +
+		",nobody@example.com,,A-2,6\n" +
+		"Bad Mail,not-an-email,,A-3,7\n" +
+		"Grace Hopper,grace@example.com,07700 900123,A-4,8\n"
+	rep, err := db.ImportCustomers(ctx, strings.NewReader(file), ringdesk.ImportOptions{MaxErrors: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Rows != 4 || rep.Created != 2 || rep.Failed != 2 || rep.Unchanged != 0 {
+		t.Fatalf("report %+v", rep)
+	}
+	if len(rep.Errors) != 1 || rep.Errors[0].Line != 3 || rep.MoreErrors != 1 {
+		t.Fatalf("errors %+v (+%d), want line 3 kept and one more counted", rep.Errors, rep.MoreErrors)
+	}
+	if !reflect.DeepEqual(rep.IgnoredColumns, []string{"shoe size"}) {
+		t.Errorf("ignored columns %q", rep.IgnoredColumns)
+	}
+	// The same importer as the CLI: a second run changes nothing.
+	rep, err = db.ImportCustomers(ctx, strings.NewReader(file), ringdesk.ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Created != 0 || rep.Unchanged != 2 || len(rep.Errors) != 2 || rep.Errors[1].Line != 4 {
+		t.Fatalf("second run %+v", rep)
+	}
+	// A file it cannot use is EINVALID and stores nothing.
+	if _, err := db.ImportCustomers(ctx, strings.NewReader("email,phone\nx@example.com,1\n"), ringdesk.ImportOptions{}); ringdesk.ErrorCode(err) != ringdesk.EINVALID {
+		t.Fatalf("no name column: %v, want EINVALID", err)
+	}
 }
