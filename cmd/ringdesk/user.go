@@ -83,6 +83,11 @@ func runUser(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer db.Close()
+	// On a fresh database (the first admin), say what to do rather than
+	// MySQL's "table doesn't exist".
+	if v, err := db.SchemaVersion(ctx); err == nil && v == 0 {
+		return ringdesk.Errorf(ringdesk.EINVALID, "The database has no schema yet: run `ringdesk migrate` (or start `ringdesk serve` once) first.")
+	}
 
 	switch sub {
 	case "add":

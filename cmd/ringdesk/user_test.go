@@ -69,3 +69,19 @@ func TestUserCommands(t *testing.T) {
 		t.Errorf("password set by passwd does not work: %v", err)
 	}
 }
+
+// TestUserAddOnFreshDatabase: the first admin on a database without the
+// schema gets told to migrate, not MySQL's "table doesn't exist".
+func TestUserAddOnFreshDatabase(t *testing.T) {
+	cfg := testConfig(t)
+	code, _, errOut := cli(t, cfg, "", "user", "add", "--username", "admin", "--role", "admin", "--password", "admin-password")
+	if code == 0 || !strings.Contains(errOut, "ringdesk migrate") {
+		t.Fatalf("user add on an empty database = %d %q, want an error that says to migrate", code, errOut)
+	}
+	if code, _, errOut := cli(t, cfg, "", "migrate"); code != 0 {
+		t.Fatal(errOut)
+	}
+	if code, out, errOut := cli(t, cfg, "", "user", "add", "--username", "admin", "--role", "admin", "--password", "admin-password"); code != 0 || !strings.Contains(out, `created admin "admin"`) {
+		t.Fatalf("user add after migrate = %d %q %q", code, out, errOut)
+	}
+}

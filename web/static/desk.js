@@ -210,7 +210,16 @@
 
   function onProgress(p) {
     if (call.id !== p.call_id) startCall(p.call_id);
-    call.progress = p;
+    // Each message carries the times known so far; keep earlier ones that
+    // a later message leaves out (an "ended" may omit answered_at).
+    // The call path may send only "at": a connected message's "at" is
+    // when the call was answered, an ended one's when it ended.
+    const prev = call.progress || {};
+    call.progress = Object.assign({}, p, {
+      offered_at: p.offered_at || prev.offered_at,
+      answered_at: p.answered_at || prev.answered_at || (p.state === "connected" ? p.at : undefined),
+      ended_at: p.ended_at || prev.ended_at || (p.state === "ended" || p.state === "failed" ? p.at : undefined),
+    });
     const st = $("call-state");
     let label = PROGRESS_LABEL[p.state] || p.state;
     if (p.reason) label += " (" + p.reason + ")";
@@ -274,7 +283,7 @@
     const offered = (pr && t(pr.offered_at)) || (p && t(p.offered_at));
     const waitStart = offered && p ? offered - (p.wait_ms || 0) : offered;
     const answered = pr && t(pr.answered_at);
-    const ended = pr && (t(pr.ended_at) || (pr.state === "ended" || pr.state === "failed" ? t(pr.at) : null));
+    const ended = pr && t(pr.ended_at);
     if (waitStart) $("call-wait").textContent = fmt((answered || ended || now()) - waitStart);
     if (answered) $("call-talk").textContent = fmt((ended || now()) - answered);
   }
@@ -286,6 +295,7 @@
     const pop = $("pop");
     pop.dataset.callId = p.call_id;
     pop.dataset.match = p.match;
+    pop.dataset.shownAt = String(Date.now()); // when the caller appeared (the browser tests measure it)
     const body = [];
     body.push(el("p", { class: "pop-caller", id: "pop-caller" },
       el("strong", {}, "Caller: "), callerText(p),
