@@ -137,6 +137,7 @@ func (s *Server) handleCustomersPage(w http.ResponseWriter, r *http.Request) {
 // customerPage is the data of customer.html.
 type customerPage struct {
 	CustomerRecord
+	OpenCases  int
 	Statuses   []string
 	Priorities []string
 	CaseStates []string
@@ -176,8 +177,15 @@ func (s *Server) handleCustomerPage(w http.ResponseWriter, r *http.Request) {
 	if title == "" {
 		title = rec.Customer.Company
 	}
+	open := 0
+	for _, k := range rec.Cases {
+		if k.Status != ringdesk.CaseClosed {
+			open++
+		}
+	}
 	s.render(w, r, "customer", Titled{Title: title, Data: customerPage{
 		CustomerRecord: *rec,
+		OpenCases:      open,
 		Statuses:       []string{ringdesk.CustomerActive, ringdesk.CustomerInactive, ringdesk.CustomerProspect},
 		Priorities:     []string{"low", "normal", "high", "urgent"},
 		CaseStates:     []string{ringdesk.CaseOpen, ringdesk.CasePending, ringdesk.CaseClosed},

@@ -121,7 +121,8 @@
         subject: f.elements.subject.value, description: f.elements.description.value, priority: f.elements.priority.value,
       });
       f.reset();
-      await refresh("cases", "timeline");
+      f.closest("details").open = false;
+      await refresh("record-head", "cases", "timeline");
       say(msg, "Case #" + k.id + " opened.", "ok");
     } catch (e) {
       say(msg, e.message, "error");
@@ -134,7 +135,7 @@
     say(msg, "Saving…");
     try {
       await rd.api("PATCH", "/api/cases/" + encodeURIComponent(caseId), { version: Number(caseForm.dataset.version), ...change });
-      await refresh("cases", "timeline");
+      await refresh("record-head", "cases", "timeline");
       const fresh = document.querySelector("#case-" + CSS.escape(caseId) + " .case-msg");
       if (fresh) say(fresh, change.status === "closed" ? "Case closed." : "Case updated.", "ok");
     } catch (e) {
