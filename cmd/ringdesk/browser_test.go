@@ -81,7 +81,8 @@ func waitSipp(t *testing.T, what string, done <-chan []byte) {
 // agent1's phone: log in, go Ready, a known caller pops within a second,
 // wrap-up lands on the customer's timeline, an unknown caller (with a
 // script in its display name, shown as text) is saved from the pop and
-// the call linked; agent2's desk sees none of it; a POST without the CSRF
+// the call linked; a shared number offers a chooser that survives a
+// reload and logs the call to the pick; agent2's desk sees none of it; a POST without the CSRF
 // token is refused; an agent cannot open the supervisor or admin pages.
 // Screenshots go to var/artifacts.
 func TestBrowserDesk(t *testing.T) {
@@ -104,6 +105,16 @@ func TestBrowserDesk(t *testing.T) {
 	if err := m.DB.CreateCase(ctx, &ringdesk.Case{CustomerID: ada.ID, Subject: "Difference engine jams", Priority: "high"}); err != nil {
 		t.Fatal(err)
 	}
+	// Two customers share a number (a household, a switchboard).
+	shared := []*ringdesk.Customer{
+		{Name: "Charles Babbage", Company: "Difference Ltd", Phones: []ringdesk.Phone{{Label: "office", Raw: "020 7946 0888"}}},
+		{Name: "Georgiana Babbage", Phones: []ringdesk.Phone{{Label: "home", Raw: "020 7946 0888"}}},
+	}
+	for _, c := range shared {
+		if err := m.DB.CreateCustomer(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
 	base := "http://" + m.HTTP.Addr()
 	art := webtest.ArtifactDir(t)
 	var password string
@@ -121,7 +132,7 @@ func TestBrowserDesk(t *testing.T) {
 		tab.Do(t, 15*time.Second, chromedp.WaitVisible(chromedp.CSS(`#state[data-state="logged-out"]`)))
 	}
 
-	// agent1's phone registers as 1001 and answers two calls after 500 ms.
+	// agent1's phone registers as 1001 and answers three calls after 500 ms.
 	target := m.SIP.UDPAddr().String()
 	pport := strconv.Itoa(freeUDPPort(t))
 	reg := exec.Command(sippPath(t), "-sf", scenario(t, "agent_register.xml"), "-t", "u1", "-i", "127.0.0.1", "-p", pport, "-m", "1",
@@ -133,7 +144,7 @@ func TestBrowserDesk(t *testing.T) {
 	sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	phone := sippRun(sctx, t, "-sf", scenario(t, "agent_answer.xml"), "-t", "u1", "-i", "127.0.0.1", "-p", pport,
-		"-m", "2", "-d", "500", "-timeout", "100s", "-timeout_error", "-nostdin")
+		"-m", "3", "-d", "500", "-timeout", "100s", "-timeout_error", "-nostdin")
 	call := func(number, name string) <-chan []byte {
 		return sippRun(sctx, t, "-sf", scenario(t, "trunk_call_named.xml"), "-t", "u1", "-i", "127.0.0.1",
 			"-p", strconv.Itoa(freeUDPPort(t)), "-m", "1", "-d", "2500", "-key", "caller", number, "-key", "caller_name", name,
@@ -143,6 +154,24 @@ func TestBrowserDesk(t *testing.T) {
 	// Ready: the state shown is the routing state.
 	a.Do(t, 10*time.Second, chromedp.Click(chromedp.ID("btn-ready")),
 		chromedp.WaitVisible(chromedp.CSS(`#state[data-state="available"]`)))
+
+	// Layout shifts from here on are summed (CLS): a pop must not move
+	// anything on the page.
+	if !webtest.Eval[bool](t, a, `PerformanceObserver.supportedEntryTypes.includes("layout-shift")`) {
+		t.Fatal("this Chromium does not report layout shifts")
+	}
+	webtest.Eval[chromedp.Void](t, a, `window.rdShift = 0; window.rdShifted = []; new PerformanceObserver((l) => {
+		for (const e of l.getEntries()) {
+			if (e.hadRecentInput) continue;
+			window.rdShift += e.value;
+			for (const src of e.sources || []) {
+				const n = src.node;
+				const r = (x) => x ? [x.x, x.y, x.width, x.height].map(Math.round).join(",") : "";
+				window.rdShifted.push((n ? (n.id || n.className || n.nodeName) + ": " + (n.textContent || "").slice(0, 30) : "?") +
+					" [" + r(src.previousRect) + " -> " + r(src.currentRect) + "]");
+			}
+		}
+	}).observe({type: "layout-shift"})`)
 
 	// A known caller: the pop shows the customer, within a second of the INVITE.
 	caller1 := call("020 7946 0123", "ADA L")
@@ -174,6 +203,9 @@ func TestBrowserDesk(t *testing.T) {
 		}
 	}
 	noPop("during the pop")
+	if shift := webtest.Eval[float64](t, a, `window.rdShift`); shift > 0 {
+		t.Errorf("the pop shifted the layout (cumulative layout shift %.6f): %s", shift, webtest.Eval[string](t, a, `window.rdShifted.join("; ")`))
+	}
 	a.Screenshot(t, filepath.Join(art, "desk-pop.png"))
 
 	// The call connects, ends, and agent1 is in wrap-up.
@@ -221,6 +253,9 @@ func TestBrowserDesk(t *testing.T) {
 	if got := webtest.Eval[string](t, a, `document.getElementById("nc-phone").value`); got != "+442079460999" {
 		t.Errorf("new-customer phone pre-filled with %q", got)
 	}
+	if shift := webtest.Eval[float64](t, a, `window.rdShift`); shift > 0 {
+		t.Errorf("the unknown caller's pop shifted the layout (cumulative layout shift %.6f): %s", shift, webtest.Eval[string](t, a, `window.rdShifted.join("; ")`))
+	}
 	a.Screenshot(t, filepath.Join(art, "desk-unknown-caller.png"))
 	call2ID := webtest.Eval[string](t, a, `document.getElementById("pop").dataset.callId`)
 	a.Do(t, 10*time.Second,
@@ -240,8 +275,34 @@ func TestBrowserDesk(t *testing.T) {
 		t.Fatalf("customer of call 2 = %+v, %v", cu, err)
 	}
 	a.Screenshot(t, filepath.Join(art, "desk-new-customer-saved.png"))
-	noPop("after both calls")
 	waitSipp(t, "caller 2", caller2)
+	a.Do(t, 30*time.Second, chromedp.WaitVisible(chromedp.CSS(`#state[data-state="wrap-up"]`)),
+		chromedp.Click(chromedp.ID("btn-ready")), chromedp.WaitVisible(chromedp.CSS(`#state[data-state="available"]`)))
+
+	// A shared number: a chooser. A reload in the middle gets the pop again
+	// (the desk re-syncs on connect); the pick logs the call to that customer.
+	caller3 := call("020 7946 0888", "BABBAGE")
+	a.Do(t, 20*time.Second, chromedp.WaitVisible(chromedp.ID("pop-candidates")))
+	call3ID := webtest.Eval[string](t, a, `document.getElementById("pop").dataset.callId`)
+	a.Do(t, 20*time.Second, chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("pop-candidates")))
+	if got := webtest.Eval[string](t, a, `document.getElementById("pop").dataset.callId`); got != call3ID {
+		t.Fatalf("after a reload the desk shows call %q, want %q", got, call3ID)
+	}
+	if n := webtest.Eval[int](t, a, `document.querySelectorAll("#pop-candidates li").length`); n != 2 {
+		t.Fatalf("chooser lists %d customers, want 2", n)
+	}
+	a.Screenshot(t, filepath.Join(art, "desk-shared-number.png"))
+	a.Do(t, 10*time.Second,
+		chromedp.Click(chromedp.CSS(fmt.Sprintf(`#pop-candidates button[data-customer-id="%d"]`, shared[1].ID))),
+		chromedp.WaitVisible(chromedp.ID("pop-card")))
+	if got := a.Text(t, "#pop-name"); got != "Georgiana Babbage" {
+		t.Errorf("card after the pick shows %q", got)
+	}
+	if c3, err := m.DB.FindCallByID(ctx, call3ID); err != nil || c3.CustomerID != shared[1].ID {
+		t.Fatalf("call 3 not logged to the pick: %+v, %v", c3, err)
+	}
+	noPop("after all calls")
+	waitSipp(t, "caller 3", caller3)
 	waitSipp(t, "agent phone", phone)
 
 	// A state-changing request without the CSRF token is refused and changes nothing.

@@ -135,7 +135,7 @@
     b.dataset.state = state;
     let label = STATE_LABEL[state] || state;
     if (agent.reason && (state === "away" || state === "logged-out")) label += " (" + agent.reason + ")";
-    b.textContent = label;
+    $("state-label").textContent = label;
     if (state === "wrap-up" || state === "on-call") enableWrapUp(true);
     tick();
     setButtons();
@@ -262,6 +262,7 @@
     const p = call.pop;
     if (p) {
       $("call-caller").textContent = callerText(p);
+      $("call-caller").title = callerText(p);
       $("call-queue").textContent = p.queue || "—";
     }
   }
@@ -276,7 +277,8 @@
 
   // tick refreshes the timers once a second.
   function tick() {
-    if (agent.since) $("state-since").textContent = "for " + fmt(now() - agent.since);
+    // Inside the badge: nothing after it moves as the label changes.
+    if (agent.since) $("state-since").textContent = fmt(now() - agent.since);
     const pr = call.progress, p = call.pop;
     if (!pr && !p) return;
     const t = (v) => (v ? Date.parse(v) : null);
