@@ -119,6 +119,26 @@ func TestBrowserRecords(t *testing.T) {
 		}
 	})
 
+	t.Run("NewCustomer", func(t *testing.T) {
+		a.Do(t, 10*time.Second, chromedp.Navigate(e.URL+"/customers"), chromedp.WaitVisible(chromedp.ID("new-name")),
+			chromedp.Click(chromedp.CSS("#new-customer button[type=submit]")),
+			chromedp.WaitVisible(chromedp.CSS("#new-msg.error")))
+		if msg := a.Text(t, "#new-msg"); !strings.Contains(msg, "needs a name or a company") {
+			t.Errorf("empty form told %q", msg)
+		}
+		a.Do(t, 10*time.Second,
+			chromedp.SendKeys(chromedp.ID("new-name"), "Mary Somerville"),
+			chromedp.SendKeys(chromedp.ID("new-phone"), "020 7946 0888"),
+			chromedp.Click(chromedp.CSS("#new-customer button[type=submit]")),
+			chromedp.WaitVisible(chromedp.ID("edit-form")))
+		if got := a.Text(t, "#customer-name"); got != "Mary Somerville" {
+			t.Errorf("new record shows %q", got)
+		}
+		if found, err := e.DB.LookupByPhone(ctx, "+442079460888"); err != nil || len(found) != 1 || found[0].Name != "Mary Somerville" {
+			t.Errorf("new customer by phone: %+v, %v", found, err)
+		}
+	})
+
 	t.Run("EditConflict", func(t *testing.T) {
 		// Both have version 1 open.
 		a.Do(t, 10*time.Second, chromedp.Navigate(record), chromedp.WaitVisible(chromedp.ID("edit-form")))

@@ -3,16 +3,20 @@ package web
 import (
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/ringdesk/ringdesk"
 )
 
 // The admins' CSV import page: the CLI's importer (ringdesk import) behind
-// a file upload, with its per-line report. Big files belong to the CLI: a
-// request has the server's write timeout to finish.
+// a file upload, with its per-line report. Files over 20 MB belong to the CLI.
 
-// maxImportUpload bounds the file the import page takes.
-const maxImportUpload = 20 << 20
+// maxImportUpload bounds the file the import page takes; importTimeout
+// is how long its import may take.
+const (
+	maxImportUpload = 20 << 20
+	importTimeout   = 10 * time.Minute
+)
 
 // importPage is the data of import.html.
 type importPage struct {
@@ -46,6 +50,11 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request) {
 	default:
 		defer f.Close()
 		page.File = fh.Filename
+		// A file near the limit may take longer than the server's write
+		// timeout to import: give this response the time it needs.
+		if err := http.NewResponseController(w).SetWriteDeadline(time.Now().Add(importTimeout)); err != nil {
+			s.logger.Warn("import: cannot extend the write deadline", "error", err)
+		}
 		rep, err := s.Customers.ImportCustomers(r.Context(), f, ringdesk.ImportOptions{})
 		page.Report = rep
 		if err != nil {
