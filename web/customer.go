@@ -137,6 +137,9 @@ func (s *Server) handleCustomersPage(w http.ResponseWriter, r *http.Request) {
 // customerPage is the data of customer.html.
 type customerPage struct {
 	CustomerRecord
+	// Call is the call the agent came from (?call=ID, the desk's "Open
+	// record"): notes and cases added on the page are linked to it.
+	Call       *ringdesk.Call
 	OpenCases  int
 	Statuses   []string
 	Priorities []string
@@ -185,11 +188,27 @@ func (s *Server) handleCustomerPage(w http.ResponseWriter, r *http.Request) {
 	}
 	s.render(w, r, "customer", Titled{Title: title, Data: customerPage{
 		CustomerRecord: *rec,
+		Call:           s.fromCall(r, id),
 		OpenCases:      open,
 		Statuses:       []string{ringdesk.CustomerActive, ringdesk.CustomerInactive, ringdesk.CustomerProspect},
 		Priorities:     []string{"low", "normal", "high", "urgent"},
 		CaseStates:     []string{ringdesk.CaseOpen, ringdesk.CasePending, ringdesk.CaseClosed},
 	}})
+}
+
+// fromCall returns the call named by the request's ?call= when it is
+// logged against the customer or against no one yet; otherwise nil, and
+// the page works as a plain record.
+func (s *Server) fromCall(r *http.Request, customerID int64) *ringdesk.Call {
+	id := r.URL.Query().Get("call")
+	if !ringdesk.ValidDeskID(id) {
+		return nil
+	}
+	c, err := s.DeskCalls.FindCallByID(r.Context(), id)
+	if err != nil || (c.CustomerID != 0 && c.CustomerID != customerID) {
+		return nil
+	}
+	return c
 }
 
 // handleCustomerSearch answers GET /api/customers?q=…&offset=…&limit=….

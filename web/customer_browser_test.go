@@ -177,6 +177,8 @@ func TestBrowserRecords(t *testing.T) {
 	})
 
 	t.Run("NoteAndCaseOnTimeline", func(t *testing.T) {
+		// Opened from the call, as the desk links it: both are linked to it.
+		a.Do(t, 10*time.Second, chromedp.Navigate(record+"?call="+call.ID), chromedp.WaitVisible(chromedp.ID("from-call")))
 		note := "Prefers a call after 5 pm <not markup>."
 		a.Do(t, 10*time.Second,
 			chromedp.SendKeys(chromedp.ID("note-body"), note),
@@ -203,8 +205,12 @@ func TestBrowserRecords(t *testing.T) {
 			document.querySelector("#cases .case .case-msg")?.textContent === "Case closed." &&
 			document.querySelector("#timeline .tl-case .muted")?.textContent === "closed"`)
 		cases, err := e.DB.FindCustomerCases(ctx, ada.ID, 10)
-		if err != nil || len(cases) != 1 || cases[0].Status != ringdesk.CaseClosed || cases[0].ClosedAt == nil || cases[0].Priority != "high" {
+		if err != nil || len(cases) != 1 || cases[0].Status != ringdesk.CaseClosed || cases[0].ClosedAt == nil ||
+			cases[0].Priority != "high" || cases[0].CallID != call.ID {
 			t.Fatalf("cases %+v, %v", cases, err)
+		}
+		if notes, err := e.DB.FindNotes(ctx, ada.ID, 10); err != nil || len(notes) != 1 || notes[0].CallID != call.ID || notes[0].Body != note {
+			t.Fatalf("notes %+v, %v", notes, err)
 		}
 		// The other agent's stale copy of the case is refused.
 		b.Do(t, 10*time.Second, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#cases .case-form")))

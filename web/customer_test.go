@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ringdesk/ringdesk"
 	"github.com/ringdesk/ringdesk/web"
@@ -87,6 +88,29 @@ func TestCustomerPages(t *testing.T) {
 			}
 			if !strings.Contains(body, "&lt;img src=x onerror=alert(1)&gt;") {
 				t.Errorf("%s: the name is not shown as text", path)
+			}
+		}
+	})
+	t.Run("FromCall", func(t *testing.T) {
+		own := &ringdesk.Call{ID: "0192b6a0-0000-7000-8000-0000000000f1", Direction: ringdesk.Inbound, CallerRaw: "<b>07700 900123</b>",
+			CustomerID: ada.ID, State: ringdesk.CallStateEnded, OfferedAt: time.Now().UTC()}
+		other := &ringdesk.Call{ID: "0192b6a0-0000-7000-8000-0000000000f2", Direction: ringdesk.Inbound,
+			CustomerID: evil.ID, State: ringdesk.CallStateEnded, OfferedAt: time.Now().UTC()}
+		for _, c := range []*ringdesk.Call{own, other} {
+			if err := e.DB.CreateCall(context.Background(), c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, tt := range []struct {
+			call string
+			want bool
+		}{{own.ID, true}, {other.ID, false}, {"no-such-call", false}, {"bad id", false}} {
+			_, body := a.Do("GET", fmt.Sprintf("/customers/%d?call=%s", ada.ID, url.QueryEscape(tt.call)), nil)
+			if got := strings.Contains(body, `id="from-call"`); got != tt.want {
+				t.Errorf("call %q: linked = %v, want %v", tt.call, got, tt.want)
+			}
+			if tt.want && !strings.Contains(body, "from &lt;b&gt;07700 900123&lt;/b&gt;") {
+				t.Errorf("call %q: the caller is not shown as text", tt.call)
 			}
 		}
 	})

@@ -9,6 +9,8 @@
   const $ = (id) => document.getElementById(id);
   const id = $("record").dataset.customerId;
   const form = $("edit-form");
+  // Opened from a call (?call=…): notes and cases are linked to it.
+  const callId = ($("from-call") && $("from-call").dataset.callId) || "";
 
   function say(node, text, kind) {
     node.className = node.className.replace(/\b(error|ok)\b/g, "").trim() + (kind ? " " + kind : "");
@@ -100,7 +102,7 @@
     const body = $("note-body");
     say(msg, "Saving…");
     try {
-      await rd.api("POST", "/api/customers/" + encodeURIComponent(id) + "/notes", { body: body.value });
+      await rd.api("POST", "/api/customers/" + encodeURIComponent(id) + "/notes", { body: body.value, call_id: callId });
       body.value = "";
       await refresh("timeline");
       say(msg, "Note added.", "ok");
@@ -119,6 +121,7 @@
     try {
       const k = await rd.api("POST", "/api/customers/" + encodeURIComponent(id) + "/cases", {
         subject: f.elements.subject.value, description: f.elements.description.value, priority: f.elements.priority.value,
+        call_id: callId,
       });
       f.reset();
       f.closest("details").open = false;
