@@ -41,7 +41,9 @@ func safeMethod(m string) bool {
 // field "csrf"): 403, and the handler never runs.
 func (s *Server) withSession(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/static/") || r.URL.Path == "/healthz" || r.URL.Path == "/metrics" {
+		// Assets and probes need no session; the desk socket loads it
+		// itself (AuthenticateDesk), once.
+		if strings.HasPrefix(r.URL.Path, "/static/") || r.URL.Path == "/healthz" || r.URL.Path == "/metrics" || r.URL.Path == "/desk/ws" {
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/ringdesk/ringdesk"
 	"github.com/ringdesk/ringdesk/store"
@@ -292,6 +293,24 @@ func TestBrowserDesk(t *testing.T) {
 		t.Fatalf("chooser lists %d customers, want 2", n)
 	}
 	a.Screenshot(t, filepath.Join(art, "desk-shared-number.png"))
+	// Everything the agent needs now is reachable with Tab, and the desk
+	// fits the 1366-pixel width.
+	webtest.Eval[chromedp.Void](t, a, `document.activeElement && document.activeElement.blur()`)
+	stops := map[string]bool{}
+	for i := 0; i < 20; i++ {
+		a.Do(t, 5*time.Second, chromedp.KeyEvent(kb.Tab))
+		stops[webtest.Eval[string](t, a, `(() => { const x = document.activeElement;
+			return x.id || (x.dataset.customerId ? "pick-" + x.dataset.customerId : x.getAttribute("href") || x.textContent.trim()); })()`)] = true
+	}
+	for _, want := range []string{"away-reason", "disposition", "notes", "btn-wrapup",
+		fmt.Sprintf("pick-%d", shared[0].ID), fmt.Sprintf("pick-%d", shared[1].ID)} {
+		if !stops[want] {
+			t.Errorf("Tab never reaches %s (stops: %v)", want, stops)
+		}
+	}
+	if webtest.Eval[bool](t, a, `document.documentElement.scrollWidth > window.innerWidth`) {
+		t.Errorf("the desk is wider than the window")
+	}
 	a.Do(t, 10*time.Second,
 		chromedp.Click(chromedp.CSS(fmt.Sprintf(`#pop-candidates button[data-customer-id="%d"]`, shared[1].ID))),
 		chromedp.WaitVisible(chromedp.ID("pop-card")))
@@ -304,6 +323,18 @@ func TestBrowserDesk(t *testing.T) {
 	noPop("after all calls")
 	waitSipp(t, "caller 3", caller3)
 	waitSipp(t, "agent phone", phone)
+
+	// The socket drops: the desk says so, reconnects by itself (backoff
+	// from 0.5 s) and shows the routing state and the call again.
+	if n := a.CloseWebSockets(t); n != 1 {
+		t.Fatalf("closed %d desk sockets, want 1", n)
+	}
+	a.Do(t, 5*time.Second, chromedp.WaitVisible(chromedp.CSS(`#conn.down`)))
+	a.Do(t, 30*time.Second, chromedp.Poll[chromedp.Void](`document.getElementById("conn").textContent === "Connected"`),
+		chromedp.WaitVisible(chromedp.CSS(`#state[data-state="wrap-up"], #state[data-state="available"]`)))
+	if got := webtest.Eval[string](t, a, `document.getElementById("pop").dataset.callId`); got != call3ID {
+		t.Errorf("after reconnecting the desk shows call %q, want %q", got, call3ID)
+	}
 
 	// A state-changing request without the CSRF token is refused and changes nothing.
 	status := webtest.Eval[int](t, a, fmt.Sprintf(`fetch("/api/calls/%s/wrapup", {method: "POST",

@@ -2,6 +2,7 @@ package webtest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -197,6 +198,42 @@ func (t *Tab) fail(tb testing.TB, err error) {
 	loc, _ := chromedp.Run(ctx, chromedp.Location())
 	body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
 	tb.Fatalf("%s: %v\nat %s, page text:\n%.2000s\nbrowser errors: %q", t.name, err, loc, body, t.b.Errors())
+}
+
+// CloseWebSockets closes every WebSocket of the page from the browser side,
+// as a network blip would: found through DevTools (Runtime.queryObjects),
+// so the page needs no test hook. It returns how many it closed.
+func (t *Tab) CloseWebSockets(tb testing.TB) int {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(t.Ctx, 10*time.Second)
+	defer cancel()
+	n, err := chromedp.Run(ctx, func(ctx context.Context, _ *chromedp.Target) (int, error) {
+		proto, err := chromedp.Run(ctx, chromedp.Evaluate[*runtime.RemoteObject](`WebSocket.prototype`))
+		if err != nil {
+			return 0, err
+		}
+		objs, err := chromedp.Call(ctx, runtime.QueryObjects, runtime.QueryObjectsParams{PrototypeObjectID: proto.ObjectID})
+		if err != nil {
+			return 0, err
+		}
+		res, err := chromedp.Call(ctx, runtime.CallFunctionOn, runtime.CallFunctionOnParams{
+			FunctionDeclaration: `function() { let n = 0; for (const ws of this) { if (ws.readyState < 2) { ws.close(); n++; } } return n; }`,
+			ObjectID:            objs.Objects.ObjectID,
+			ReturnByValue:       &[]bool{true}[0],
+		})
+		if err != nil {
+			return 0, err
+		}
+		var n int
+		if err := json.Unmarshal([]byte(res.Result.Value), &n); err != nil {
+			return 0, fmt.Errorf("close websockets: %s", res.Result.Value)
+		}
+		return n, nil
+	})
+	if err != nil {
+		t.fail(tb, err)
+	}
+	return n
 }
 
 // Login logs in through the login form at base and waits until the page
