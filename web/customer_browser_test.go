@@ -46,7 +46,7 @@ func fullPage(t *testing.T, tab *webtest.Tab, path string) {
 // pageChecks are what every customer page must pass at 1366×768: no
 // horizontal scrolling, every form control labelled (so a screen reader
 // and keyboard user can tell them apart), nothing focusable hidden from
-// the keyboard.
+// the keyboard, and text of readable contrast (WCAG AA).
 func pageChecks(t *testing.T, tab *webtest.Tab, page string) {
 	t.Helper()
 	problems := webtest.Eval[[]string](t, tab, `(() => {
@@ -58,6 +58,25 @@ func pageChecks(t *testing.T, tab *webtest.Tab, page string) {
 				: (c.labels && c.labels.length) || c.getAttribute("aria-label");
 			if (!named) out.push("unlabelled " + c.outerHTML.slice(0, 80));
 			if (c.tabIndex < 0) out.push("not keyboard reachable " + c.outerHTML.slice(0, 80));
+		}
+		// WCAG AA contrast of every visible text against the background it
+		// sits on: 4.5:1, or 3:1 for large text (24px, or 18.66px bold).
+		const rgb = (c) => (c.match(/[\d.]+/g) || []).map(Number);
+		const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+			.reduce((a, v, i) => a + v * [0.2126, 0.7152, 0.0722][i], 0);
+		const bg = (n) => { for (; n; n = n.parentElement) { const c = rgb(getComputedStyle(n).backgroundColor); if (c.length < 4 || c[3] > 0.5) return c; } return [255, 255, 255]; };
+		const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+		const seen = new Set();
+		for (let t = walker.nextNode(); t; t = walker.nextNode()) {
+			const n = t.parentElement;
+			if (!t.textContent.trim() || seen.has(n) || !n.offsetParent || n.closest("[disabled], .sr-only, option")) continue;
+			seen.add(n);
+			const st = getComputedStyle(n);
+			const [l1, l2] = [lum(rgb(st.color)), lum(bg(n))].sort((a, b) => b - a);
+			const ratio = (l1 + 0.05) / (l2 + 0.05);
+			const size = parseFloat(st.fontSize), bold = Number(st.fontWeight) >= 700;
+			const need = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+			if (ratio < need) out.push("contrast " + ratio.toFixed(2) + " < " + need + ": " + JSON.stringify(t.textContent.trim().slice(0, 40)));
 		}
 		return out;
 	})()`)
