@@ -149,6 +149,9 @@ type HistoryItem struct {
 	Title  string    `json:"title" db:"title"`
 	Status string    `json:"status" db:"status"`
 	Body   string    `json:"body" db:"body"`
+	// Author is the user who took the call, wrote the note or owns the
+	// case (display name, else login); empty when there is none.
+	Author string `json:"author,omitempty" db:"author"`
 }
 
 // CustomerService keeps customer records.

@@ -487,15 +487,19 @@ func (db *DB) CustomerHistory(ctx context.Context, id int64, limit int) ([]ringd
 	// Each branch is limited on its own index before the merge.
 	items := []ringdesk.HistoryItem{}
 	err := db.db.SelectContext(ctx, &items, `
-		(SELECT 'call' AS kind, id, offered_at AS at, direction AS title,
-			CASE WHEN disposition = '' THEN state ELSE CONCAT(state, ': ', disposition) END AS status, notes AS body
-		 FROM calls WHERE customer_id = ? ORDER BY offered_at DESC LIMIT ?)
+		(SELECT 'call' AS kind, x.id, x.offered_at AS at, x.direction AS title,
+			CASE WHEN x.disposition = '' THEN x.state ELSE CONCAT(x.state, ': ', x.disposition) END AS status, x.notes AS body,
+			COALESCE(NULLIF(u.display_name, ''), u.username, '') AS author
+		 FROM calls x LEFT JOIN users u ON u.id = x.agent_id
+		 WHERE x.customer_id = ? ORDER BY x.offered_at DESC LIMIT ?)
 		UNION ALL
-		(SELECT 'note', CAST(id AS CHAR), created_at, '', '', body
-		 FROM notes WHERE customer_id = ? ORDER BY created_at DESC LIMIT ?)
+		(SELECT 'note', CAST(x.id AS CHAR), x.created_at, '', '', x.body, COALESCE(NULLIF(u.display_name, ''), u.username, '')
+		 FROM notes x LEFT JOIN users u ON u.id = x.author_id
+		 WHERE x.customer_id = ? ORDER BY x.created_at DESC LIMIT ?)
 		UNION ALL
-		(SELECT 'case', CAST(id AS CHAR), created_at, subject, status, description
-		 FROM cases WHERE customer_id = ? ORDER BY created_at DESC LIMIT ?)
+		(SELECT 'case', CAST(x.id AS CHAR), x.created_at, x.subject, x.status, x.description, COALESCE(NULLIF(u.display_name, ''), u.username, '')
+		 FROM cases x LEFT JOIN users u ON u.id = x.owner_id
+		 WHERE x.customer_id = ? ORDER BY x.created_at DESC LIMIT ?)
 		ORDER BY at DESC, kind, id DESC LIMIT ?`, id, limit, id, limit, id, limit, limit)
 	if err != nil {
 		return nil, fmt.Errorf("customer %d history: %w", id, err)

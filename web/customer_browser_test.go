@@ -204,7 +204,8 @@ func TestBrowserRecords(t *testing.T) {
 			chromedp.Click(chromedp.CSS("#note-new button[type=submit]")),
 			chromedp.WaitVisible(chromedp.CSS("#note-msg.ok")),
 		)
-		waitJS(t, a, "the note on the timeline", fmt.Sprintf(`[...document.querySelectorAll("#timeline .tl-note .body")].some(n => n.textContent === %q)`, note))
+		waitJS(t, a, "the note on the timeline, by its author", fmt.Sprintf(`[...document.querySelectorAll("#timeline .tl-note")].some(n =>
+			n.querySelector(".body")?.textContent === %q && n.querySelector(".tl-author")?.textContent === "· Alice")`, note))
 		a.Do(t, 10*time.Second,
 			chromedp.Click(chromedp.CSS(".new-case summary")),
 			chromedp.SendKeys(chromedp.ID("case-subject"), "Difference engine jams"),
@@ -222,7 +223,7 @@ func TestBrowserRecords(t *testing.T) {
 		a.Do(t, 10*time.Second, chromedp.Click(chromedp.CSS("#cases .case .case-close")))
 		waitJS(t, a, "the case closed", `document.querySelector("#cases .case .badge.case-closed") &&
 			document.querySelector("#cases .case .case-msg")?.textContent === "Case closed." &&
-			document.querySelector("#timeline .tl-case .muted")?.textContent === "closed"`)
+			document.querySelector("#timeline .tl-case .tl-status")?.textContent === "closed"`)
 		cases, err := e.DB.FindCustomerCases(ctx, ada.ID, 10)
 		if err != nil || len(cases) != 1 || cases[0].Status != ringdesk.CaseClosed || cases[0].ClosedAt == nil ||
 			cases[0].Priority != "high" || cases[0].CallID != call.ID {

@@ -316,7 +316,8 @@ func TestCustomerAPI(t *testing.T) {
 		for _, it := range h {
 			kinds[it.Kind] = it
 		}
-		if kinds["note"].Body != "Prefers email. <b>not bold</b>" || kinds["case"].Title != "Engine jammed" || kinds["case"].Status != "closed" {
+		if kinds["note"].Body != "Prefers email. <b>not bold</b>" || kinds["case"].Title != "Engine jammed" || kinds["case"].Status != "closed" ||
+			kinds["note"].Author != "Bob" || kinds["case"].Author != "Bob" {
 			t.Errorf("history %+v", h)
 		}
 		for _, q := range []string{"?limit=0", "?limit=x", "?limit=501"} {
