@@ -24,6 +24,7 @@ const (
 	ReasonLunch      = "lunch"       // meal
 	ReasonTraining   = "training"    // coaching or training
 	ReasonMissedCall = "missed-call" // set by the engine after ring-no-answer
+	ReasonNoDesk     = "no-desk"     // set by the engine: offered a call with no desk connected
 )
 
 // Valid reports whether s is one of the known agent states.
@@ -48,7 +49,7 @@ func AgentStates() []AgentState {
 //
 //	logged-out → available | away        agent logs in (ready or not)
 //	available  → ringing                 engine reserves the agent for a call
-//	available  → away | logged-out       agent
+//	available  → away | logged-out       agent; or the engine (no-desk) when desks are required
 //	ringing    → on-call                 phone answered
 //	ringing    → away                    ring-no-answer (missed-call) when the queue says so
 //	ringing    → available               ring-no-answer otherwise, caller abandoned, node lost

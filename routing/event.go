@@ -1,36 +1,63 @@
 package routing
 
 import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
 	"github.com/redis/go-redis/v9"
 	"github.com/ringdesk/ringdesk"
 )
 
-// parseEvent turns a stream entry written by the scripts' emit into a
-// RoutingEvent: k kind, t time (ms), c call, a agent, q queue, n node, and
-// any other field into Fields.
-func parseEvent(m redis.XMessage) ringdesk.RoutingEvent {
-	ev := ringdesk.RoutingEvent{ID: m.ID}
-	for k, v := range m.Values {
-		s, _ := v.(string)
-		switch k {
-		case "k":
-			ev.Kind = s
-		case "t":
-			ev.Time = msTime(s)
-		case "c":
-			ev.CallID = s
-		case "a":
-			ev.AgentID = s
-		case "q":
-			ev.Queue = s
-		case "n":
-			ev.Node = s
-		default:
-			if ev.Fields == nil {
-				ev.Fields = make(map[string]string)
-			}
-			ev.Fields[k] = s
-		}
+// parseEntry turns a stream entry written by the scripts' flush into its
+// events: t is the time (ms) they share, e a JSON array of events, each
+// [kind, call, agent, queue, node, k1, v1, ...].
+//
+// Each event's ID says where to resume after it: the entry's stream ID for
+// the entry's last event, "<stream ID>#<index>" for the ones before it
+// (see splitResume).
+func parseEntry(m redis.XMessage) ([]ringdesk.RoutingEvent, error) {
+	ts, _ := m.Values["t"].(string)
+	raw, _ := m.Values["e"].(string)
+	var evs [][]string
+	if err := json.Unmarshal([]byte(raw), &evs); err != nil {
+		return nil, fmt.Errorf("routing event entry %s: %w", m.ID, err)
 	}
-	return ev
+	at := msTime(ts)
+	out := make([]ringdesk.RoutingEvent, 0, len(evs))
+	for i, e := range evs {
+		if len(e) < 5 {
+			return nil, fmt.Errorf("routing event entry %s: event %d has %d fields, want at least 5", m.ID, i, len(e))
+		}
+		ev := ringdesk.RoutingEvent{ID: m.ID, Kind: e[0], Time: at, CallID: e[1], AgentID: e[2], Queue: e[3], Node: e[4]}
+		if i < len(evs)-1 {
+			ev.ID = m.ID + "#" + strconv.Itoa(i)
+		}
+		for j := 5; j+1 < len(e); j += 2 {
+			if ev.Fields == nil {
+				ev.Fields = make(map[string]string, (len(e)-5)/2)
+			}
+			ev.Fields[e[j]] = e[j+1]
+		}
+		out = append(out, ev)
+	}
+	return out, nil
+}
+
+// splitResume splits an event ID into the stream entry to read from and
+// how many of that entry's events were already seen. A plain stream ID
+// means the whole entry was seen: reading resumes after it (skip 0, from
+// the ID, exclusive). "<id>#<i>" means events 0..i of entry id were seen:
+// the entry is read again (inclusive) and its first i+1 events skipped.
+func splitResume(after string) (id string, skip int, inclusive bool, err error) {
+	id, idx, ok := strings.Cut(after, "#")
+	if !ok {
+		return after, 0, false, nil
+	}
+	i, err := strconv.Atoi(idx)
+	if err != nil || i < 0 {
+		return "", 0, false, ringdesk.Errorf(ringdesk.EINVALID, "Event position %q is not valid.", after)
+	}
+	return id, i + 1, true, nil
 }

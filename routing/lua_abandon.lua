@@ -1,6 +1,6 @@
 -- abandon: ARGV call id.
 local id = ARGV[1]
-local c = hgetall(ckey(id))
+local c = load_call(id)
 if not c.state then fail('not_found', 'Call ' .. id .. ' does not exist.') end
 if c.state ~= 'waiting' and c.state ~= 'ringing' then
   fail('conflict', 'Call ' .. id .. ' cannot be abandoned (' .. c.state .. ').')

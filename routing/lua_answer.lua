@@ -1,6 +1,6 @@
 -- answer: ARGV call id, agent id.
 local id, aid = ARGV[1], ARGV[2]
-local c = hgetall(ckey(id))
+local c = load_call(id)
 if not c.state then fail('not_found', 'Call ' .. id .. ' does not exist.') end
 if c.state ~= 'ringing' or c.agent ~= aid then
   fail('conflict', 'Call ' .. id .. ' is not ringing at agent ' .. aid .. ' (' .. c.state .. ').')

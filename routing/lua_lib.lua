@@ -10,7 +10,13 @@ local TS = 1e13 -- score band: enqueue/idle times in ms stay below it
 local SCAN = 20 -- waiting calls looked at when a queue's head is not eligible
 
 local function n2s(n) return string.format('%.0f', n) end
-local function fail(code, msg) error({err = code .. ' ' .. msg}) end
+local flush -- defined with emit below
+-- fail ends the script with an error reply 'code message'; events emitted
+-- before it are written first, as whatever the script did stays done.
+local function fail(code, msg)
+  flush()
+  error({err = code .. ' ' .. msg})
+end
 local function hgetall(k)
   local r = redis.call('HGETALL', k)
   local t = {}
@@ -22,8 +28,23 @@ local function split(s)
   for x in string.gmatch(s or '', '[^,]+') do t[#t + 1] = x end
   return t
 end
+-- hmget reads the named fields of a hash into a table (missing fields stay
+-- nil). Cheaper than HGETALL: only the fields a script uses become Lua
+-- strings, which is most of a script's cost.
+local function hmget(k, fields)
+  local r = redis.call('HMGET', k, unpack(fields))
+  local t = {}
+  for i = 1, #fields do
+    if r[i] then t[fields[i]] = r[i] end
+  end
+  return t
+end
+local CALL_FIELDS = {'state', 'agent', 'queue', 'queues', 'node', 'enq', 'qenq', 'score', 'hops', 'offers',
+  'answered', 'caller'}
+local AGENT_FIELDS = {'state', 'reason', 'since', 'call', 'queue', 'idle', 'day', 'calls'}
 local function num(s, d) return tonumber(s or '') or d end
 local function ckey(id) return P .. 'c:' .. id end
+local function load_call(id) return hmget(ckey(id), CALL_FIELDS) end
 local function akey(id) return P .. 'a:' .. id end
 local function qkey(q, suffix) return P .. 'q:' .. q .. suffix end
 
@@ -38,18 +59,37 @@ local function qcfg(q)
 end
 
 local NOTICE_KINDS = {offer = true, ['ring-no-answer'] = true, overflow = true, ended = true, requeued = true}
--- emit appends an event to the site stream and, when notice is true, to the
--- owning node's inbox too.
+-- Events are gathered while a script runs and written by flush as one
+-- stream entry per script (plus one per notified node): a script emits
+-- three events on average, and each XADD with its dozen fields costs more
+-- inside Lua than the rest of the script's work. An entry holds t (ms) and
+-- e, a JSON array of events [kind, call, agent, queue, node, k1, v1, ...].
+local EV, NT = {}, {}
+-- emit records an event for the site stream and, when notice is true, for
+-- the owning node's inbox too.
 local function emit(kind, call, agent, q, node, fields, notice)
-  local a = {'XADD', P .. 'events', 'MAXLEN', '~', MAXEV, '*', 'k', kind, 't', n2s(NOW),
-    'c', call or '', 'a', agent or '', 'q', q or '', 'n', node or ''}
-  if fields then for i = 1, #fields do a[#a + 1] = tostring(fields[i]) end end
-  redis.call(unpack(a))
+  local e = {kind, call or '', agent or '', q or '', node or ''}
+  if fields then for i = 1, #fields do e[#e + 1] = tostring(fields[i]) end end
+  EV[#EV + 1] = e
   if notice and node and node ~= '' and NOTICE_KINDS[kind] then
-    a[2] = P .. 'n:' .. node .. ':inbox'
-    a[5] = MAXINBOX
-    redis.call(unpack(a))
+    local t = NT[node]
+    if not t then
+      t = {}
+      NT[node] = t
+    end
+    t[#t + 1] = e
   end
+end
+flush = function()
+  if #EV == 0 then return end
+  local ev = EV
+  EV = {}
+  local t = n2s(NOW)
+  redis.call('XADD', P .. 'events', 'MAXLEN', '~', MAXEV, '*', 't', t, 'e', cjson.encode(ev))
+  for node, evs in pairs(NT) do
+    redis.call('XADD', P .. 'n:' .. node .. ':inbox', 'MAXLEN', '~', MAXINBOX, '*', 't', t, 'e', cjson.encode(evs))
+  end
+  NT = {}
 end
 
 -- Agents ---------------------------------------------------------------
@@ -88,7 +128,7 @@ local function avail_add_one(id, a, q, tier, pos)
   redis.call('ZADD', qkey(q, ':avail'), n2s(ascore(c.strategy, tier, pos, calls_today(a), num(a.idle, 0))), id)
 end
 
-local function load_agent(id) return hgetall(akey(id)) end
+local function load_agent(id) return hmget(akey(id), AGENT_FIELDS) end
 
 -- set_agent moves an agent to a new state, keeping every index in step.
 -- Callers have checked the transition; it is asserted here before writing.
@@ -209,21 +249,43 @@ local function reserve(id, c, aid, a, q, cfg)
     'attempt', n2s(c.offers)}, true)
 end
 
-local function pick_agent(q, cfg, c)
+-- PICK is how many available agents a match looks at in order: only more
+-- than one when the first ones cannot take the call (a stale entry, or an
+-- agent without a desk when REQUIRE_DESK is set).
+local PICK = 8
+
+-- pick_agents returns a queue's available agents in the order the queue's
+-- strategy offers calls to them (at most PICK).
+local function pick_agents(q, cfg, c)
   local k = qkey(q, ':avail')
   if cfg.strategy == 'round-robin' then
     local last = num(redis.call('HGET', qkey(q, ':st'), 'rr_last'), -1)
-    local r = redis.call('ZRANGEBYSCORE', k, '(' .. n2s(last), '+inf', 'LIMIT', 0, 1)
-    if #r == 0 then r = redis.call('ZRANGE', k, 0, 0) end
-    return r[1]
+    local r = redis.call('ZRANGEBYSCORE', k, '(' .. n2s(last), '+inf', 'LIMIT', 0, PICK)
+    if #r < PICK then
+      for _, id in ipairs(redis.call('ZRANGE', k, 0, PICK - 1 - #r)) do r[#r + 1] = id end
+    end
+    return r
   end
   if cfg.strategy == 'skills' then
     local mt = max_tier(cfg, c)
     if mt < 1e9 then
-      return redis.call('ZRANGEBYSCORE', k, '-inf', '(' .. n2s((mt + 1) * TS), 'LIMIT', 0, 1)[1]
+      return redis.call('ZRANGEBYSCORE', k, '-inf', '(' .. n2s((mt + 1) * TS), 'LIMIT', 0, PICK)
     end
   end
-  return redis.call('ZRANGE', k, 0, 0)[1]
+  return redis.call('ZRANGE', k, 0, PICK - 1)
+end
+
+-- desk_ok says whether an available agent may be offered a call. With
+-- REQUIRE_DESK, only while a desk of theirs is connected to some node (the
+-- agent desk's presence set, scored by expiry), so that no call rings where
+-- nobody sees who is calling; an agent found without one goes away with
+-- reason no-desk (out of every queue's available set, visible to
+-- supervisors) until the desk is back and says ready.
+local function desk_ok(aid, a)
+  if not REQUIRE_DESK then return true end
+  if redis.call('ZCOUNT', P .. 'desk:presence:' .. aid, NOW, '+inf') > 0 then return true end
+  set_agent(aid, a, 'away', 'no-desk', '', '')
+  return false
 end
 
 -- match_call offers a waiting call to the first of its queues that has an
@@ -232,19 +294,18 @@ local function match_call(id, c)
   if c.state ~= 'waiting' then return nil end
   for _, q in ipairs(split(c.queues)) do
     local cfg = qcfg(q)
-    -- A stale index entry (an agent that is not available) would make
-    -- reserve fail after it has written: drop it and look again. The
-    -- invariant checks in the tests never see one; this keeps a bug or a
-    -- hand edit from wedging a queue.
-    for _ = 1, 3 do
-      local aid = pick_agent(q, cfg, c)
-      if not aid then break end
+    for _, aid in ipairs(pick_agents(q, cfg, c)) do
       local a = load_agent(aid)
-      if a.state == 'available' then
+      if a.state ~= 'available' then
+        -- A stale index entry (an agent that is not available) would make
+        -- reserve fail after it has written: drop it. The invariant checks
+        -- in the tests never see one; this keeps a bug or a hand edit from
+        -- wedging a queue.
+        redis.call('ZREM', qkey(q, ':avail'), aid)
+      elseif desk_ok(aid, a) then
         reserve(id, c, aid, a, q, cfg)
         return aid
       end
-      redis.call('ZREM', qkey(q, ':avail'), aid)
     end
   end
   return nil
@@ -280,12 +341,13 @@ local function match_agent(aid, a)
     end
   end
   if best then
-    local c = hgetall(ckey(best))
+    local c = load_call(best)
     if c.state ~= 'waiting' then -- stale entry: drop it (see match_call)
       redis.call('ZREM', qkey(bestq, ':wait'), best)
       redis.call('ZREM', qkey(bestq, ':age'), best)
       return nil
     end
+    if not desk_ok(aid, a) then return nil end
     reserve(best, c, aid, a, bestq, qcfg(bestq))
     return best
   end
@@ -351,7 +413,7 @@ local function sweep_queue(q, budget)
     local r = redis.call('ZRANGE', qkey(q, ':wait'), 0, SCAN - 1)
     local matched = false
     for _, id in ipairs(r) do
-      local c = hgetall(ckey(id))
+      local c = load_call(id)
       if match_call(id, c) then
         matched = true
         break

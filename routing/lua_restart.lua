@@ -4,7 +4,7 @@
 local node, batch = ARGV[1], tonumber(ARGV[2])
 local set = P .. 'n:' .. node .. ':calls'
 for _, id in ipairs(redis.call('SRANDMEMBER', set, batch)) do
-  local c = hgetall(ckey(id))
+  local c = load_call(id)
   if not c.state or c.state == 'ended' then
     redis.call('SREM', set, id)
   else

@@ -7,7 +7,7 @@ redis.call('ZADD', P .. 'nodes', n2s(NOW + ttl), node)
 local st = {0, 0, 0, 0, 0}
 
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'ring', '-inf', n2s(NOW), 'LIMIT', 0, batch)) do
-  local c = hgetall(ckey(id))
+  local c = load_call(id)
   if c.state == 'ringing' then
     rna(id, c, 'timeout', true)
     st[1] = st[1] + 1
@@ -27,7 +27,7 @@ for _, aid in ipairs(redis.call('ZRANGEBYSCORE', P .. 'wrap', '-inf', n2s(NOW), 
 end
 
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'deadline', '-inf', n2s(NOW), 'LIMIT', 0, batch)) do
-  local c = hgetall(ckey(id))
+  local c = load_call(id)
   redis.call('ZREM', P .. 'deadline', id)
   if c.state == 'waiting' then
     local r = overflow(id, c, 'max-wait', true)
@@ -39,7 +39,7 @@ end
 for _, dead in ipairs(redis.call('ZRANGEBYSCORE', P .. 'nodes', '-inf', n2s(NOW), 'LIMIT', 0, 1)) do
   local set = P .. 'n:' .. dead .. ':calls'
   for _, id in ipairs(redis.call('SRANDMEMBER', set, batch)) do
-    local c = hgetall(ckey(id))
+    local c = load_call(id)
     st[4] = st[4] + 1
     if not c.state or c.state == 'ended' then
       redis.call('SREM', set, id)
@@ -74,7 +74,7 @@ for _, q in ipairs(redis.call('SMEMBERS', P .. 'queues')) do
   if redis.call('ZCARD', qkey(q, ':wait')) > 0 then
     if redis.call('SCARD', qkey(q, ':in')) == 0 and (qcfg(q).of_kind or '') ~= '' then
       for _, id in ipairs(redis.call('ZRANGE', qkey(q, ':wait'), 0, batch - 1)) do
-        local c = hgetall(ckey(id))
+        local c = load_call(id)
         if c.state == 'waiting' and not logged_in(c) then
           if overflow(id, c, 'no-agents', true) == 'queue' then match_call(id, c) end
           st[5] = st[5] + 1

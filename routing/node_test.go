@@ -131,9 +131,8 @@ func testNodeDeath(t *testing.T, policy string) {
 	if l.unexpected.Load() > 0 {
 		t.Fatalf("%d unexpected errors", l.unexpected.Load())
 	}
-	n, err := e.rdb.XLen(ctx, "rd:{"+e.site+"}:events").Result()
-	must(t, err)
-	results := audit(t, events(n), all, ringdesk.ResultNodeLost)
+	last := lastEntry(t, e.rdb, e.site)
+	results := audit(t, events(last), all, ringdesk.ResultNodeLost)
 	for id, res := range results {
 		if res == ringdesk.ResultNodeLost && !n2calls[id] {
 			t.Fatalf("call %s of the live node ended node-lost", id)
@@ -146,7 +145,7 @@ func testNodeDeath(t *testing.T, policy string) {
 		}
 	}
 	var lost int
-	for _, ev := range events(n) {
+	for _, ev := range events(last) {
 		if ev.Kind == ringdesk.EventNodeLost && ev.Node == "n2" {
 			lost++
 		}

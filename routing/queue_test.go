@@ -6,6 +6,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/ringdesk/ringdesk"
+	"github.com/ringdesk/ringdesk/routing"
 )
 
 const long = time.Hour // a timer that never fires during a test
@@ -515,4 +516,59 @@ func TestQueue_StaleIndexEntryIsDropped(t *testing.T) {
 		t.Fatalf("c1 = %+v, want a2", c)
 	}
 	mustConsistent(t, e.rdb, e.site)
+}
+
+// With RequireDesk, calls go only to agents whose desk is connected: an
+// available agent without one is set away (no-desk) when a call would have
+// gone to it, and gets calls again once its desk is back and it is ready.
+func TestQueue_RequireDesk(t *testing.T) {
+	e := newEnv(t)
+	r := e.router("n1", func(c *routing.Config) { c.RequireDesk = true })
+	ctx := ctxT(t)
+	bus := routing.NewDeskBus(e.rdb, e.site)
+	must(t, r.PutQueue(ctx, &ringdesk.Queue{Name: "q", RingTimeout: long, Members: members("a1", "a2", "a3")}))
+	loginInOrder(t, r, "a1", "a2", "a3") // a1 has been idle longest
+	must(t, bus.SetPresence(ctx, "a2", "n1", time.Minute))
+
+	enqueue(t, r, "c1", 0, "q")
+	if got := callOf(t, r, "c1").AgentID; got != "a2" {
+		t.Fatalf("c1 went to %q, want a2 (the only one with a desk); a1=%+v a2=%+v", got, agentState(t, r, "a1"), agentState(t, r, "a2"))
+	}
+	if a := agentState(t, r, "a1"); a.State != ringdesk.AgentAway || a.Reason != ringdesk.ReasonNoDesk {
+		t.Fatalf("a1 = %s/%s, want away/no-desk", a.State, a.Reason)
+	}
+	if a := agentState(t, r, "a3"); a.State != ringdesk.AgentAvailable {
+		t.Fatalf("a3 = %s, want available: it was not looked at", a.State)
+	}
+
+	// Nobody else has a desk: the next call waits, and a3 goes away too.
+	enqueue(t, r, "c2", 0, "q")
+	if c := callOf(t, r, "c2"); c.Status != ringdesk.CallWaiting {
+		t.Fatalf("c2 = %+v, want waiting", c)
+	}
+	if a := agentState(t, r, "a3"); a.State != ringdesk.AgentAway || a.Reason != ringdesk.ReasonNoDesk {
+		t.Fatalf("a3 = %s/%s, want away/no-desk", a.State, a.Reason)
+	}
+
+	// Ready without a desk does not take the call either.
+	must(t, r.SetReady(ctx, "a1"))
+	if c := callOf(t, r, "c2"); c.Status != ringdesk.CallWaiting {
+		t.Fatalf("c2 = %+v after a deskless ready, want waiting", c)
+	}
+	// a1's desk connects and it says ready: it gets c2.
+	must(t, bus.SetPresence(ctx, "a1", "n1", time.Minute))
+	must(t, r.SetReady(ctx, "a1"))
+	if got := callOf(t, r, "c2").AgentID; got != "a1" {
+		t.Fatalf("c2 went to %q, want a1", got)
+	}
+
+	// Without RequireDesk the same deskless agent is offered calls.
+	e2 := newEnv(t)
+	r2 := e2.router("n1")
+	must(t, r2.PutQueue(ctx, &ringdesk.Queue{Name: "q", RingTimeout: long, Members: members("a1")}))
+	loginInOrder(t, r2, "a1")
+	enqueue(t, r2, "c1", 0, "q")
+	if got := callOf(t, r2, "c1").AgentID; got != "a1" {
+		t.Fatalf("without RequireDesk c1 went to %q, want a1", got)
+	}
 }

@@ -50,6 +50,11 @@ type Config struct {
 	// and Redis reads and writes them in batches, which saves it the
 	// per-command I/O that dominates once the scripts are cheap.
 	AutoPipeline bool
+	// RequireDesk offers calls only to agents whose desk is connected (the
+	// agent desk's presence keys, see DeskBus); an available agent found
+	// without one goes away with reason "no-desk". Off by default here;
+	// Ringdesk's serve turns it on (routing.require_desk).
+	RequireDesk bool
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -251,12 +256,29 @@ func (r *Router) noticeLoop(ctx context.Context, last string) {
 	})
 }
 
-// readStream tails a stream from after last, calling fn for each entry
-// until fn returns false or ctx ends. Errors are retried with backoff.
+// readStream tails a stream from after last (a stream ID or an event ID,
+// see splitResume), calling fn for each event until fn returns false or
+// ctx ends. Errors are retried with backoff.
 func (r *Router) readStream(ctx context.Context, key, last string, fn func(ringdesk.RoutingEvent) bool) {
+	last, skip, inclusive, err := splitResume(last)
+	if err != nil {
+		r.log.Error("read routing stream", "stream", key, "error", err)
+		return
+	}
 	backoff := 50 * time.Millisecond
 	for ctx.Err() == nil {
-		res, err := r.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{key, last}, Count: 500, Block: 250 * time.Millisecond}).Result()
+		var res []redis.XStream
+		if inclusive {
+			// Resume inside an entry: read it again, then go on after it.
+			var msgs []redis.XMessage
+			msgs, err = r.rdb.XRangeN(ctx, key, last, "+", 1).Result()
+			if len(msgs) == 0 || msgs[0].ID != last {
+				skip = 0 // trimmed away: go on from what is there
+			}
+			res = []redis.XStream{{Stream: key, Messages: msgs}}
+		} else {
+			res, err = r.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{key, last}, Count: 500, Block: 250 * time.Millisecond}).Result()
+		}
 		if errors.Is(err, redis.Nil) {
 			continue
 		}
@@ -274,11 +296,24 @@ func (r *Router) readStream(ctx context.Context, key, last string, fn func(ringd
 			continue
 		}
 		backoff = 50 * time.Millisecond
+		inclusive = false
 		for _, s := range res {
 			for _, m := range s.Messages {
 				last = m.ID
-				if !fn(parseEvent(m)) {
-					return
+				evs, err := parseEntry(m)
+				if err != nil {
+					// Not written by our scripts: skip it, loudly.
+					r.log.Error("read routing stream", "stream", key, "error", err)
+					continue
+				}
+				if skip > 0 {
+					evs = evs[min(skip, len(evs)):]
+					skip = 0
+				}
+				for _, ev := range evs {
+					if !fn(ev) {
+						return
+					}
 				}
 			}
 		}
@@ -290,6 +325,9 @@ func (r *Router) Notices() <-chan ringdesk.RoutingEvent { return r.notices }
 
 // Subscribe implements ringdesk.Router.
 func (r *Router) Subscribe(ctx context.Context, after string) (<-chan ringdesk.RoutingEvent, error) {
+	if _, _, _, err := splitResume(after); err != nil {
+		return nil, err
+	}
 	if after == "" {
 		now, err := r.serverTime(ctx)
 		if err != nil {

@@ -42,7 +42,12 @@ type scripts struct {
 
 func newScripts(cfg Config) *scripts {
 	pre := luaConstants(cfg)
-	mk := func(body string) *redis.Script { return redis.NewScript(pre + luaLib + body) }
+	// The body runs as a function so that the events it emitted are written
+	// once, at its end (fail writes them too).
+	mk := func(body string) *redis.Script {
+		return redis.NewScript(pre + luaLib + "local function main()\n" + body +
+			"\nend\nlocal res = main()\nflush()\nreturn res\n")
+	}
 	return &scripts{
 		putQueue: mk(luaPutQueue),
 		agent:    mk(luaAgent),
@@ -83,7 +88,7 @@ func luaConstants(cfg Config) string {
 		fmt.Fprintf(&b, "  [%q] = {%s},\n", from, strings.Join(tos, ", "))
 	}
 	b.WriteString("}\n")
-	fmt.Fprintf(&b, "local MAXEV = '%d'\nlocal MAXINBOX = '%d'\nlocal KEEPMS = '%d'\n",
-		cfg.EventMaxLen, cfg.InboxMaxLen, cfg.KeepEnded/time.Millisecond)
+	fmt.Fprintf(&b, "local MAXEV = '%d'\nlocal MAXINBOX = '%d'\nlocal KEEPMS = '%d'\nlocal REQUIRE_DESK = %t\n",
+		cfg.EventMaxLen, cfg.InboxMaxLen, cfg.KeepEnded/time.Millisecond, cfg.RequireDesk)
 	return b.String()
 }

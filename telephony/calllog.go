@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ringdesk/ringdesk"
@@ -41,12 +42,22 @@ type callOp struct {
 // idempotent: creates that conflict, events already recorded and updates
 // applied twice change nothing. No call record is lost while the process
 // lives; the spool survives a restart and is replayed by the next Open.
+//
+// The spool has a size cap (WithSpoolLimit), so a long MySQL outage cannot
+// fill the disk the rest of the node needs. When a write would pass it, the
+// call goes on as ever, what is already spooled stays, and the write is
+// logged at ERROR with the whole record (to be re-entered from the log)
+// and counted (Overflows).
 type CallLog struct {
 	store  CallStore
 	path   string
 	budget time.Duration
 	retry  time.Duration
+	limit  int64
 	log    *slog.Logger
+
+	spoolBytes atomic.Int64  // size of the spool file
+	overflows  atomic.Uint64 // writes the full spool could not keep
 
 	mu      sync.Mutex
 	queue   []callOp
@@ -69,11 +80,25 @@ func WithWriteBudget(d time.Duration) CallLogOption { return func(l *CallLog) { 
 // down (default 2 s).
 func WithReplayInterval(d time.Duration) CallLogOption { return func(l *CallLog) { l.retry = d } }
 
+// DefaultSpoolLimit is the spool's size cap unless WithSpoolLimit says
+// otherwise: at a few hundred bytes a record, about a million records.
+const DefaultSpoolLimit = 256 << 20
+
+// WithSpoolLimit caps the spool file at n bytes (default
+// DefaultSpoolLimit); n <= 0 keeps the default.
+func WithSpoolLimit(n int64) CallLogOption {
+	return func(l *CallLog) {
+		if n > 0 {
+			l.limit = n
+		}
+	}
+}
+
 // NewCallLog returns a call log writing to store, spooling to
 // dir/calllog.spool. Start it with Open.
 func NewCallLog(store CallStore, dir string, logger *slog.Logger, opts ...CallLogOption) *CallLog {
 	l := &CallLog{store: store, path: filepath.Join(dir, "calllog.spool"), budget: 2 * time.Second,
-		retry: 2 * time.Second, log: logger, wake: make(chan struct{}, 1)}
+		retry: 2 * time.Second, limit: DefaultSpoolLimit, log: logger, wake: make(chan struct{}, 1)}
 	l.idle = sync.NewCond(&l.mu)
 	for _, o := range opts {
 		o(l)
@@ -88,6 +113,7 @@ func (l *CallLog) Open() error {
 	}
 	if fi, err := os.Stat(l.path); err == nil && fi.Size() > 0 {
 		l.spooled = true
+		l.spoolBytes.Store(fi.Size())
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	l.cancel = cancel
@@ -111,6 +137,7 @@ func (l *CallLog) Close(ctx context.Context) error {
 	l.mu.Unlock()
 	for _, op := range rest {
 		if serr := l.appendSpool(op); serr != nil {
+			l.lost(op, serr)
 			err = errors.Join(err, serr)
 		}
 	}
@@ -135,6 +162,13 @@ func (l *CallLog) Sync(ctx context.Context) error {
 	}
 	return nil
 }
+
+// SpoolBytes is the size of the spool: writes waiting for MySQL.
+func (l *CallLog) SpoolBytes() int64 { return l.spoolBytes.Load() }
+
+// Overflows counts the writes the spool could not keep because it was
+// full (each was logged at ERROR with its record).
+func (l *CallLog) Overflows() uint64 { return l.overflows.Load() }
 
 // Spooled reports whether writes are waiting in the spool for MySQL.
 func (l *CallLog) Spooled() bool {
@@ -210,13 +244,26 @@ func (l *CallLog) drain(ctx context.Context) {
 			l.log.Warn("call log write failed: spooling to disk", "error", err, "spool", l.path)
 		}
 		if err := l.appendSpool(op); err != nil {
-			// Nothing else can keep it: say so loudly, with the record.
-			l.log.Error("call log record lost", "error", err, "op", op.Op)
+			l.lost(op, err)
 		}
 		l.mu.Lock()
 		l.spooled = true
 		l.mu.Unlock()
 	}
+}
+
+// errSpoolFull is appendSpool's answer when the record would pass the cap.
+var errSpoolFull = errors.New("call log spool is full")
+
+// lost reports a write that neither MySQL nor the spool could keep, loudly
+// and with the whole record, so that it can be re-entered from the log.
+func (l *CallLog) lost(op callOp, err error) {
+	if errors.Is(err, errSpoolFull) {
+		l.overflows.Add(1)
+	}
+	rec, _ := json.Marshal(op)
+	l.log.Error("call log record not kept: re-enter it from this line", "error", err, "op", op.Op,
+		"spool", l.path, "spool_bytes", l.spoolBytes.Load(), "spool_limit", l.limit, "record", string(rec))
 }
 
 func (l *CallLog) apply(ctx context.Context, op callOp) error {
@@ -244,16 +291,24 @@ func (l *CallLog) apply(ctx context.Context, op callOp) error {
 	return err
 }
 
+// appendSpool appends one record to the spool, unless that would pass the
+// size cap: then errSpoolFull, and the spool is left as it is.
 func (l *CallLog) appendSpool(op callOp) error {
 	b, err := json.Marshal(op)
 	if err != nil {
 		return err
 	}
+	line := append(b, '\n')
+	if l.spoolBytes.Load()+int64(len(line)) > l.limit {
+		return errSpoolFull
+	}
 	f, err := os.OpenFile(l.path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o640)
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(append(b, '\n')); err != nil {
+	n, err := f.Write(line)
+	l.spoolBytes.Add(int64(n))
+	if err != nil {
 		_ = f.Close()
 		return err
 	}
@@ -319,6 +374,7 @@ func (l *CallLog) replay(ctx context.Context) {
 		l.log.Error("remove call log spool", "error", err)
 		return
 	}
+	l.spoolBytes.Store(0)
 	l.spooled = false
 	l.log.Info("call log spool replayed into mysql", "records", n)
 }

@@ -1,9 +1,13 @@
 package telephony_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -126,5 +130,89 @@ func TestCallLogSpool(t *testing.T) {
 	}
 	if log.Spooled() {
 		t.Fatal("a replayed record went to the spool")
+	}
+}
+
+// TestCallLogSpoolFull: while MySQL is down the spool grows up to its cap;
+// past it each write is logged at ERROR with its record and counted, and
+// what is already spooled is kept intact and replayed when MySQL is back.
+func TestCallLogSpoolFull(t *testing.T) {
+	db := storetest.MustOpenDB(t, "GB")
+	fs := &flakyStore{DB: db}
+	fs.down.Store(true)
+	dir := t.TempDir()
+	logs := &syncBuffer{}
+	const limit = 1500
+	log := telephony.NewCallLog(fs, dir, slog.New(slog.NewTextHandler(logs, nil)),
+		telephony.WithReplayInterval(50*time.Millisecond), telephony.WithSpoolLimit(limit))
+	if err := log.Open(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	defer func() { _ = log.Close(ctx) }()
+	spool := filepath.Join(dir, "calllog.spool")
+
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	n := 0
+	for log.Overflows() == 0 {
+		n++
+		if n > 50 {
+			t.Fatal("the spool never filled")
+		}
+		id := fmt.Sprintf("call-%02d", n)
+		log.Create(ringdesk.Call{ID: id, Direction: ringdesk.Inbound, CallerRaw: "1", OfferedAt: now})
+		if err := log.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kept, err := os.ReadFile(spool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(kept) == 0 || len(kept) > limit || int64(len(kept)) != log.SpoolBytes() {
+		t.Fatalf("spool holds %d bytes (SpoolBytes %d), want 1..%d", len(kept), log.SpoolBytes(), limit)
+	}
+	if lines := bytes.Count(kept, []byte("\n")); lines != n-1 {
+		t.Fatalf("spool holds %d records, want the %d that fitted", lines, n-1)
+	}
+	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), fmt.Sprintf(`\"id\":\"call-%02d\"`, n)) {
+		t.Fatalf("the overflowed record is not logged at ERROR with its record:\n%s", logs.String())
+	}
+
+	// More writes while full: counted, and the spool is left as it was.
+	log.Create(ringdesk.Call{ID: "call-99", Direction: ringdesk.Inbound, CallerRaw: "1", OfferedAt: now})
+	if err := log.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := log.Overflows(); got != 2 {
+		t.Fatalf("%d overflows, want 2", got)
+	}
+	if again, _ := os.ReadFile(spool); !bytes.Equal(again, kept) {
+		t.Fatal("the spool changed while full")
+	}
+
+	// MySQL is back: everything spooled goes in, and writes go to MySQL.
+	fs.down.Store(false)
+	for log.Spooled() {
+		if ctx.Err() != nil {
+			t.Fatal("spool never replayed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for i := 1; i < n; i++ {
+		if _, err := db.FindCallByID(ctx, fmt.Sprintf("call-%02d", i)); err != nil {
+			t.Fatalf("spooled call %d not replayed: %v", i, err)
+		}
+	}
+	if log.SpoolBytes() != 0 {
+		t.Fatalf("SpoolBytes %d after replay, want 0", log.SpoolBytes())
+	}
+	log.Create(ringdesk.Call{ID: "call-after", Direction: ringdesk.Inbound, CallerRaw: "1", OfferedAt: now})
+	if err := log.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.FindCallByID(ctx, "call-after"); err != nil {
+		t.Fatalf("write after the replay: %v", err)
 	}
 }

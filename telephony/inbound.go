@@ -111,9 +111,12 @@ const aorTTL = time.Minute
 // legs are the SIP client and dialog caches of both call legs. They are
 // built once the server listens (the Contact needs its port).
 type legs struct {
-	cli *sipgo.Client
-	dsc *sipgo.DialogServerCache // caller side
-	dcc *sipgo.DialogClientCache // agent side
+	cli     *sipgo.Client
+	dsc     *sipgo.DialogServerCache // caller side
+	contact sip.ContactHeader        // ours on UDP (the caller's leg)
+	host    string                   // our host in Contacts
+	// Agent legs have a DialogUA each (see agentUA), not a cache: the
+	// live call finds its leg by Call-ID.
 }
 
 // liveCall is one call this node owns, from INVITE to the end of both legs.
@@ -131,6 +134,7 @@ type liveCall struct {
 	dlg       *sipgo.DialogServerSession
 	notices   chan ringdesk.RoutingEvent
 	cancelled chan struct{} // the caller's CANCEL arrived
+	connected chan struct{} // closed once both legs are answered and ACKed
 	seq       atomic.Int32
 
 	mu         sync.Mutex
@@ -139,6 +143,7 @@ type liveCall struct {
 	agent      *sipgo.DialogClientSession
 	answeredAt time.Time
 	finished   bool
+	reinvite   *reinvite // the re-INVITE being relayed; nil when none
 }
 
 // NewInbound returns the call path. Install it with Register before the
@@ -192,56 +197,26 @@ func (in *Inbound) Register(srv *Server) {
 // refresh) of an answered call to the other leg and its final answer back.
 func (in *Inbound) handleInDialog(req *sip.Request, tx sip.ServerTransaction) {
 	lg := in.legs.Load()
-	in.mu.Lock()
-	c := in.bySIP[req.CallID().Value()]
-	in.mu.Unlock()
-	noDialog := func() {
-		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil))
-	}
-	if lg == nil || c == nil {
-		noDialog()
-		return
-	}
-	c.mu.Lock()
-	leg, answered := c.agent, !c.answeredAt.IsZero()
-	c.mu.Unlock()
-	if leg == nil || !answered {
-		noDialog()
+	c, leg, fromCaller := in.inDialog(lg, req)
+	if c == nil {
+		respondFinal(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var res *sip.Response
 	var err error
-	if req.CallID().Value() == c.sipCallID {
-		if _, merr := lg.dsc.MatchDialogRequest(req); merr != nil {
-			noDialog()
-			return
-		}
-		target := leg.InviteRequest.Recipient
-		if cont := leg.InviteResponse.Contact(); cont != nil {
-			target = cont.Address
-		}
-		out := relayRequest(req, target)
-		out.SetDestination(leg.InviteRequest.Destination())
-		res, err = leg.Do(ctx, out)
+	if fromCaller {
+		res, err = leg.Do(ctx, toAgent(leg, req))
 	} else {
-		if _, merr := lg.dcc.MatchRequestDialog(req); merr != nil {
-			noDialog()
-			return
-		}
-		res, err = c.dlg.Do(ctx, relayRequest(req, c.dlg.InviteRequest.Contact().Address))
+		res, err = c.dlg.Do(ctx, toCaller(c, req))
 	}
 	if err != nil {
 		in.log.Info("relay in-dialog request", "call_id", c.id, "method", req.Method, "error", err)
 		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusRequestTimeout, "Request Timeout", nil))
 		return
 	}
-	out := sip.NewResponseFromRequest(req, res.StatusCode, res.Reason, res.Body())
-	if ct := res.ContentType(); ct != nil {
-		out.AppendHeader(sip.HeaderClone(ct))
-	}
-	_ = tx.Respond(out)
+	_ = tx.Respond(relayResponse(req, res))
 }
 
 // relayRequest copies an in-dialog request's method, body and content
@@ -278,7 +253,7 @@ func (in *Inbound) Open(ctx context.Context) error {
 		return fmt.Errorf("inbound: new client: %w", err)
 	}
 	contact := sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "ringdesk", Host: host, Port: addr.Port}}
-	in.legs.Store(&legs{cli: cli, dsc: sipgo.NewDialogServerCache(cli, contact), dcc: sipgo.NewDialogClientCache(cli, contact)})
+	in.legs.Store(&legs{cli: cli, dsc: sipgo.NewDialogServerCache(cli, contact), contact: contact, host: host})
 	nctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	in.stop = cancel
 	in.done = make(chan struct{})
@@ -399,15 +374,7 @@ func (in *Inbound) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	tx.OnCancel(func(*sip.Request) { once.Do(func() { close(cancelled) }) })
 
 	if to := req.To(); to != nil && to.Params.Has("tag") {
-		// A re-INVITE: relaying it across the legs is not built yet.
-		code := sip.StatusCallTransactionDoesNotExists
-		reason := "Call/Transaction Does Not Exist"
-		if lg != nil {
-			if _, err := lg.dsc.MatchDialogRequest(req); err == nil {
-				code, reason = 488, "Not Acceptable Here"
-			}
-		}
-		respondFinal(tx, req, code, reason)
+		in.handleReinvite(req, tx, lg)
 		return
 	}
 	if in.closing.Load() || lg == nil {
@@ -434,6 +401,7 @@ func (in *Inbound) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	c := &liveCall{
 		id: uuidV7(), sipCallID: req.CallID().Value(), queue: route.Queue, queueID: route.QueueID,
 		caller: caller, invitedAt: invitedAt, notices: make(chan ringdesk.RoutingEvent, 16), cancelled: cancelled,
+		connected: make(chan struct{}),
 	}
 	in.lookup(c)
 	var customerID int64
@@ -571,7 +539,8 @@ func (in *Inbound) offer(c *liveCall, ev ringdesk.RoutingEvent) bool {
 	}()
 
 	lg := in.legs.Load()
-	leg, err := lg.dcc.WriteInvite(context.Background(), in.agentInvite(c, binding, lg.cli.Hostname()))
+	inv := in.agentInvite(c, binding, lg.cli.Hostname())
+	leg, err := in.agentUA(lg, inv.Transport()).WriteInvite(context.Background(), inv)
 	ringAt := time.Now()
 	if in.cfg.OnPop != nil {
 		in.cfg.OnPop(c.id, agentID, poppedAt.Sub(c.invitedAt), ringAt.Sub(poppedAt))
@@ -604,7 +573,7 @@ func (in *Inbound) offer(c *liveCall, ev ringdesk.RoutingEvent) bool {
 	if err != nil {
 		if res := leg.InviteResponse; res != nil && res.IsSuccess() {
 			// A 200 crossed our CANCEL: the phone answered. Hang it up.
-			in.dropAgent(lg.cli, leg)
+			in.dropAgent(c, lg.cli, leg, uid)
 		}
 		c.mu.Lock()
 		c.agent = nil
@@ -633,6 +602,9 @@ func (in *Inbound) offer(c *liveCall, ev ringdesk.RoutingEvent) bool {
 	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if callerGone {
+		// The caller left while the phone answered.
+		in.event(c, "late-answer", uid, "hung-up")
+		log.Info("late answer: agent leg hung up")
 		_ = leg.Ack(ctx)
 		_ = leg.Bye(ctx)
 		in.abandon(c)
@@ -664,6 +636,7 @@ func (in *Inbound) offer(c *liveCall, ev ringdesk.RoutingEvent) bool {
 	c.mu.Lock()
 	c.answeredAt = now
 	c.mu.Unlock()
+	close(c.connected)
 	wait := now.Sub(c.invitedAt).Milliseconds()
 	at := now.UTC()
 	in.cfg.Calls.Update(c.id, ringdesk.CallUpdate{State: ringdesk.CallStateAnswered, AgentID: &uid, AnsweredAt: &at, WaitMS: &wait})
@@ -673,8 +646,12 @@ func (in *Inbound) offer(c *liveCall, ev ringdesk.RoutingEvent) bool {
 	return true
 }
 
-// dropAgent ACKs and hangs up an agent leg that answered too late.
-func (in *Inbound) dropAgent(cli *sipgo.Client, leg *sipgo.DialogClientSession) {
+// dropAgent ACKs and hangs up an agent leg whose 200 crossed our CANCEL
+// (RFC 3261 §15: the UAC confirms the dialog, then ends it with BYE).
+// WaitAnswer gave up on the dialog, so the BYE is built here.
+func (in *Inbound) dropAgent(c *liveCall, cli *sipgo.Client, leg *sipgo.DialogClientSession, uid int64) {
+	in.event(c, "late-answer", uid, "hung-up")
+	in.log.Info("late answer: agent leg hung up", "call_id", c.id, "agent_id", uid)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := leg.Ack(ctx); err != nil {
@@ -685,7 +662,12 @@ func (in *Inbound) dropAgent(cli *sipgo.Client, leg *sipgo.DialogClientSession) 
 	if cont := res.Contact(); cont != nil {
 		bye = sip.NewRequest(sip.BYE, cont.Address)
 	}
-	bye.SetDestination(leg.InviteRequest.Destination())
+	// Where the 200 came from, like every request of the leg (agentUA).
+	dest := res.Source()
+	if dest == "" {
+		dest = leg.InviteRequest.Destination()
+	}
+	bye.SetDestination(dest)
 	bye.SetTransport(leg.InviteRequest.Transport())
 	bye.AppendHeader(sip.HeaderClone(leg.InviteRequest.From()))
 	bye.AppendHeader(sip.HeaderClone(res.To()))
@@ -839,6 +821,9 @@ func (in *Inbound) hangup(c *liveCall, from string, _ *sip.Request) {
 }
 
 func (in *Inbound) handleAck(req *sip.Request, tx sip.ServerTransaction) {
+	if in.reinviteAck(req) {
+		return
+	}
 	// ACKs of 2xx confirm the caller's dialog; others (for non-2xx
 	// finals, over TCP) match nothing and are dropped.
 	if lg := in.legs.Load(); lg != nil {
@@ -847,27 +832,28 @@ func (in *Inbound) handleAck(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 func (in *Inbound) handleBye(req *sip.Request, tx sip.ServerTransaction) {
-	in.mu.Lock()
-	c := in.bySIP[req.CallID().Value()]
-	in.mu.Unlock()
 	lg := in.legs.Load()
 	if lg == nil {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusServiceUnavailable, "Service Unavailable", nil))
 		return
 	}
-	if err := lg.dsc.ReadBye(req, tx); err == nil {
-		if c != nil {
+	c, leg, fromCaller := in.inDialog(lg, req)
+	switch {
+	case c == nil:
+		// No live call: a caller's dialog may still be open (a BYE that
+		// crossed ours); else there is no such dialog.
+		if err := lg.dsc.ReadBye(req, tx); err != nil {
+			_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil))
+		}
+	case fromCaller:
+		if err := lg.dsc.ReadBye(req, tx); err == nil {
 			in.hangup(c, "caller", req)
 		}
-		return
-	}
-	if err := lg.dcc.ReadBye(req, tx); err == nil {
-		if c != nil {
+	default:
+		if err := leg.ReadBye(req, tx); err == nil {
 			in.hangup(c, "agent", req)
 		}
-		return
 	}
-	_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil))
 }
 
 // lookup finds the caller's customer records within the lookup budget.
@@ -958,7 +944,8 @@ func (in *Inbound) agentAOR(ctx context.Context, uid int64) (string, error) {
 }
 
 // agentInvite builds the agent leg's INVITE: to the registered Contact,
-// sent to the address the REGISTER came from, carrying the caller's offer.
+// sent to the next hop of the binding (see nextHop), carrying the
+// caller's offer.
 func (in *Inbound) agentInvite(c *liveCall, b ringdesk.Binding, host string) *sip.Request {
 	var ruri sip.Uri
 	if err := sip.ParseUri(b.Contact, &ruri); err != nil {
@@ -978,12 +965,9 @@ func (in *Inbound) agentInvite(c *liveCall, b ringdesk.Binding, host string) *si
 	req.AppendHeader(from)
 	req.AppendHeader(&sip.ToHeader{Address: ruri, Params: sip.NewParams()})
 	req.AppendHeader(sip.NewHeader("X-Ringdesk-Call", c.id))
-	if b.Source != "" {
-		req.SetDestination(b.Source)
-	}
-	if b.Transport != "" {
-		req.SetTransport(b.Transport)
-	}
+	dest, transport := in.nextHop(b, ruri)
+	req.SetDestination(dest)
+	req.SetTransport(transport)
 	return req
 }
 
@@ -1061,31 +1045,44 @@ func uuidV7() string {
 	return id.String()
 }
 
-// HandleUnmatchedResponse ACKs again a retransmitted 2xx of an agent leg:
-// its INVITE transaction is over, so no transaction matches it, and the
-// phone retransmits until it sees an ACK. Set it as the server's
-// Config.OnUnmatchedResponse (NewInbound does not need the server, so
-// build the Inbound first).
+// HandleUnmatchedResponse ACKs again a retransmitted 2xx to one of our
+// INVITEs on a live call (the agent leg's INVITE, or a relayed re-INVITE
+// on either leg) whose transaction is over, so that no transaction matches
+// it: the other side retransmits until it sees an ACK. The ACK is built
+// from the 2xx itself, with its CSeq, so it is right whatever was sent in
+// the dialog since. Set it as the server's Config.OnUnmatchedResponse
+// (NewInbound does not need the server, so build the Inbound first).
 func (in *Inbound) HandleUnmatchedResponse(res *sip.Response) {
-	if !res.IsSuccess() || res.CSeq() == nil || res.CSeq().MethodName != sip.INVITE || res.CallID() == nil {
+	if !res.IsSuccess() || res.CSeq() == nil || res.CSeq().MethodName != sip.INVITE || res.CallID() == nil ||
+		res.From() == nil || res.To() == nil || res.Contact() == nil {
 		return
 	}
+	lg := in.legs.Load()
 	callID := res.CallID().Value()
 	in.mu.Lock()
 	c := in.bySIP[callID]
 	in.mu.Unlock()
-	if c == nil {
+	if c == nil || lg == nil {
 		return
 	}
-	c.mu.Lock()
-	leg := c.agent
-	c.mu.Unlock()
-	if leg == nil || leg.InviteRequest.CallID().Value() != callID || leg.InviteResponse == nil {
+	// Only an answer to a request of ours: its From tag is ours on that leg.
+	tag, _ := res.From().Params.Get("tag")
+	var ours string
+	if callID == c.sipCallID {
+		ours, _ = c.dlg.InviteRequest.To().Params.Get("tag")
+	} else {
+		c.mu.Lock()
+		leg := c.agent
+		c.mu.Unlock()
+		if leg == nil || leg.InviteRequest.CallID().Value() != callID {
+			return
+		}
+		ours, _ = leg.InviteRequest.From().Params.Get("tag")
+	}
+	if tag == "" || tag != ours {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := leg.Ack(ctx); err != nil {
-		in.log.Debug("re-ack agent 2xx", "call_id", c.id, "error", err)
+	if err := lg.cli.WriteRequest(ackOfResponse(res), sipgo.ClientRequestAddVia); err != nil {
+		in.log.Debug("re-ack 2xx", "call_id", c.id, "error", err)
 	}
 }

@@ -83,6 +83,10 @@ type envOptions struct {
 	// queues; node names it (default "node-a").
 	join *callEnv
 	node string
+	// callStore, when set, wraps the MySQL the call log writes to;
+	// spoolLimit caps its spool.
+	callStore  func(*store.DB) telephony.CallStore
+	spoolLimit int64
 }
 
 func newCallEnv(t *testing.T, opt envOptions) (*callEnv, []agentUser) {
@@ -153,7 +157,12 @@ func newCallEnv(t *testing.T, opt envOptions) (*callEnv, []agentUser) {
 		t.Fatal(err)
 	}
 	adm := telephony.NewAdmission(matcher, 6000, 1000, logger, nil)
-	calls := telephony.NewCallLog(db, t.TempDir(), logger)
+	var callStore telephony.CallStore = db
+	if opt.callStore != nil {
+		callStore = opt.callStore(db)
+	}
+	calls := telephony.NewCallLog(callStore, t.TempDir(), logger, telephony.WithSpoolLimit(opt.spoolLimit),
+		telephony.WithReplayInterval(200*time.Millisecond))
 	if err := calls.Open(); err != nil {
 		t.Fatal(err)
 	}
@@ -304,6 +313,17 @@ func freePort(t *testing.T) int {
 	return c.LocalAddr().(*net.UDPAddr).Port
 }
 
+// freeTCPPort returns a TCP port that was free a moment ago.
+func freeTCPPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
 // desk connects a desk for the agent and logs the agent in, ready.
 func (e *callEnv) desk(a agentUser, ready bool) *callDesk {
 	e.t.Helper()
@@ -397,11 +417,18 @@ type phone struct {
 
 func (e *callEnv) phone(a agentUser, scenario string, extra ...string) *phone {
 	e.t.Helper()
-	port := e.register(a)
+	return e.phoneOn(a, "udp", e.register(a), scenario, extra...)
+}
+
+// phoneOn runs an agent phone's scenario over transport ("udp", "tcp")
+// on a port the phone registered from.
+func (e *callEnv) phoneOn(a agentUser, transport string, port int, scenario string, extra ...string) *phone {
+	e.t.Helper()
 	sf, _ := filepath.Abs(filepath.Join("testdata", "sipp", scenario))
 	p := &phone{dir: e.t.TempDir(), done: make(chan error, 1)}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	args := append([]string{"-sf", sf, "-t", "u1", "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-m", "1",
+	mode := map[string]string{"udp": "u1", "tcp": "t1"}[transport]
+	args := append([]string{"-sf", sf, "-t", mode, "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-m", "1",
 		"-timeout", "60s", "-timeout_error", "-nostdin", "-trace_msg", "-trace_err"}, extra...)
 	p.cmd = exec.CommandContext(ctx, sippPath(e.t), args...)
 	p.cmd.Dir = p.dir
@@ -427,20 +454,36 @@ func (e *callEnv) phone(a agentUser, scenario string, extra ...string) *phone {
 func (e *callEnv) register(a agentUser) int {
 	e.t.Helper()
 	port := freePort(e.t)
-	sf, _ := filepath.Abs(filepath.Join("testdata", "sipp", "agent_register.xml"))
+	bs := e.registerFrom(a, "udp", port, "agent_register.xml")
+	if len(bs) != 1 || bs[0].Source != "127.0.0.1:"+strconv.Itoa(port) {
+		e.t.Fatalf("bindings of %s after REGISTER: %+v", a.user.SIPUsername, bs)
+	}
+	return port
+}
+
+// registerFrom has a sipp phone run a REGISTER scenario from port over
+// transport and returns the agent's bindings then.
+func (e *callEnv) registerFrom(a agentUser, transport string, port int, scenario string, extra ...string) []ringdesk.Binding {
+	e.t.Helper()
+	sf, _ := filepath.Abs(filepath.Join("testdata", "sipp", scenario))
 	target := e.srv.UDPAddr().String()
-	cmd := exec.Command(sippPath(e.t), "-sf", sf, "-t", "u1", "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-m", "1",
-		"-s", a.user.SIPUsername, "-au", a.user.SIPUsername, "-ap", "sip-password-"+a.user.SIPUsername,
-		"-auth_uri", target, "-timeout", "20s", "-timeout_error", "-nostdin", target)
+	if transport == "tcp" {
+		target = e.srv.TCPAddr().String()
+	}
+	mode := map[string]string{"udp": "u1", "tcp": "t1"}[transport]
+	args := append([]string{"-sf", sf, "-t", mode, "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-m", "1",
+		"-s", a.user.SIPUsername, "-au", a.user.SIPUsername, "-ap", "sip-password-" + a.user.SIPUsername,
+		"-auth_uri", target, "-timeout", "20s", "-timeout_error", "-nostdin"}, extra...)
+	cmd := exec.Command(sippPath(e.t), append(args, target)...)
 	cmd.Dir = e.t.TempDir()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		e.t.Fatalf("register agent phone %s: %v\n%s", a.user.SIPUsername, err, tail(out, 2000))
 	}
 	bs, err := e.regs.Bindings(context.Background(), a.user.SIPUsername)
-	if err != nil || len(bs) != 1 || bs[0].Source != "127.0.0.1:"+strconv.Itoa(port) {
-		e.t.Fatalf("bindings of %s after REGISTER: %+v, %v", a.user.SIPUsername, bs, err)
+	if err != nil {
+		e.t.Fatal(err)
 	}
-	return port
+	return bs
 }
 
 // wait fails the test unless sipp finished its scenario successfully.
@@ -456,19 +499,67 @@ func (p *phone) wait(t *testing.T) {
 	}
 }
 
-// messages returns sipp's message trace.
-func (p *phone) messages() string {
-	files, _ := filepath.Glob(filepath.Join(p.dir, "*_messages.log"))
+// messages returns the end of sipp's message trace.
+func (p *phone) messages() string { return tailString(p.trace(), 6000) }
+
+// trace returns sipp's whole message trace.
+func (p *phone) trace() string { return readTrace(p.dir) }
+
+func readTrace(dir string) string {
+	files, _ := filepath.Glob(filepath.Join(dir, "*_messages.log"))
 	var b strings.Builder
 	for _, f := range files {
 		data, _ := os.ReadFile(f)
 		b.Write(data)
 	}
-	return tailString(b.String(), 6000)
+	return b.String()
+}
+
+// received returns the messages of a sipp trace that sipp received and
+// whose first line starts with prefix ("INVITE ", "SIP/2.0 200").
+func received(trace, prefix string) []string {
+	var out []string
+	for _, block := range strings.Split(trace, "-----") {
+		i := strings.Index(block, "message received")
+		if i < 0 {
+			continue
+		}
+		msg := block[i:]
+		if j := strings.Index(msg, "\n"); j >= 0 {
+			msg = strings.TrimLeft(msg[j:], "\n")
+		}
+		if strings.HasPrefix(msg, prefix) {
+			out = append(out, msg)
+		}
+	}
+	return out
+}
+
+// header returns the value of a message's header (first of its name).
+func header(msg, name string) string {
+	for _, l := range strings.Split(msg, "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.EqualFold(strings.TrimSpace(k), name) {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// tagOf returns the tag parameter of a From or To value.
+func tagOf(v string) string {
+	_, t, _ := strings.Cut(v, ";tag=")
+	t, _, _ = strings.Cut(t, ";")
+	return t
 }
 
 // call runs the trunk caller's scenario to the end.
 func (e *callEnv) call(scenario, caller string, pause time.Duration) error {
+	_, err := e.callTrace(scenario, caller, pause)
+	return err
+}
+
+// callTrace is call, and returns the trunk's sipp message trace.
+func (e *callEnv) callTrace(scenario, caller string, pause time.Duration) (string, error) {
 	sf, _ := filepath.Abs(filepath.Join("testdata", "sipp", scenario))
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -478,15 +569,11 @@ func (e *callEnv) call(scenario, caller string, pause time.Duration) error {
 		"-timeout", "60s", "-timeout_error", "-nostdin", "-trace_msg", "-trace_err", e.srv.UDPAddr().String())
 	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
+	msgs := readTrace(dir)
 	if err != nil {
-		files, _ := filepath.Glob(filepath.Join(dir, "*_messages.log"))
-		var msgs []byte
-		for _, f := range files {
-			msgs, _ = os.ReadFile(f)
-		}
-		return fmt.Errorf("trunk sipp %s: %v\n%s\n%s", scenario, err, tail(out, 1500), tail(msgs, 6000))
+		return msgs, fmt.Errorf("trunk sipp %s: %v\n%s\n%s", scenario, err, tail(out, 1500), tailString(msgs, 6000))
 	}
-	return nil
+	return msgs, nil
 }
 
 // finalCall waits for the call row to reach a final state.
@@ -1008,5 +1095,321 @@ func TestInboundClose(t *testing.T) {
 	}
 	if err := env.call("trunk_503.xml", knownPhone, 0); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestInboundLateAnswer: the caller hangs up while the agent's phone
+// rings, and the phone's 200 crosses Ringdesk's CANCEL. The late answer is
+// ACKed and the phone hung up at once with a BYE (the sipp phone fails
+// without both); the call row says abandoned with its timestamps, the
+// late answer is a call event of that agent, and the agent is left
+// neither ringing nor on a call.
+func TestInboundLateAnswer(t *testing.T) {
+	env, agents := newCallEnv(t, envOptions{})
+	desk := env.desk(agents[0], true)
+	ph := env.phone(agents[0], "agent_late_answer.xml")
+	errc := make(chan error, 1)
+	go func() { errc <- env.call("trunk_cancel.xml", knownPhone, 300*time.Millisecond) }()
+	desk.pop(20 * time.Second)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	ph.wait(t)
+	c := env.finalCall(ringdesk.CallStateAbandoned)
+	if c.EndedAt == nil || c.WaitMS <= 0 || c.AnsweredAt != nil || c.EndReason != "caller-cancel" {
+		t.Fatalf("call row %+v: want abandoned by the caller with its wait, never answered", c)
+	}
+	if got, want := strings.Join(env.events(c.ID), ","), "offered,queued,offer,late-answer,abandoned"; got != want {
+		t.Fatalf("call events %s, want %s", got, want)
+	}
+	ctx := context.Background()
+	evs, err := env.db.FindCallEvents(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strconv.FormatInt(evs[3].AgentID, 10), agents[0].id; got != want || evs[3].At.IsZero() {
+		t.Fatalf("late-answer event %+v: want agent %s with its time", evs[3], want)
+	}
+	rc, err := env.router.FindCall(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rc.Status != ringdesk.CallEnded || rc.Result != ringdesk.ResultAbandoned {
+		t.Fatalf("routing has the call %s/%s, want ended/abandoned", rc.Status, rc.Result)
+	}
+	a, err := env.router.FindAgent(ctx, agents[0].id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.State != ringdesk.AgentAvailable {
+		t.Fatalf("agent is %s after the late answer, want %s", a.State, ringdesk.AgentAvailable)
+	}
+	// The phone saw ACK then BYE, with no 200 OK of the caller in between.
+	msgs := ph.messages()
+	ack, bye := strings.Index(msgs, "\nACK sip:"), strings.Index(msgs, "\nBYE sip:")
+	if ack < 0 || bye < ack {
+		t.Fatalf("phone trace lacks ACK then BYE:\n%s", msgs)
+	}
+}
+
+// TestInboundReinvite: re-INVITEs are relayed across the legs both ways,
+// each leg with its own CSeq and tags: the caller's hold (a=sendonly)
+// reaches the agent's phone and its a=recvonly answer and the ACK come
+// back and go across; the phone's 491 to the caller's resume is relayed
+// back; the phone's own hold reaches the caller and is answered and ACKed.
+// Each relay is a call event.
+func TestInboundReinvite(t *testing.T) {
+	env, agents := newCallEnv(t, envOptions{})
+	desk := env.desk(agents[0], true)
+	ph := env.phone(agents[0], "agent_reinvite.xml")
+	errc := make(chan error, 1)
+	var trunk string
+	go func() {
+		var err error
+		trunk, err = env.callTrace("trunk_call_reinvite.xml", knownPhone, 0)
+		errc <- err
+	}()
+	desk.pop(20 * time.Second)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	ph.wait(t)
+
+	// The caller's leg: the agent's re-INVITE came in the caller's dialog,
+	// from Ringdesk's To-tag, with a CSeq of Ringdesk's own.
+	oks := received(trunk, "SIP/2.0 200")
+	ins := received(trunk, "INVITE ")
+	if len(oks) < 2 || len(ins) != 1 {
+		t.Fatalf("trunk got %d 200s and %d INVITEs, want 2 and 1", len(oks), len(ins))
+	}
+	ourTag := tagOf(header(oks[0], "To"))
+	if got := ins[0]; tagOf(header(got, "From")) != ourTag || header(got, "Call-ID") != header(oks[0], "Call-ID") ||
+		tagOf(header(got, "To")) != tagOf(header(oks[0], "From")) || header(got, "CSeq") == "1 INVITE" {
+		t.Fatalf("relayed INVITE to the caller is not in the caller's dialog (our tag %s):\n%s", ourTag, got)
+	}
+	// The agent's leg: both of the caller's re-INVITEs came in the agent's
+	// dialog, with CSeqs following the first INVITE's.
+	inv := received(ph.trace(), "INVITE ")
+	if len(inv) != 3 {
+		t.Fatalf("phone got %d INVITEs, want 3", len(inv))
+	}
+	first, _ := strconv.Atoi(strings.Fields(header(inv[0], "CSeq"))[0])
+	for i, m := range inv[1:] {
+		if got, want := header(m, "CSeq"), strconv.Itoa(first+i+1)+" INVITE"; got != want {
+			t.Fatalf("re-INVITE %d to the phone has CSeq %q, want %q", i+1, got, want)
+		}
+		if header(m, "Call-ID") != header(inv[0], "Call-ID") || tagOf(header(m, "From")) != tagOf(header(inv[0], "From")) ||
+			tagOf(header(m, "To")) == "" {
+			t.Fatalf("re-INVITE %d is not in the agent's dialog:\n%s", i+1, m)
+		}
+	}
+	c := env.finalCall(ringdesk.CallStateEnded)
+	if c.EndReason != "agent-hangup" || c.AnsweredAt == nil || c.EndedAt == nil {
+		t.Fatalf("call row %+v: want answered, then ended by the agent", c)
+	}
+	evs, err := env.db.FindCallEvents(context.Background(), c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var relays []string
+	var kinds []string
+	for _, ev := range evs {
+		kinds = append(kinds, ev.Kind)
+		if ev.Kind == "reinvite" {
+			relays = append(relays, ev.Data)
+		}
+	}
+	if got, want := strings.Join(kinds, ","), "offered,queued,offer,answered,reinvite,reinvite,reinvite,ended"; got != want {
+		t.Fatalf("call events %s, want %s", got, want)
+	}
+	want := []string{"from=caller status=200 media=sendonly", "from=caller status=491 media=sendrecv", "from=agent status=200 media=sendonly"}
+	if got := strings.Join(relays, "|"); got != strings.Join(want, "|") {
+		t.Fatalf("re-INVITE events %q, want %q", relays, want)
+	}
+}
+
+// TestInboundTCPAgent: an agent phone registered over TCP (Contact
+// ;transport=tcp) gets its INVITE over TCP and the call completes. Like a
+// real phone, it registers from one port (its connection, gone by the
+// call) and listens on another, its Contact: the INVITE goes there.
+func TestInboundTCPAgent(t *testing.T) {
+	env, agents := newCallEnv(t, envOptions{})
+	desk := env.desk(agents[0], true)
+	regPort, port := freeTCPPort(t), freeTCPPort(t)
+	contact := "127.0.0.1:" + strconv.Itoa(port) + ";transport=tcp"
+	bs := env.registerFrom(agents[0], "tcp", regPort, "agent_register_as.xml",
+		"-key", "via", "127.0.0.1:"+strconv.Itoa(regPort), "-key", "contact", contact)
+	if len(bs) != 1 || bs[0].Transport != "tcp" || bs[0].Contact != "sip:1001@"+contact ||
+		bs[0].Source != "127.0.0.1:"+strconv.Itoa(regPort) {
+		t.Fatalf("bindings after a TCP REGISTER: %+v", bs)
+	}
+	ph := env.phoneOn(agents[0], "tcp", port, "agent_answer.xml", "-d", "100")
+	errc := make(chan error, 1)
+	go func() { errc <- env.call("trunk_call.xml", knownPhone, 300*time.Millisecond) }()
+	desk.pop(20 * time.Second)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	ph.wait(t)
+	c := env.finalCall(ringdesk.CallStateEnded)
+	if c.AnsweredAt == nil || c.EndReason != "caller-hangup" {
+		t.Fatalf("call row %+v: want answered, then ended by the caller", c)
+	}
+	inv := received(ph.trace(), "INVITE ")
+	if len(inv) != 1 || !strings.Contains(strings.ToUpper(header(inv[0], "Via")), "SIP/2.0/TCP") {
+		t.Fatalf("phone got %d INVITEs, want 1 over TCP:\n%s", len(inv), ph.messages())
+	}
+	if got := header(inv[0], "Contact"); !strings.Contains(got, ";transport=tcp") {
+		t.Fatalf("agent leg Contact %q, want Ringdesk's TCP contact", got)
+	}
+}
+
+// TestInboundNATAgent: an agent phone behind NAT registers with a Via and
+// a Contact naming an address where nothing reaches it, but sends from
+// its real socket. The registrar answers at the source port (rport), the
+// INVITE goes where the REGISTER came from, and the ACK, a relayed INFO
+// and the BYE go where the phone answered from: the call completes and
+// nothing is sent to the Contact. (The unreachable address is a loopback
+// trap that counts what reaches it, rather than 192.0.2.1, so that no test
+// traffic leaves the machine and a miss is seen, not just timed out.)
+func TestInboundNATAgent(t *testing.T) {
+	env, agents := newCallEnv(t, envOptions{})
+	desk := env.desk(agents[0], true)
+	trap, err := net.ListenPacket("udp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer trap.Close()
+	trapped := make(chan string, 16)
+	go func() {
+		buf := make([]byte, 65535)
+		for {
+			n, _, err := trap.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			select {
+			case trapped <- string(buf[:n]):
+			default:
+			}
+		}
+	}()
+	private := trap.LocalAddr().String()
+	port := freePort(t)
+	bs := env.registerFrom(agents[0], "udp", port, "agent_register_as.xml", "-key", "via", private, "-key", "contact", private)
+	if len(bs) != 1 || bs[0].Contact != "sip:1001@"+private || bs[0].Source != "127.0.0.1:"+strconv.Itoa(port) {
+		t.Fatalf("bindings of a phone behind NAT: %+v, want contact %s from 127.0.0.1:%d", bs, private, port)
+	}
+	ph := env.phoneOn(agents[0], "udp", port, "agent_answer_info_nat.xml", "-d", "100", "-key", "contact", private)
+	errc := make(chan error, 1)
+	go func() { errc <- env.call("trunk_call_info.xml", knownPhone, 300*time.Millisecond) }()
+	desk.pop(20 * time.Second)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	ph.wait(t)
+	c := env.finalCall(ringdesk.CallStateEnded)
+	if c.AnsweredAt == nil || c.EndReason != "caller-hangup" {
+		t.Fatalf("call row %+v: want answered, then ended by the caller", c)
+	}
+	select {
+	case m := <-trapped:
+		t.Fatalf("a message went to the phone's private Contact:\n%s", m)
+	default:
+	}
+}
+
+// TestInboundSpoolFull: MySQL refuses the call log's writes and its spool
+// is full after the first records: the call is still served (queued,
+// popped, answered, hung up), the writes that did not fit are logged at
+// ERROR and counted, and the spooled ones reach MySQL once it is back.
+func TestInboundSpoolFull(t *testing.T) {
+	var fs *flakyStore
+	env, agents := newCallEnv(t, envOptions{spoolLimit: 1024, callStore: func(db *store.DB) telephony.CallStore {
+		fs = &flakyStore{DB: db}
+		fs.down.Store(true)
+		return fs
+	}})
+	desk := env.desk(agents[0], true)
+	ph := env.phone(agents[0], "agent_answer.xml", "-d", "100")
+	errc := make(chan error, 1)
+	go func() { errc <- env.call("trunk_call.xml", knownPhone, 300*time.Millisecond) }()
+	pop, _ := desk.pop(20 * time.Second)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	ph.wait(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := env.calls.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if env.calls.Overflows() == 0 || env.calls.SpoolBytes() == 0 || env.calls.SpoolBytes() > 1024 {
+		t.Fatalf("spool %d bytes, %d overflows: want it full, within 1024 bytes, and overflows counted",
+			env.calls.SpoolBytes(), env.calls.Overflows())
+	}
+	if !strings.Contains(env.logs.String(), "call log record not kept") {
+		t.Fatal("no ERROR for the writes the full spool could not keep")
+	}
+	fs.down.Store(false)
+	for env.calls.Spooled() {
+		if ctx.Err() != nil {
+			t.Fatal("spool never replayed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c, err := env.db.FindCallByID(ctx, pop.CallID)
+	if err != nil {
+		t.Fatalf("the spooled call row never reached MySQL: %v", err)
+	}
+	t.Logf("after the replay the row is %s (later writes overflowed); %d writes overflowed", c.State, env.calls.Overflows())
+}
+
+// TestInboundReinviteGlare: the agent's phone sends its own re-INVITE
+// while the caller's is being relayed to it: Ringdesk answers it 491
+// Request Pending (RFC 3261 §14.2) and the caller's re-INVITE still
+// completes once the phone answers it.
+func TestInboundReinviteGlare(t *testing.T) {
+	env, agents := newCallEnv(t, envOptions{})
+	desk := env.desk(agents[0], true)
+	ph := env.phone(agents[0], "agent_reinvite_glare.xml")
+	errc := make(chan error, 1)
+	go func() { errc <- env.call("trunk_call_hold.xml", knownPhone, 0) }()
+	desk.pop(20 * time.Second)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	ph.wait(t)
+	c := env.finalCall(ringdesk.CallStateEnded)
+	if got, want := strings.Join(env.events(c.ID), ","), "offered,queued,offer,answered,reinvite,ended"; got != want {
+		t.Fatalf("call events %s, want %s", got, want)
+	}
+}
+
+// TestInboundReackLate2xx: a 2xx of the agent's phone that matches no
+// transaction any more (a late retransmission) is ACKed again, with the
+// INVITE's CSeq, built from the 2xx itself.
+func TestInboundReackLate2xx(t *testing.T) {
+	env, agents := newCallEnv(t, envOptions{})
+	desk := env.desk(agents[0], true)
+	ph := env.phone(agents[0], "agent_answer_reack.xml", "-d", "100")
+	errc := make(chan error, 1)
+	go func() { errc <- env.call("trunk_call.xml", knownPhone, time.Second) }()
+	desk.pop(20 * time.Second)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	ph.wait(t)
+	env.finalCall(ringdesk.CallStateEnded)
+	trace := ph.trace()
+	inv, acks := received(trace, "INVITE "), received(trace, "ACK ")
+	if len(inv) != 1 || len(acks) < 2 {
+		t.Fatalf("phone got %d INVITEs and %d ACKs, want 1 and 2", len(inv), len(acks))
+	}
+	n := strings.Fields(header(inv[0], "CSeq"))[0]
+	for _, a := range acks {
+		if got, want := header(a, "CSeq"), n+" ACK"; got != want {
+			t.Fatalf("ACK with CSeq %q, want %q:\n%s", got, want, a)
+		}
 	}
 }

@@ -27,6 +27,8 @@ func (s *Server) routes() {
 	s.handle("POST /api/calls/{id}/link", s.require(deskRole...)(s.handleLinkCustomer))
 	s.handle("POST /api/calls/{id}/customer", s.require(deskRole...)(s.handleCreateCaller))
 	s.handle("POST /api/calls/{id}/wrapup", s.require(deskRole...)(s.handleWrapUp))
+	s.handle("GET /api/callbacks", s.require(deskRole...)(s.handleCallbacks))
+	s.handle("POST /api/callbacks/{id}/close", s.require(deskRole...)(s.handleCloseCallback))
 	s.handle("GET /supervisor", s.require(supRole...)(s.handleSupervisor))
 	s.handle("GET /admin", s.require(adminRole...)(s.handleAdmin))
 

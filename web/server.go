@@ -31,6 +31,8 @@ type Server struct {
 	Customers ringdesk.CustomerService
 	// DeskCalls links calls to customers and saves wrap-ups for the desk.
 	DeskCalls ringdesk.DeskCallService
+	// Callbacks is the worklist of callers waiting to be called back.
+	Callbacks ringdesk.CallbackService
 	// Settings tune sessions and logins; NewServer sets DefaultSettings.
 	Settings Settings
 

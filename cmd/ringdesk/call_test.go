@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"net"
 	"os/exec"
 	"path/filepath"
@@ -62,21 +63,10 @@ func TestServeInboundCall(t *testing.T) {
 	}
 
 	// agent1's phone registers as 1001 and answers after 500 ms.
-	sf := func(name string) string {
-		p, err := filepath.Abs(filepath.Join("..", "..", "telephony", "testdata", "sipp", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	sf := func(name string) string { return sippScenario(t, name) }
 	target := m.SIP.UDPAddr().String()
 	pport := freeUDPPort(t)
-	reg := exec.Command(sipp, "-sf", sf("agent_register.xml"), "-t", "u1", "-i", "127.0.0.1", "-p", strconv.Itoa(pport), "-m", "1",
-		"-s", "1001", "-au", "1001", "-ap", "ringdesk-sip-1001", "-auth_uri", target, "-timeout", "20s", "-timeout_error", "-nostdin", target)
-	reg.Dir = t.TempDir()
-	if out, err := reg.CombinedOutput(); err != nil {
-		t.Fatalf("phone REGISTER: %v\n%s", err, out)
-	}
+	registerPhone(t, sipp, target, pport)
 	pctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	phone := exec.CommandContext(pctx, sipp, "-sf", sf("agent_answer.xml"), "-t", "u1", "-i", "127.0.0.1", "-p", strconv.Itoa(pport),
@@ -146,6 +136,29 @@ func TestServeInboundCall(t *testing.T) {
 	}
 }
 
+// sippScenario returns the absolute path of a sipp scenario of the
+// telephony tests.
+func sippScenario(t *testing.T, name string) string {
+	t.Helper()
+	p, err := filepath.Abs(filepath.Join("..", "..", "telephony", "testdata", "sipp", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// registerPhone registers agent1's phone (SIP user 1001 of the demo setup)
+// from 127.0.0.1:port with sipp.
+func registerPhone(t *testing.T, sipp, target string, port int) {
+	t.Helper()
+	reg := exec.Command(sipp, "-sf", sippScenario(t, "agent_register.xml"), "-t", "u1", "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-m", "1",
+		"-s", "1001", "-au", "1001", "-ap", "ringdesk-sip-1001", "-auth_uri", target, "-timeout", "20s", "-timeout_error", "-nostdin", target)
+	reg.Dir = t.TempDir()
+	if out, err := reg.CombinedOutput(); err != nil {
+		t.Fatalf("phone REGISTER: %v\n%s", err, out)
+	}
+}
+
 func freeUDPPort(t *testing.T) int {
 	t.Helper()
 	c, err := net.ListenPacket("udp", "127.0.0.1:0")
@@ -154,4 +167,120 @@ func freeUDPPort(t *testing.T) int {
 	}
 	defer c.Close()
 	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+// TestServeNoDeskNoOffer: with routing.require_desk (the default), an agent
+// who is ready but whose desk has gone is not offered the call — its phone
+// never rings — and is set away (no-desk); the caller waits, hangs up, and
+// the call is logged abandoned.
+func TestServeNoDeskNoOffer(t *testing.T) {
+	sipp, err := exec.LookPath("sipp")
+	if err != nil {
+		t.Fatalf("sipp not found (Debian package sip-tester): %v", err)
+	}
+	cfg := testConfig(t)
+	ctx := context.Background()
+	if code, _, errOut := cli(t, cfg, "", "migrate"); code != 0 {
+		t.Fatal(errOut)
+	}
+	if code, _, errOut := cli(t, cfg, "", "seed", "--customers", "0", "--demo-users"); code != 0 {
+		t.Fatal(errOut)
+	}
+	m := mustOpenMain(t, cfg)
+	agent, err := m.DB.FindUserByUsername(ctx, "agent1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	agentID := strconv.FormatInt(agent.ID, 10)
+
+	// agent1 logs in ready from its desk, then the desk goes away.
+	code, token, errOut := cli(t, cfg, "", "user", "token", "agent1")
+	if code != 0 {
+		t.Fatal(errOut)
+	}
+	desk, err := agentdesk.Dial(ctx, "ws://"+m.HTTP.Addr()+"/desk/ws", token[:len(token)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := desk.Send(agentdesk.TypeLogin, map[string]bool{"ready": true}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "agent1 available", func() bool {
+		a, err := m.Router.FindAgent(ctx, agentID)
+		return err == nil && a.State == ringdesk.AgentAvailable
+	})
+	desk.Close()
+	waitFor(t, "agent1's desk gone", func() bool {
+		ok, err := m.Desk.DeskConnected(ctx, agentID)
+		return err == nil && !ok
+	})
+
+	// The phone registers, then this test holds its port: any INVITE to it
+	// would be read here.
+	target := m.SIP.UDPAddr().String()
+	pport := freeUDPPort(t)
+	registerPhone(t, sipp, target, pport)
+	phone, err := net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(pport))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer phone.Close()
+	rang := make(chan string, 1)
+	go func() {
+		buf := make([]byte, 8192)
+		for {
+			n, _, err := phone.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			select {
+			case rang <- string(buf[:n]):
+			default:
+			}
+		}
+	}()
+
+	// The caller waits (182 Queued, no 180), then cancels.
+	caller := exec.Command(sipp, "-sf", sippScenario(t, "trunk_cancel.xml"), "-t", "u1", "-i", "127.0.0.1",
+		"-p", strconv.Itoa(freeUDPPort(t)), "-m", "1", "-key", "caller", "020 7946 0999", "-key", "did", store.DemoDID,
+		"-timeout", "30s", "-timeout_error", "-nostdin", target)
+	caller.Dir = t.TempDir()
+	if out, err := caller.CombinedOutput(); err != nil {
+		t.Fatalf("caller: %v\n%s", err, out)
+	}
+	select {
+	case msg := <-rang:
+		t.Fatalf("the deskless agent's phone got:\n%s", msg)
+	default:
+	}
+	a, err := m.Router.FindAgent(ctx, agentID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.State != ringdesk.AgentAway || a.Reason != ringdesk.ReasonNoDesk {
+		t.Fatalf("agent1 = %s/%s, want away/no-desk", a.State, a.Reason)
+	}
+	db, err := sql.Open("mysql", cfg.MySQL.DSN) // registered by store
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	waitFor(t, "the call logged abandoned, offered to nobody", func() bool {
+		var n int
+		err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM calls WHERE state = ? AND agent_id IS NULL AND ended_at IS NOT NULL`,
+			ringdesk.CallStateAbandoned).Scan(&n)
+		return err == nil && n == 1
+	})
+}
+
+// waitFor polls cond for up to 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

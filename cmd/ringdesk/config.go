@@ -15,7 +15,12 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ringdesk/ringdesk/store"
+	"github.com/ringdesk/ringdesk/telephony"
 )
+
+// minSpoolBytes is the smallest call-log spool cap accepted: a cap that
+// holds no records would turn every MySQL hiccup into lost writes.
+const minSpoolBytes = 64 << 10
 
 // Config is every setting of Ringdesk. Values come from the defaults, then
 // the YAML file, then RINGDESK_* environment variables, then flags; the
@@ -40,7 +45,8 @@ type Config struct {
 		AdvertiseHost string `yaml:"advertise_host"`
 	} `yaml:"sip"`
 	Calls struct {
-		SpoolDir string `yaml:"spool_dir"`
+		SpoolDir      string `yaml:"spool_dir"`
+		SpoolMaxBytes int    `yaml:"spool_max_bytes"`
 	} `yaml:"calls"`
 	Web struct {
 		SecureCookies  bool          `yaml:"secure_cookies"`
@@ -58,6 +64,7 @@ type Config struct {
 	Routing struct {
 		HeartbeatTTL time.Duration `yaml:"heartbeat_ttl"`
 		OrphanPolicy string        `yaml:"orphan_policy"`
+		RequireDesk  bool          `yaml:"require_desk"`
 	} `yaml:"routing"`
 	MySQL struct {
 		DSN            string `yaml:"dsn"`
@@ -90,6 +97,7 @@ func DefaultConfig() Config {
 	c.SIP.ListenTCP = ":5060"
 	c.SIP.Realm = "ringdesk"
 	c.Calls.SpoolDir = "var/spool"
+	c.Calls.SpoolMaxBytes = telephony.DefaultSpoolLimit
 	c.Web.SessionIdle = time.Hour
 	c.Web.SessionMax = 12 * time.Hour
 	c.Web.LoginLimitUser = 5
@@ -99,6 +107,7 @@ func DefaultConfig() Config {
 	c.Desk.AwayReasons = []string{"break", "lunch", "meeting", "training", "admin"}
 	c.Routing.HeartbeatTTL = 5 * time.Second
 	c.Routing.OrphanPolicy = "end"
+	c.Routing.RequireDesk = true
 	c.MySQL.DSN = "ringdesk:ringdesk@tcp(127.0.0.1:3306)/ringdesk"
 	c.MySQL.MaxOpenConns = 32
 	c.MySQL.MigrateOnStart = true
@@ -131,6 +140,7 @@ func (c *Config) keys() []configKey {
 		{"sip.realm", &c.SIP.Realm, "SIP digest realm for phone registrations"},
 		{"sip.advertise_host", &c.SIP.AdvertiseHost, "address phones reach Ringdesk at (Via/Contact of calls to agents); empty: the UDP listen address"},
 		{"calls.spool_dir", &c.Calls.SpoolDir, "directory where call-log writes wait while MySQL is down (replayed in order)"},
+		{"calls.spool_max_bytes", &c.Calls.SpoolMaxBytes, "size cap of the call-log spool; past it writes are logged at ERROR and counted, not spooled"},
 		{"web.secure_cookies", &c.Web.SecureCookies, "mark cookies Secure on plain-HTTP requests too (set behind a TLS-terminating proxy)"},
 		{"web.session_idle", &c.Web.SessionIdle, "a login unused this long ends"},
 		{"web.session_max", &c.Web.SessionMax, "any login ends this long after it began"},
@@ -142,6 +152,7 @@ func (c *Config) keys() []configKey {
 		{"desk.away_reasons", &c.Desk.AwayReasons, "the reasons an agent picks from when going away (1–32 of a-z 0-9 - _)"},
 		{"routing.heartbeat_ttl", &c.Routing.HeartbeatTTL, "a node silent this long is dead and its calls are recovered by the others"},
 		{"routing.orphan_policy", &c.Routing.OrphanPolicy, "what survivors do with a dead node's calls: end (logged node-lost) or requeue"},
+		{"routing.require_desk", &c.Routing.RequireDesk, "offer calls only to agents whose desk is connected (others go away: no-desk)"},
 		{"mysql.dsn", &c.MySQL.DSN, "MySQL/MariaDB DSN, user:password@tcp(host:port)/database"},
 		{"mysql.max_open_conns", &c.MySQL.MaxOpenConns, "largest number of open MySQL connections"},
 		{"mysql.migrate_on_start", &c.MySQL.MigrateOnStart, "apply pending migrations when serve starts"},
@@ -356,6 +367,9 @@ func (c *Config) Validate() error {
 	}
 	if strings.TrimSpace(c.Calls.SpoolDir) == "" {
 		return bad("calls.spool_dir", "a directory is required")
+	}
+	if c.Calls.SpoolMaxBytes < minSpoolBytes {
+		return bad("calls.spool_max_bytes", "%d is below the minimum of %d bytes (a few hundred call records)", c.Calls.SpoolMaxBytes, minSpoolBytes)
 	}
 	if c.Node != "" && !ringdeskSite(c.Node) {
 		return bad("node", "%q must be 1–32 letters, digits, '-' or '_'", c.Node)

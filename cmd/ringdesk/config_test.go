@@ -92,6 +92,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"bad duration", "", map[string]string{"RINGDESK_SHUTDOWN_TIMEOUT": "soon"}, "shutdown_timeout", "duration"},
 		{"short duration", "shutdown_timeout: 10ms\n", nil, "shutdown_timeout", "between"},
 		{"bad node", "node: \"a b\"\n", nil, "node", "letters"},
+		{"spool cap too small", "calls:\n  spool_max_bytes: 100\n", nil, "calls.spool_max_bytes", "minimum"},
 		{"tls without cert", "sip:\n  listen_tls: \":5061\"\n", nil, "sip.listen_tls", "tls_cert"},
 		{"tls cert missing", "sip:\n  listen_tls: \":5061\"\n  tls_cert: /nonexistent.pem\n  tls_key: /nonexistent.key\n", nil, "sip.tls_cert", "cannot load"},
 		{"bad origin", "", map[string]string{"RINGDESK_DESK_ALLOWED_ORIGINS": "crm.example.com"}, "desk.allowed_origins", "origin"},

@@ -36,6 +36,8 @@ type Main struct {
 	Calls   *telephony.CallLog
 	HTTP    *web.Server
 
+	metrics *prometheus.Registry // served at /metrics; parts register as they open
+
 	bg   context.Context    // lives until Close: background loops
 	stop context.CancelFunc // ends them
 }
@@ -89,7 +91,8 @@ func (m *Main) Open(ctx context.Context) error {
 	m.bg, m.stop = context.WithCancel(context.WithoutCancel(ctx))
 	m.Router, err = routing.NewRouter(m.Redis, routing.Config{Site: site, Node: node,
 		HeartbeatTTL: m.Config.Routing.HeartbeatTTL, OrphanPolicy: m.Config.Routing.OrphanPolicy,
-		Logger: m.Logger.With("component", "routing")})
+		RequireDesk: m.Config.Routing.RequireDesk,
+		Logger:      m.Logger.With("component", "routing")})
 	if err != nil {
 		return err
 	}
@@ -106,6 +109,18 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := m.openSIP(ctx, node, site); err != nil {
 		return err
 	}
+	if calls := m.Calls; calls != nil {
+		m.metrics.MustRegister(
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "ringdesk_calllog_spool_overflow_total",
+				Help: "Call-log writes neither MySQL nor the full spool could keep (each logged at ERROR with its record).",
+			}, func() float64 { return float64(calls.Overflows()) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "ringdesk_calllog_spool_bytes",
+				Help: "Size of the call-log spool: writes waiting for MySQL.",
+			}, func() float64 { return float64(calls.SpoolBytes()) }),
+		)
+	}
 	m.HTTP.Mount("GET /desk/ws", m.Desk)
 	if err := m.HTTP.Open(); err != nil {
 		return err
@@ -116,11 +131,13 @@ func (m *Main) Open(ctx context.Context) error {
 // newWeb builds the web server on the site's MySQL and Redis.
 func (m *Main) newWeb(site string) *web.Server {
 	health := map[string]ringdesk.Pinger{"mysql": m.DB, "redis": routing.RedisPinger{Client: m.Redis}}
-	s := web.NewServer(m.Config.HTTP.Listen, m.Logger.With("component", "web"), health, prometheus.NewRegistry())
+	m.metrics = prometheus.NewRegistry()
+	s := web.NewServer(m.Config.HTTP.Listen, m.Logger.With("component", "web"), health, m.metrics)
 	s.Users = m.DB
 	s.Sessions = routing.NewWebStore(m.Redis, site)
 	s.Customers = m.DB
 	s.DeskCalls = m.DB
+	s.Callbacks = m.DB
 	c := m.Config.Web
 	s.Settings = web.Settings{SecureCookies: c.SecureCookies, SessionIdle: c.SessionIdle, SessionMax: c.SessionMax,
 		LoginLimitUser: c.LoginLimitUser, LoginLimitAddr: c.LoginLimitAddr, LoginWindow: c.LoginWindow,
@@ -231,7 +248,8 @@ func (m *Main) openSIP(ctx context.Context, node, site string) error {
 		return err
 	}
 	go dids.Run(m.bg, 30*time.Second)
-	m.Calls = telephony.NewCallLog(m.DB, m.Config.Calls.SpoolDir, logger)
+	m.Calls = telephony.NewCallLog(m.DB, m.Config.Calls.SpoolDir, logger,
+		telephony.WithSpoolLimit(int64(m.Config.Calls.SpoolMaxBytes)))
 	if err := m.Calls.Open(); err != nil {
 		return err
 	}

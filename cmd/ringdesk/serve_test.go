@@ -98,6 +98,11 @@ func TestServeHealthAndMetrics(t *testing.T) {
 	if !strings.Contains(string(b), `ringdesk_http_requests_total{code="2xx",route="GET /healthz"} 1`) {
 		t.Errorf("metrics do not count the health request:\n%.2000s", b)
 	}
+	for _, want := range []string{"ringdesk_calllog_spool_overflow_total 0", "ringdesk_calllog_spool_bytes 0"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("metrics lack %q:\n%.2000s", want, b)
+		}
+	}
 }
 
 func TestHealthReportsRedisDown(t *testing.T) {

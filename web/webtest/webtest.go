@@ -54,6 +54,7 @@ func MustOpen(tb testing.TB, opts ...Option) *Env {
 	s.Sessions = e.Sessions
 	s.Customers = db
 	s.DeskCalls = db
+	s.Callbacks = db
 	for _, o := range opts {
 		o(e)
 	}
