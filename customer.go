@@ -37,6 +37,12 @@ func (c *Customer) Validate() error {
 	c.Company = strings.TrimSpace(c.Company)
 	c.Email = strings.TrimSpace(c.Email)
 	c.AccountNumber = strings.TrimSpace(c.AccountNumber)
+	for _, f := range []struct{ name, v string }{{"name", c.Name}, {"company", c.Company}, {"email", c.Email},
+		{"account number", c.AccountNumber}, {"address", c.Address}, {"notes", c.Notes}} {
+		if !validText(f.v) {
+			return Errorf(EINVALID, "Text is not valid UTF-8 (in the %s; save files as UTF-8).", f.name)
+		}
+	}
 	if c.Name == "" && c.Company == "" {
 		return Errorf(EINVALID, "A customer needs a name or a company.")
 	}
@@ -56,12 +62,28 @@ func (c *Customer) Validate() error {
 	default:
 		return Errorf(EINVALID, "Status %q is not one of active, inactive, prospect.", c.Status)
 	}
-	for i, t := range c.Tags {
+	if len(c.Address) > MaxTextLen || len(c.Notes) > MaxTextLen {
+		return Errorf(EINVALID, "Address and notes are limited to %d characters each.", MaxTextLen)
+	}
+	// Tags are kept once each, in the order given: an editor that adds a
+	// tag twice should not fail.
+	tags := make([]string, 0, len(c.Tags))
+	seen := make(map[string]bool, len(c.Tags))
+	for _, t := range c.Tags {
 		t = strings.TrimSpace(t)
-		if t == "" || len(t) > 64 || strings.Contains(t, ",") {
+		if t == "" || len(t) > 64 || strings.Contains(t, ",") || !validText(t) {
 			return Errorf(EINVALID, "Tag %q must be 1–64 characters without commas.", t)
 		}
-		c.Tags[i] = t
+		if k := strings.ToLower(t); !seen[k] {
+			seen[k] = true
+			tags = append(tags, t)
+		}
+	}
+	if len(strings.Join(tags, ",")) > MaxTagsLen {
+		return Errorf(EINVALID, "Tags are limited to %d characters in all.", MaxTagsLen)
+	}
+	if c.Tags != nil {
+		c.Tags = tags
 	}
 	if len(c.Phones) > 20 {
 		return Errorf(EINVALID, "A customer has at most 20 phone numbers.")
@@ -127,6 +149,9 @@ type HistoryItem struct {
 	Title  string    `json:"title" db:"title"`
 	Status string    `json:"status" db:"status"`
 	Body   string    `json:"body" db:"body"`
+	// Author is the user who took the call, wrote the note or owns the
+	// case (display name, else login); empty when there is none.
+	Author string `json:"author,omitempty" db:"author"`
 }
 
 // CustomerService keeps customer records.
@@ -164,6 +189,11 @@ type CustomerService interface {
 	CreateNote(ctx context.Context, n *Note) error
 	// CreateCase opens a case for a customer. Returns EINVALID, ENOTFOUND.
 	CreateCase(ctx context.Context, c *Case) error
+
+	// The record's cases and notes (records.go).
+	RecordService
+	// Bulk import from CSV (records.go).
+	CustomerImporter
 }
 
 // Note is a free-text note on a customer record, optionally from a call.
@@ -174,6 +204,21 @@ type Note struct {
 	AuthorID   int64     `json:"author_id,omitempty" db:"author_id"`
 	Body       string    `json:"body" db:"body"`
 	CreatedAt  time.Time `json:"created_at" db:"created_at"`
+}
+
+// Validate checks a note's text and trims its spacing.
+func (n *Note) Validate() error {
+	n.Body = strings.TrimSpace(n.Body)
+	if n.Body == "" || len(n.Body) > MaxTextLen || !validText(n.Body) {
+		return Errorf(EINVALID, "A note needs text (at most %d characters).", MaxTextLen)
+	}
+	if n.CustomerID <= 0 {
+		return Errorf(EINVALID, "A note belongs to a customer.")
+	}
+	if len(n.CallID) > 36 {
+		return Errorf(EINVALID, "Call ID %q is not a call ID.", n.CallID)
+	}
+	return nil
 }
 
 // Case statuses and priorities.
@@ -205,8 +250,17 @@ func (c *Case) Validate() error {
 	if c.Subject == "" || len(c.Subject) > 200 {
 		return Errorf(EINVALID, "A case needs a subject of 1–200 characters.")
 	}
+	if !validText(c.Subject) || !validText(c.Description) {
+		return Errorf(EINVALID, "A case's subject and description must be valid UTF-8 text.")
+	}
+	if len(c.Description) > MaxTextLen {
+		return Errorf(EINVALID, "A case's description is limited to %d characters.", MaxTextLen)
+	}
 	if c.CustomerID <= 0 {
 		return Errorf(EINVALID, "A case belongs to a customer.")
+	}
+	if len(c.CallID) > 36 {
+		return Errorf(EINVALID, "Call ID %q is not a call ID.", c.CallID)
 	}
 	switch c.Status {
 	case "":

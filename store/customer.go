@@ -77,10 +77,17 @@ func (db *DB) preparePhones(phones []ringdesk.Phone) ([]ringdesk.Phone, error) {
 		if len(raw) > maxPhoneLen {
 			return nil, ringdesk.Errorf(ringdesk.EINVALID, "Phone number %q is longer than %d characters.", raw, maxPhoneLen)
 		}
+		if !utf8.ValidString(raw) || !utf8.ValidString(p.Label) {
+			return nil, ringdesk.Errorf(ringdesk.EINVALID, "Phone numbers and labels must be valid UTF-8 text.")
+		}
 		if len(p.Label) > 32 {
 			return nil, ringdesk.Errorf(ringdesk.EINVALID, "Phone label %q is longer than 32 characters.", p.Label)
 		}
-		out = append(out, db.norm.phoneFor(p.Label, raw))
+		ph := db.norm.phoneFor(p.Label, raw)
+		if len(ph.Extension) > maxExtensionLen {
+			return nil, ringdesk.Errorf(ringdesk.EINVALID, "Phone number %q has an extension longer than %d digits.", raw, maxExtensionLen)
+		}
+		out = append(out, ph)
 	}
 	return out, nil
 }
@@ -480,15 +487,19 @@ func (db *DB) CustomerHistory(ctx context.Context, id int64, limit int) ([]ringd
 	// Each branch is limited on its own index before the merge.
 	items := []ringdesk.HistoryItem{}
 	err := db.db.SelectContext(ctx, &items, `
-		(SELECT 'call' AS kind, id, offered_at AS at, direction AS title,
-			CASE WHEN disposition = '' THEN state ELSE CONCAT(state, ': ', disposition) END AS status, notes AS body
-		 FROM calls WHERE customer_id = ? ORDER BY offered_at DESC LIMIT ?)
+		(SELECT 'call' AS kind, x.id, x.offered_at AS at, x.direction AS title,
+			CASE WHEN x.disposition = '' THEN x.state ELSE CONCAT(x.state, ': ', x.disposition) END AS status, x.notes AS body,
+			COALESCE(NULLIF(u.display_name, ''), u.username, '') AS author
+		 FROM calls x LEFT JOIN users u ON u.id = x.agent_id
+		 WHERE x.customer_id = ? ORDER BY x.offered_at DESC LIMIT ?)
 		UNION ALL
-		(SELECT 'note', CAST(id AS CHAR), created_at, '', '', body
-		 FROM notes WHERE customer_id = ? ORDER BY created_at DESC LIMIT ?)
+		(SELECT 'note', CAST(x.id AS CHAR), x.created_at, '', '', x.body, COALESCE(NULLIF(u.display_name, ''), u.username, '')
+		 FROM notes x LEFT JOIN users u ON u.id = x.author_id
+		 WHERE x.customer_id = ? ORDER BY x.created_at DESC LIMIT ?)
 		UNION ALL
-		(SELECT 'case', CAST(id AS CHAR), created_at, subject, status, description
-		 FROM cases WHERE customer_id = ? ORDER BY created_at DESC LIMIT ?)
+		(SELECT 'case', CAST(x.id AS CHAR), x.created_at, x.subject, x.status, x.description, COALESCE(NULLIF(u.display_name, ''), u.username, '')
+		 FROM cases x LEFT JOIN users u ON u.id = x.owner_id
+		 WHERE x.customer_id = ? ORDER BY x.created_at DESC LIMIT ?)
 		ORDER BY at DESC, kind, id DESC LIMIT ?`, id, limit, id, limit, id, limit, limit)
 	if err != nil {
 		return nil, fmt.Errorf("customer %d history: %w", id, err)
@@ -498,9 +509,8 @@ func (db *DB) CustomerHistory(ctx context.Context, id int64, limit int) ([]ringd
 
 // CreateNote adds a note to a live customer.
 func (db *DB) CreateNote(ctx context.Context, n *ringdesk.Note) error {
-	n.Body = strings.TrimSpace(n.Body)
-	if n.Body == "" || len(n.Body) > 65000 {
-		return ringdesk.Errorf(ringdesk.EINVALID, "A note needs text (at most 65,000 characters).")
+	if err := n.Validate(); err != nil {
+		return err
 	}
 	if err := db.customerExists(ctx, n.CustomerID); err != nil {
 		return err

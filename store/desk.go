@@ -2,11 +2,11 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
-
-	"github.com/jmoiron/sqlx"
 
 	"github.com/ringdesk/ringdesk"
 )
@@ -54,25 +54,25 @@ func (db *DB) lastChoiceFirst(ctx context.Context, e164 string, cs []*ringdesk.C
 	if len(cs) < 2 {
 		return nil
 	}
-	ids := make([]int64, len(cs))
+	// One index dive per candidate on (caller_e164, customer_id,
+	// offered_at), in one round trip: a GROUP BY over an IN list read every
+	// call from the number, milliseconds for a busy switchboard.
+	parts := make([]string, len(cs))
+	args := make([]any, 0, 3*len(cs))
 	for i, c := range cs {
-		ids[i] = c.ID
-	}
-	q, args, err := sqlx.In(`SELECT customer_id, MAX(offered_at) AS at FROM calls
-		WHERE caller_e164 = ? AND customer_id IN (?) GROUP BY customer_id`, e164, ids)
-	if err != nil {
-		return err
+		parts[i] = `SELECT ? AS customer_id, MAX(offered_at) AS at FROM calls WHERE caller_e164 = ? AND customer_id = ?`
+		args = append(args, c.ID, e164, c.ID)
 	}
 	var rows []struct {
-		CustomerID int64     `db:"customer_id"`
-		At         time.Time `db:"at"`
+		CustomerID int64        `db:"customer_id"`
+		At         sql.NullTime `db:"at"`
 	}
-	if err := db.db.SelectContext(ctx, &rows, db.db.Rebind(q), args...); err != nil {
+	if err := db.db.SelectContext(ctx, &rows, strings.Join(parts, " UNION ALL "), args...); err != nil {
 		return fmt.Errorf("last choice for a shared number: %w", err)
 	}
 	last := make(map[int64]time.Time, len(rows))
 	for _, r := range rows {
-		last[r.CustomerID] = r.At
+		last[r.CustomerID] = r.At.Time // the zero time when never chosen
 	}
 	slices.SortStableFunc(cs, func(a, b *ringdesk.Customer) int {
 		return last[b.ID].Compare(last[a.ID])

@@ -31,4 +31,18 @@ func (s *Server) routes() {
 	s.handle("POST /api/callbacks/{id}/close", s.require(deskRole...)(s.handleCloseCallback))
 	s.handle("GET /supervisor", s.require(supRole...)(s.handleSupervisor))
 	s.handle("GET /admin", s.require(adminRole...)(s.handleAdmin))
+
+	// Customer records (customer.go) and the CSV import (import.go).
+	s.handle("GET /customers", s.require(anyRole...)(s.handleCustomersPage))
+	s.handle("GET /customers/{id}", s.require(anyRole...)(s.handleCustomerPage))
+	s.handle("GET /api/customers", s.require(anyRole...)(s.handleCustomerSearch))
+	s.handle("POST /api/customers", s.require(anyRole...)(s.handleCustomerCreate))
+	s.handle("GET /api/customers/{id}", s.require(anyRole...)(s.handleCustomerGet))
+	s.handle("PATCH /api/customers/{id}", s.require(anyRole...)(s.handleCustomerUpdate))
+	s.handle("GET /api/customers/{id}/history", s.require(anyRole...)(s.handleCustomerHistory))
+	s.handle("POST /api/customers/{id}/notes", s.require(anyRole...)(s.handleNoteCreate))
+	s.handle("POST /api/customers/{id}/cases", s.require(anyRole...)(s.handleCaseCreate))
+	s.handle("PATCH /api/cases/{id}", s.require(anyRole...)(s.handleCaseUpdate))
+	s.handle("GET /admin/import", s.require(adminRole...)(s.handleImportPage))
+	s.handle("POST /admin/import", s.require(adminRole...)(s.handleImport))
 }

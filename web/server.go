@@ -163,6 +163,9 @@ func (r *statusRecorder) WriteHeader(code int) {
 	r.ResponseWriter.WriteHeader(code)
 }
 
+// Unwrap lets http.ResponseController reach the connection (deadlines, flush).
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
 // Open listens and serves in the background.
 func (s *Server) Open() error {
 	if s.Users == nil || s.Sessions == nil || s.Customers == nil || s.DeskCalls == nil {
