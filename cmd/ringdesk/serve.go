@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 
@@ -35,6 +38,7 @@ type Main struct {
 	Inbound *telephony.Inbound
 	Calls   *telephony.CallLog
 	HTTP    *web.Server
+	Pprof   *http.Server // debug.pprof_listen; nil when off
 
 	bg   context.Context    // lives until Close: background loops
 	stop context.CancelFunc // ends them
@@ -109,6 +113,33 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := m.HTTP.Open(); err != nil {
 		return err
 	}
+	return m.openPprof()
+}
+
+// openPprof serves Go's profiles on debug.pprof_listen, apart from the
+// public HTTP server so that they are never exposed with it.
+func (m *Main) openPprof() error {
+	addr := m.Config.Debug.PprofListen
+	if addr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("pprof listen %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	m.Pprof = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := m.Pprof.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.Logger.Error("pprof server stopped", "error", err)
+		}
+	}()
+	m.Logger.Warn("serving pprof profiles (debug.pprof_listen)", "addr", ln.Addr().String())
 	return nil
 }
 
@@ -276,6 +307,10 @@ func (m *Main) Close() error {
 	}
 	if m.HTTP != nil {
 		errs = append(errs, m.HTTP.Close(ctx))
+	}
+	if m.Pprof != nil {
+		// A CPU profile in progress would hold Shutdown for its length.
+		errs = append(errs, m.Pprof.Close())
 	}
 	// The hub after HTTP: Shutdown does not track hijacked WebSockets.
 	if m.Desk != nil {
