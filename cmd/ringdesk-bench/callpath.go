@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -82,15 +83,22 @@ type stepResult struct {
 	CPUSeconds   float64   `json:"cpu_s"`
 	CPUPerCallMS float64   `json:"cpu_ms_per_call"`
 	CPUShare     float64   `json:"cpu_cores"` // CPU seconds per wall second of the step
-	RSSPeakMiB   float64   `json:"rss_peak_mib"`
-	SocketDrops  int64     `json:"socket_drops"`  // the server's UDP socket (/proc/net/udp)
-	RcvbufErrors int64     `json:"rcvbuf_errors"` // machine-wide /proc/net/snmp deltas
-	InErrors     int64     `json:"in_errors"`
-	Logged       int       `json:"logged"` // calls rows for the step's Call-IDs
-	LoggedFinal  int       `json:"logged_final"`
-	LoggedStates string    `json:"logged_states,omitempty"`
-	LogLag       float64   `json:"log_lag_s"` // from sipp's end until every row was final
-	Profile      string    `json:"profile,omitempty"`
+	// The other processes on the machine that each call costs CPU in
+	// (ms per succeeded call over the step): MySQL, Redis, the sipp
+	// phones and the sipp caller. 0 when not visible.
+	MySQLMSPerCall  float64 `json:"mysql_cpu_ms_per_call"`
+	RedisMSPerCall  float64 `json:"redis_cpu_ms_per_call"`
+	PhonesMSPerCall float64 `json:"phones_cpu_ms_per_call"`
+	CallerMSPerCall float64 `json:"caller_cpu_ms_per_call"`
+	RSSPeakMiB      float64 `json:"rss_peak_mib"`
+	SocketDrops     int64   `json:"socket_drops"`  // the server's UDP socket (/proc/net/udp)
+	RcvbufErrors    int64   `json:"rcvbuf_errors"` // machine-wide /proc/net/snmp deltas
+	InErrors        int64   `json:"in_errors"`
+	Logged          int     `json:"logged"` // calls rows for the step's Call-IDs
+	LoggedFinal     int     `json:"logged_final"`
+	LoggedStates    string  `json:"logged_states,omitempty"`
+	LogLag          float64 `json:"log_lag_s"` // from sipp's end until every row was final
+	Profile         string  `json:"profile,omitempty"`
 }
 
 // bench holds what a run started, so that stop can end all of it.
@@ -103,6 +111,8 @@ type bench struct {
 	raw *sql.DB
 	rdb redis.UniversalClient
 
+	mysqlPid  int // the servers the call path uses, for their CPU
+	redisPid  int
 	serve     *child
 	serveLog  string
 	sipPort   int
@@ -405,6 +415,14 @@ func (b *bench) startRingdesk(ctx context.Context, agents []*benchAgent) error {
 			return err
 		}
 	}
+	if cfg, err := store.ParseDSN(b.o.DSN); err == nil {
+		if _, p, err := net.SplitHostPort(cfg.Addr); err == nil {
+			b.mysqlPid = listenerPID(atoi(p))
+		}
+	}
+	if _, p, err := net.SplitHostPort(b.o.Redis); err == nil {
+		b.redisPid = listenerPID(atoi(p))
+	}
 	if b.sipPort, err = freeUDPPort(); err != nil {
 		return err
 	}
@@ -556,10 +574,10 @@ func (b *bench) runSteps(ctx context.Context, ph *phase, rates []int, step stepF
 }
 
 // runCaller places one step's calls with sipp against target.
-func (b *bench) runCaller(ctx context.Context, name, target string, rate, calls int) (sippStats, []string, int, error) {
+func (b *bench) runCaller(ctx context.Context, name, target string, rate, calls int) (sippStats, []string, *child, error) {
 	port, err := freeUDPPort()
 	if err != nil {
-		return sippStats{}, nil, 0, err
+		return sippStats{}, nil, nil, err
 	}
 	base := filepath.Join(b.work, fmt.Sprintf("%s-%dcps", name, rate))
 	stat, errs := base+"-stat.csv", base+"-errors.log"
@@ -574,23 +592,31 @@ func (b *bench) runCaller(ctx context.Context, name, target string, rate, calls 
 	cmd.Dir = b.work
 	c, err := startChild("sipp caller", cmd, nil)
 	if err != nil {
-		return sippStats{}, nil, 0, err
+		return sippStats{}, nil, nil, err
 	}
 	werr := c.Wait(ctx)
 	if ctx.Err() != nil {
 		_ = c.Stop(5 * time.Second)
-		return sippStats{}, nil, c.Pid(), ctx.Err()
+		return sippStats{}, nil, c, ctx.Err()
 	}
 	_ = werr // sipp exits 1 when a call failed: the statistics say how many
 	st, err := parseSippStats(stat)
 	if err != nil {
-		return st, nil, c.Pid(), err
+		return st, nil, c, err
 	}
 	var lines []string
 	if st.Failed > 0 || st.Current > 0 {
 		lines = firstLines(errs, 8)
 	}
-	return st, lines, c.Pid(), nil
+	return st, lines, c, nil
+}
+
+// CPU returns the CPU time of an ended child.
+func (c *child) CPU() time.Duration {
+	if c == nil || c.cmd.ProcessState == nil {
+		return 0
+	}
+	return c.cmd.ProcessState.UserTime() + c.cmd.ProcessState.SystemTime()
 }
 
 // ringdeskStep runs one step against ringdesk serve.
@@ -598,6 +624,11 @@ func (b *bench) ringdeskStep(ctx context.Context, rate, calls int, warm bool) st
 	r := stepResult{Rate: rate, Planned: calls, LoadStart: loadAvg()}
 	pid := b.serve.Pid()
 	cpu0, _ := procCPU(pid, false)
+	phonePids := make([]int, len(b.phones))
+	for i, p := range b.phones {
+		phonePids[i] = p.Pid()
+	}
+	mysql0, redis0, phones0 := cpuOf(b.mysqlPid), cpuOf(b.redisPid), cpuOf(phonePids...)
 	snmp0 := readUDPCounters()
 	drops0 := socketDrops(b.sipPort)
 	logOff := fileSize(b.serveLog)
@@ -611,10 +642,12 @@ func (b *bench) ringdeskStep(ctx context.Context, rate, calls int, warm bool) st
 	if !warm && b.o.ProfileFrom > 0 && rate >= b.o.ProfileFrom {
 		secs := max(1, int(float64(calls)/float64(rate))-1)
 		r.Profile = filepath.Join(b.work, fmt.Sprintf("ringdesk-%dcps.pprof", rate))
-		prof.Go(func() { fetchProfile(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", b.pprofPort, secs), r.Profile) })
+		prof.Go(func() {
+			fetchProfile(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", b.pprofPort, secs), r.Profile)
+		})
 	}
 	start := time.Now()
-	st, errs, sippPid, err := b.runCaller(ctx, "ringdesk", fmt.Sprintf("127.0.0.1:%d", b.sipPort), rate, calls)
+	st, errs, caller, err := b.runCaller(ctx, "ringdesk", fmt.Sprintf("127.0.0.1:%d", b.sipPort), rate, calls)
 	sippEnd := time.Now()
 	r.Sipp, r.SippErrors = st, errs
 	if err != nil {
@@ -624,7 +657,7 @@ func (b *bench) ringdeskStep(ctx context.Context, rate, calls int, warm bool) st
 		return r
 	}
 	// Every call placed must be in MySQL, in a final state.
-	r.Logged, r.LoggedFinal, r.LoggedStates = b.waitLogged(ctx, sippPid, start, st.Outgoing)
+	r.Logged, r.LoggedFinal, r.LoggedStates = b.waitLogged(ctx, caller.Pid(), start, st.Outgoing)
 	r.LogLag = time.Since(sippEnd).Seconds()
 	prof.Wait()
 	r.Wall = time.Since(start).Seconds()
@@ -633,6 +666,11 @@ func (b *bench) ringdeskStep(ctx context.Context, rate, calls int, warm bool) st
 	snmp1 := readUDPCounters()
 	r.CPUSeconds = (cpu1 - cpu0).Seconds()
 	r.CPUShare = r.CPUSeconds / r.Wall
+	n := float64(max(st.Successful, 1))
+	r.MySQLMSPerCall = float64((cpuOf(b.mysqlPid) - mysql0).Microseconds()) / 1000 / n
+	r.RedisMSPerCall = float64((cpuOf(b.redisPid) - redis0).Microseconds()) / 1000 / n
+	r.PhonesMSPerCall = float64((cpuOf(phonePids...) - phones0).Microseconds()) / 1000 / n
+	r.CallerMSPerCall = float64(caller.CPU().Microseconds()) / 1000 / n
 	r.SocketDrops = socketDrops(b.sipPort) - drops0
 	r.RcvbufErrors, r.InErrors = snmp1.RcvbufErrors-snmp0.RcvbufErrors, snmp1.InErrors-snmp0.InErrors
 	r.LoadEnd = loadAvg()
@@ -683,6 +721,10 @@ func (b *bench) finish(r *stepResult, st sippStats) {
 	case r.Achieved < 0.9*float64(r.Rate):
 		// sipp or the server could not keep the pace: not sustained.
 		r.Why = fmt.Sprintf("calls placed at %.0f/s, under 90%% of %d/s", r.Achieved, r.Rate)
+	case r.AgentE2E.N == 0 || r.AgentE2E.P99 > ms(b.o.MaxWait):
+		// Calls waited ever longer for an agent: a longer step would
+		// have failed them.
+		r.Why = fmt.Sprintf("not keeping up: INVITE→agent-INVITE p99 %.0f ms over %s", r.AgentE2E.P99, b.o.MaxWait)
 	default:
 		r.OK = true
 	}

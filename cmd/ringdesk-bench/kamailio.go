@@ -131,7 +131,8 @@ func (b *bench) runKamailio(ctx context.Context) (*phase, error) {
 		off := fileSize(phoneLog)
 		rss := sampleRSS(k.Pid(), true)
 		start := time.Now()
-		st, errs, _, err := b.runCaller(ctx, "kamailio", target, rate, calls)
+		phone0 := cpuOf(pc.Pid())
+		st, errs, caller, err := b.runCaller(ctx, "kamailio", target, rate, calls)
 		r.Sipp, r.SippErrors = st, errs
 		r.Wall = time.Since(start).Seconds()
 		r.RSSPeakMiB = float64(rss.Stop()) / (1 << 20)
@@ -143,6 +144,9 @@ func (b *bench) runKamailio(ctx context.Context) (*phase, error) {
 		snmp1 := readUDPCounters()
 		r.CPUSeconds = (cpu1 - cpu0).Seconds()
 		r.CPUShare = r.CPUSeconds / r.Wall
+		n := float64(max(st.Successful, 1))
+		r.PhonesMSPerCall = float64((cpuOf(pc.Pid()) - phone0).Microseconds()) / 1000 / n
+		r.CallerMSPerCall = float64(caller.CPU().Microseconds()) / 1000 / n
 		r.SocketDrops = socketDrops(kPort) - drops0
 		r.RcvbufErrors, r.InErrors = snmp1.RcvbufErrors-snmp0.RcvbufErrors, snmp1.InErrors-snmp0.InErrors
 		r.LoadEnd = loadAvg()

@@ -71,7 +71,8 @@ type options struct {
 	StepTime      time.Duration `json:"step_time"`
 	StepMaxCalls  int           `json:"step_max_calls"`
 	Unknown       float64       `json:"unknown_share"`
-	WrapUp        string        `json:"wrapup"` // "desk": the desks end a 30 s wrap-up; "0": none
+	WrapUp        string        `json:"wrapup"`   // "desk": the desks end a 30 s wrap-up; "0": none
+	MaxWait       time.Duration `json:"max_wait"` // a step whose INVITE→agent-INVITE p99 is longer did not keep up
 	ProfileFrom   int           `json:"profile_from"`
 	KeepGoing     bool          `json:"keep_going"`
 	Quick         bool          `json:"quick"`
@@ -94,7 +95,7 @@ func parseOptions(args []string, getenv func(string) string) (options, error) {
 	}
 	fs := flag.NewFlagSet("callpath", flag.ContinueOnError)
 	var o options
-	var rates, krates, hold, step string
+	var rates, krates, hold, step, maxWait string
 	fs.StringVar(&o.Ringdesk, "ringdesk", env("BENCH_RINGDESK", "var/bin/ringdesk"), "ringdesk binary (BENCH_RINGDESK)")
 	fs.StringVar(&o.Sipp, "sipp", env("BENCH_SIPP", "sipp"), "sipp binary (BENCH_SIPP)")
 	fs.StringVar(&o.Kamailio, "kamailio", env("BENCH_KAMAILIO", ""), "kamailio binary; empty skips the Kamailio run (BENCH_KAMAILIO)")
@@ -111,6 +112,7 @@ func parseOptions(args []string, getenv func(string) string) (options, error) {
 	fs.IntVar(&o.StepMaxCalls, "step-max-calls", atoi(env("BENCH_STEP_MAX_CALLS", defMax)), "most calls in one step (BENCH_STEP_MAX_CALLS)")
 	fs.Float64Var(&o.Unknown, "unknown", atof(env("BENCH_UNKNOWN", "0.1")), "share of callers whose number is no customer's (BENCH_UNKNOWN)")
 	fs.StringVar(&o.WrapUp, "wrapup", env("BENCH_WRAPUP", "desk"), `"desk": 30 s wrap-up that each desk ends at once; "0": queue without wrap-up (BENCH_WRAPUP)`)
+	fs.StringVar(&maxWait, "max-wait", env("BENCH_MAX_WAIT", "1s"), "a step passes only if INVITE→agent-INVITE p99 is within this: calls queueing ever longer are not a sustained rate (BENCH_MAX_WAIT)")
 	fs.IntVar(&o.ProfileFrom, "profile-from", atoi(env("BENCH_PROFILE_FROM", "500")), "take a CPU profile of ringdesk in steps from this rate (0: never) (BENCH_PROFILE_FROM)")
 	fs.BoolVar(&o.KeepGoing, "keep-going", env("BENCH_KEEP_GOING", "") == "1", "run every step even after one failed (BENCH_KEEP_GOING=1)")
 	fs.StringVar(&o.Out, "out", env("BENCH_OUT", "var/bench"), "directory for the JSON report, logs and profiles (BENCH_OUT)")
@@ -126,6 +128,9 @@ func parseOptions(args []string, getenv func(string) string) (options, error) {
 	}
 	if o.StepTime, err = time.ParseDuration(step); err != nil || o.StepTime < time.Second {
 		return o, fmt.Errorf("-step-time %q: want a duration of 1s or more", step)
+	}
+	if o.MaxWait, err = time.ParseDuration(maxWait); err != nil || o.MaxWait <= 0 {
+		return o, fmt.Errorf("-max-wait %q: not a positive duration", maxWait)
 	}
 	if o.Rates, err = parseRates(rates); err != nil {
 		return o, fmt.Errorf("-rates: %w", err)

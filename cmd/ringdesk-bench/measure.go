@@ -256,3 +256,51 @@ func summarize(ds []time.Duration) latency {
 func ms(d time.Duration) float64 {
 	return float64(d.Microseconds()) / 1000
 }
+
+// listenerPID returns the pid of the process listening on TCP port (on
+// any address), found through the socket's inode in /proc/net/tcp{,6} and
+// the processes' file descriptors; 0 when none is visible (another user's
+// process without root).
+func listenerPID(port int) int {
+	inodes := map[string]bool{}
+	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			x := strings.Fields(line)
+			if len(x) < 10 || x[3] != "0A" { // LISTEN
+				continue
+			}
+			_, p, ok := strings.Cut(x[1], ":")
+			if n, err := strconv.ParseInt(p, 16, 32); ok && err == nil && int(n) == port {
+				inodes["socket:["+x[9]+"]"] = true
+			}
+		}
+	}
+	if len(inodes) == 0 {
+		return 0
+	}
+	fds, _ := filepath.Glob("/proc/[0-9]*/fd/*")
+	for _, fd := range fds {
+		if l, err := os.Readlink(fd); err == nil && inodes[l] {
+			n, _ := strconv.Atoi(strings.Split(fd, "/")[2])
+			return n
+		}
+	}
+	return 0
+}
+
+// cpuOf adds up the CPU time of pids (0s skipped, gone ones count 0).
+func cpuOf(pids ...int) time.Duration {
+	var sum time.Duration
+	for _, p := range pids {
+		if p > 0 {
+			if d, err := procCPU(p, false); err == nil {
+				sum += d
+			}
+		}
+	}
+	return sum
+}
