@@ -645,6 +645,12 @@ func (b *bench) ringdeskStep(ctx context.Context, rate, calls int, warm bool) st
 		prof.Go(func() {
 			fetchProfile(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", b.pprofPort, secs), r.Profile)
 		})
+		// Where the goroutines wait, halfway through the step.
+		prof.Go(func() {
+			time.Sleep(time.Duration(secs) * time.Second / 2)
+			fetchProfile(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/goroutine?debug=1", b.pprofPort),
+				strings.TrimSuffix(r.Profile, ".pprof")+"-goroutines.txt")
+		})
 	}
 	start := time.Now()
 	st, errs, caller, err := b.runCaller(ctx, "ringdesk", fmt.Sprintf("127.0.0.1:%d", b.sipPort), rate, calls)
