@@ -84,7 +84,9 @@ if [ "$what" = all ] || [ "$what" = callpath ]; then
   wait $bench_pid
   trap - INT TERM
   # The hottest functions of ringdesk at the highest rate profiled.
-  prof=$(ls -t "${BENCH_OUT:-$VAR/bench}"/callpath-*/ringdesk-*cps.pprof 2>/dev/null | head -n 1 || true)
+  run_dir=$(ls -td "${BENCH_OUT:-$VAR/bench}"/callpath-*/ 2>/dev/null | head -n 1 || true)
+  prof=""
+  [ -n "$run_dir" ] && prof=$(ls -t "$run_dir"ringdesk-*cps.pprof 2>/dev/null | head -n 1 || true)
   if [ -n "$prof" ] && [ -s "$prof" ]; then
     say "ringdesk CPU profile $prof (top 25 by cumulative time)"
     go tool pprof -top -cum -nodecount=25 "$VAR/bin/ringdesk" "$prof" 2>/dev/null | sed -n '1,35p'
