@@ -173,7 +173,7 @@ func runCallpath(ctx context.Context, o options) (*report, error) {
 			rep.Notes = append(rep.Notes, "kamailio: "+err.Error())
 		}
 		rep.Kamailio = k
-		if k != nil && k.Best > 0 {
+		if k != nil && k.Best > 0 && ctx.Err() == nil {
 			rep.Ratio = float64(rep.Ringdesk.Best) / float64(k.Best)
 			if k.AllPassed {
 				rep.RatioBound = "≤"
@@ -184,6 +184,7 @@ func runCallpath(ctx context.Context, o options) (*report, error) {
 	rep.Notes = append(rep.Notes, fmt.Sprintf("machine load average %s at start, %s at end (1/5/15 min): other work on the machine makes figures noisy",
 		rep.Machine.LoadStart, rep.Machine.LoadEnd))
 	if ctx.Err() != nil {
+		rep.Notes = append(rep.Notes, "interrupted: the last step's figures are partial and no ratio is given")
 		return rep, ctx.Err()
 	}
 	return rep, nil
