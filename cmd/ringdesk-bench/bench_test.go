@@ -179,6 +179,9 @@ func TestQuickCallpath(t *testing.T) {
 	env := map[string]string{
 		"BENCH_QUICK": "1", "BENCH_DSN": strings.TrimSuffix(dsn, "/") + "/" + dbName, "BENCH_REDIS": raddr,
 		"BENCH_SITE": "cbtest" + suffix, "BENCH_RINGDESK": bin, "BENCH_SIPP": sipp, "BENCH_OUT": filepath.Join(dir, "out"),
+		// This checks that the bench works, not how fast the machine is:
+		// a busy CI machine must not fail it on latency.
+		"BENCH_MAX_WAIT": "20s",
 	}
 	if k, err := exec.LookPath("kamailio"); err == nil {
 		env["BENCH_KAMAILIO"] = k
