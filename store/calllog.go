@@ -87,9 +87,10 @@ func callUpdateSet(upd ringdesk.CallUpdate) ([]string, []any) {
 // WriteCallLog applies many call-log writes in one transaction, so that
 // a busy call path costs MySQL a few statements per batch rather than a
 // dozen per call: the new calls in one multi-row INSERT (a row already
-// there is kept, as CreateCall's ECONFLICT on a replay), then one UPDATE
-// per call with its updates already merged in order, then the events in
-// one multi-row INSERT IGNORE (an event recorded before is kept). It
+// there is kept, as CreateCall's ECONFLICT on a replay), then each call's
+// update (already merged in order), one statement for all the calls that
+// change the same columns, then the events in one multi-row INSERT IGNORE
+// (an event recorded before is kept). It
 // returns the ids of updated calls that have no row (ENOTFOUND for
 // UpdateCall: nothing to retry) and EINVALID, with nothing written, for a
 // call or event that CreateCall or AppendCallEvent would refuse.
@@ -142,21 +143,12 @@ func (db *DB) WriteCallLog(ctx context.Context, creates []*ringdesk.Call, update
 			return nil, fmt.Errorf("write call log: create %d calls: %w", len(creates), formatError(err, "Calls"))
 		}
 	}
-	// Sorted, so that two nodes writing the same calls lock rows in one order.
-	ids := make([]string, 0, len(updates))
-	for id := range updates {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	for _, id := range ids {
-		err := db.updateCall(ctx, tx, id, updates[id])
-		if ringdesk.ErrorCode(err) == ringdesk.ENOTFOUND {
-			missing = append(missing, id)
-			continue
-		}
+	if len(updates) > 0 {
+		m, err := db.upsertCallUpdates(ctx, tx, updates)
 		if err != nil {
 			return nil, fmt.Errorf("write call log: %w", err)
 		}
+		missing = m
 	}
 	if len(events) > 0 {
 		const cols = 7
@@ -223,4 +215,86 @@ func (db *DB) FindCallEvents(ctx context.Context, callID string) ([]ringdesk.Cal
 		out[i] = ringdesk.CallEvent{CallID: r.CallID, Seq: r.Seq, Kind: r.Kind, At: r.At, QueueID: r.QueueID, AgentID: r.AgentID, Data: r.Data}
 	}
 	return out, nil
+}
+
+// upsertCallUpdates applies one merged update per call with a statement
+// per set of changed columns rather than one per call: the rows are
+// locked and checked first, then written with INSERT … ON DUPLICATE KEY
+// UPDATE of just those columns (the INSERT half never applies: every id
+// written exists). It returns the ids that have no row.
+func (db *DB) upsertCallUpdates(ctx context.Context, tx *sqlx.Tx, updates map[string]ringdesk.CallUpdate) ([]string, error) {
+	// Sorted, so that two nodes writing the same calls lock rows in one order.
+	ids := make([]string, 0, len(updates))
+	for id := range updates {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	q, args, err := sqlx.In(`SELECT id FROM calls WHERE id IN (?) ORDER BY id FOR UPDATE`, ids)
+	if err != nil {
+		return nil, err
+	}
+	var found []string
+	if err := tx.SelectContext(ctx, &found, tx.Rebind(q), args...); err != nil {
+		return nil, fmt.Errorf("lock calls: %w", formatError(err, "Calls"))
+	}
+	exists := make(map[string]bool, len(found))
+	for _, id := range found {
+		exists[id] = true
+	}
+	type group struct {
+		cols []string
+		rows [][]any
+	}
+	groups := map[string]*group{}
+	var order []string
+	var missing []string
+	for _, id := range ids {
+		if !exists[id] {
+			missing = append(missing, id)
+			continue
+		}
+		set, vals := callUpdateSet(updates[id])
+		if len(set) == 0 {
+			continue
+		}
+		cols := make([]string, len(set))
+		for i, c := range set {
+			cols[i] = strings.TrimSuffix(c, " = ?")
+		}
+		key := strings.Join(cols, ",")
+		g := groups[key]
+		if g == nil {
+			g = &group{cols: cols}
+			groups[key] = g
+			order = append(order, key)
+		}
+		g.rows = append(g.rows, append([]any{id}, vals...))
+	}
+	now := db.Now()
+	for _, key := range order {
+		g := groups[key]
+		var b strings.Builder
+		b.WriteString("INSERT INTO calls (id, direction, offered_at, notes, " + key + ") VALUES ")
+		row := "(?, 'inbound', ?, ''" + strings.Repeat(", ?", len(g.cols)) + ")"
+		args := make([]any, 0, len(g.rows)*(len(g.cols)+2))
+		for i, r := range g.rows {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(row)
+			args = append(args, r[0], now)
+			args = append(args, r[1:]...)
+		}
+		b.WriteString(" ON DUPLICATE KEY UPDATE ")
+		for i, c := range g.cols {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(c + " = VALUES(" + c + ")")
+		}
+		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+			return nil, fmt.Errorf("update %d calls: %w", len(g.rows), formatError(err, "Calls"))
+		}
+	}
+	return missing, nil
 }

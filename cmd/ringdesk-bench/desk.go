@@ -115,6 +115,9 @@ func (d *desks) Close() {
 	for _, c := range d.clients {
 		_, _ = c.Send(agentdesk.TypeLogout, nil)
 	}
+	// Let the server act on the logouts before the sockets go: a command
+	// whose connection closes under it is logged as failed.
+	time.Sleep(time.Second)
 	for _, c := range d.clients {
 		_ = c.Close()
 	}
