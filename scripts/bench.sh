@@ -6,8 +6,24 @@
 #   scripts/bench.sh lookup     LookupByPhone over 1,000,000 customers (target p99 < 1 ms serial)
 #   scripts/bench.sh routing    enqueue+match+confirm+release cycles (matches/s, p99)
 #   scripts/bench.sh desk       SendPop → desk receives the pop over Redis
+#   scripts/bench.sh callpath   the whole call path of `ringdesk serve` under sipp
+#                               load at rising rates, then Kamailio for scale
+#                               (targets: ≥ 1,000 calls/s with 0 failed and every
+#                               call logged; INVITE→pop p99 < 20 ms at 500 calls/s)
 # RINGDESK_BENCH_DSN=user:pass@tcp(host:port)/db keeps the seeded million
 # customers between runs (seeding takes about a minute).
+#
+# callpath settings (environment; `var/bin/ringdesk-bench callpath -h` lists all):
+#   BENCH_QUICK=1         10,000 customers, 20 agents, two short steps (a smoke run)
+#   BENCH_AGENTS=300      agents: sipp phones and desk clients
+#   BENCH_HOLD=100ms      talk time before the agent hangs up
+#   BENCH_RATES=50,100,…  calls/s of the steps (each BENCH_STEP_TIME=10s, at most
+#                         BENCH_STEP_MAX_CALLS=20000 calls); stops at the first failure
+#   BENCH_DSN             the bench database (default: ringdesk_callbench on the
+#                         MySQL of var/env), created, seeded once and kept
+#   BENCH_NO_KAMAILIO=1   skip Kamailio (else installed with apt-get when root)
+# It writes var/bench/callpath-TIME.json, a work directory beside it (logs, sipp
+# statistics, CPU profiles) and prints a table.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 "$ROOT/scripts/setup.sh"
@@ -16,6 +32,7 @@ export RINGDESK_TEST_MYSQL_DSN="${RINGDESK_TEST_MYSQL_DSN:-${RINGDESK_MYSQL_DSN%
 export RINGDESK_TEST_REDIS_ADDR="${RINGDESK_TEST_REDIS_ADDR:-${RINGDESK_REDIS_ADDRS%%,*}}"
 
 what=${1:-all}
+case "$what" in all|lookup|routing|desk|callpath) ;; *) die "unknown benchmark $what (lookup, routing, desk, callpath)";; esac
 say "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
 if [ "$what" = all ] || [ "$what" = lookup ]; then
   say "LookupByPhone (store)"
@@ -32,4 +49,46 @@ fi
 if [ "$what" = all ] || [ "$what" = desk ]; then
   say "pop to desk (agentdesk)"
   go test -run '^$' -bench 'PopToDesk' -benchtime 2000x ./agentdesk/
+fi
+if [ "$what" = all ] || [ "$what" = callpath ]; then
+  say "call path: ringdesk serve under sipp load (ringdesk-bench callpath)"
+  kamailio_bin=""
+  if [ -z "${BENCH_NO_KAMAILIO:-}" ]; then
+    if ! command -v kamailio >/dev/null 2>&1 && [ -x /usr/sbin/kamailio ]; then PATH="$PATH:/usr/sbin"; fi
+    if ! command -v kamailio >/dev/null 2>&1; then
+      if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        say "installing kamailio with apt-get (the scale for the call path)"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq >/dev/null
+        apt-get install -y -qq --no-install-recommends kamailio >/dev/null
+      else
+        say "kamailio is missing (sudo apt-get install kamailio): the Kamailio run is skipped"
+      fi
+    fi
+    kamailio_bin=$(command -v kamailio || true)
+  fi
+  mkdir -p "$VAR/bin"
+  go build -o "$VAR/bin/ringdesk" ./cmd/ringdesk
+  go build -o "$VAR/bin/ringdesk-bench" ./cmd/ringdesk-bench
+  db=ringdesk_callbench
+  [ "${BENCH_QUICK:-}" = 1 ] && db=ringdesk_callbench_quick
+  BENCH_DSN=${BENCH_DSN:-${RINGDESK_MYSQL_DSN%/*}/$db} \
+  BENCH_REDIS=${BENCH_REDIS:-${RINGDESK_REDIS_ADDRS%%,*}} \
+  BENCH_KAMAILIO=${BENCH_KAMAILIO:-$kamailio_bin} \
+  BENCH_RINGDESK="$VAR/bin/ringdesk" BENCH_OUT="${BENCH_OUT:-$VAR/bench}" \
+    "$VAR/bin/ringdesk-bench" callpath &
+  # The driver stops everything it started (serve, sipp, kamailio, desks)
+  # on TERM/INT and still writes its report; its children die with it.
+  bench_pid=$!
+  trap 'kill -TERM $bench_pid 2>/dev/null || true; wait $bench_pid || true' INT TERM
+  wait $bench_pid
+  trap - INT TERM
+  # The hottest functions of ringdesk at the highest rate profiled.
+  run_dir=$(ls -td "${BENCH_OUT:-$VAR/bench}"/callpath-*/ 2>/dev/null | head -n 1 || true)
+  prof=""
+  [ -n "$run_dir" ] && prof=$(ls -t "$run_dir"ringdesk-*cps.pprof 2>/dev/null | head -n 1 || true)
+  if [ -n "$prof" ] && [ -s "$prof" ]; then
+    say "ringdesk CPU profile $prof (top 25 by cumulative time)"
+    go tool pprof -top -cum -nodecount=25 "$VAR/bin/ringdesk" "$prof" 2>/dev/null | sed -n '1,35p'
+  fi
 fi

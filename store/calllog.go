@@ -3,8 +3,11 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/jmoiron/sqlx"
 
 	"github.com/ringdesk/ringdesk"
 )
@@ -13,6 +16,38 @@ import (
 // in upd change, so applying the same update twice (a replay from the
 // spool) has one outcome. Returns ENOTFOUND for an unknown call.
 func (db *DB) UpdateCall(ctx context.Context, id string, upd ringdesk.CallUpdate) error {
+	return db.updateCall(ctx, db.db, id, upd)
+}
+
+// updateCall runs UpdateCall's statement on ex (the database or a
+// transaction).
+func (db *DB) updateCall(ctx context.Context, ex sqlx.ExecerContext, id string, upd ringdesk.CallUpdate) error {
+	set, args := callUpdateSet(upd)
+	if len(set) == 0 {
+		return nil
+	}
+	args = append(args, id)
+	res, err := ex.ExecContext(ctx, `UPDATE calls SET `+strings.Join(set, ", ")+` WHERE id = ?`, args...)
+	if err != nil {
+		return fmt.Errorf("update call %s: %w", id, formatError(err, "Call"))
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		// MySQL reports 0 for an update that changes nothing: tell that
+		// apart from a missing row.
+		var one int
+		q, ok := ex.(sqlx.QueryerContext)
+		if !ok {
+			return nil
+		}
+		if err := sqlx.GetContext(ctx, q, &one, `SELECT 1 FROM calls WHERE id = ?`, id); err != nil {
+			return fmt.Errorf("update call %s: %w", id, formatError(err, "Call"))
+		}
+	}
+	return nil
+}
+
+// callUpdateSet returns the SET clauses and arguments of an update.
+func callUpdateSet(upd ringdesk.CallUpdate) ([]string, []any) {
 	var set []string
 	var args []any
 	add := func(col string, v any) {
@@ -46,23 +81,100 @@ func (db *DB) UpdateCall(ctx context.Context, id string, upd ringdesk.CallUpdate
 	if upd.EndReason != nil {
 		add("end_reason", *upd.EndReason)
 	}
-	if len(set) == 0 {
-		return nil
-	}
-	args = append(args, id)
-	res, err := db.db.ExecContext(ctx, `UPDATE calls SET `+strings.Join(set, ", ")+` WHERE id = ?`, args...)
-	if err != nil {
-		return fmt.Errorf("update call %s: %w", id, formatError(err, "Call"))
-	}
-	if n, err := res.RowsAffected(); err == nil && n == 0 {
-		// MySQL reports 0 for an update that changes nothing: tell that
-		// apart from a missing row.
-		var one int
-		if err := db.db.GetContext(ctx, &one, `SELECT 1 FROM calls WHERE id = ?`, id); err != nil {
-			return fmt.Errorf("update call %s: %w", id, formatError(err, "Call"))
+	return set, args
+}
+
+// WriteCallLog applies many call-log writes in one transaction, so that
+// a busy call path costs MySQL a few statements per batch rather than a
+// dozen per call: the new calls in one multi-row INSERT (a row already
+// there is kept, as CreateCall's ECONFLICT on a replay), then each call's
+// update (already merged in order), one statement for all the calls that
+// change the same columns, then the events in one multi-row INSERT IGNORE
+// (an event recorded before is kept). It
+// returns the ids of updated calls that have no row (ENOTFOUND for
+// UpdateCall: nothing to retry) and EINVALID, with nothing written, for a
+// call or event that CreateCall or AppendCallEvent would refuse.
+func (db *DB) WriteCallLog(ctx context.Context, creates []*ringdesk.Call, updates map[string]ringdesk.CallUpdate,
+	events []ringdesk.CallEvent) (missing []string, err error) {
+	for _, c := range creates {
+		if c.ID == "" || len(c.ID) > 36 {
+			return nil, ringdesk.Errorf(ringdesk.EINVALID, "A call needs an ID of at most 36 characters.")
+		}
+		if c.Direction != ringdesk.Inbound && c.Direction != ringdesk.Outbound {
+			return nil, ringdesk.Errorf(ringdesk.EINVALID, "Call direction %q is not inbound or outbound.", c.Direction)
 		}
 	}
-	return nil
+	for _, ev := range events {
+		if ev.CallID == "" || ev.Kind == "" || ev.Seq < 0 {
+			return nil, ringdesk.Errorf(ringdesk.EINVALID, "A call event needs a call id, a kind and a sequence number.")
+		}
+	}
+	tx, err := db.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("write call log: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if len(creates) > 0 {
+		const cols = 20
+		var b strings.Builder
+		b.WriteString(`INSERT IGNORE INTO calls (id, direction, sip_call_id, caller_raw, caller_e164, caller_name, callee,
+			customer_id, queue_id, agent_id, state, offered_at, answered_at, ended_at, wrapup_ended_at, wait_ms, talk_ms,
+			end_reason, disposition, notes) VALUES `)
+		args := make([]any, 0, cols*len(creates))
+		now := db.Now()
+		for i, c := range creates {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("(?" + strings.Repeat(", ?", cols-1) + ")")
+			state, offered := c.State, c.OfferedAt
+			if state == "" {
+				state = ringdesk.CallStateOffered
+			}
+			if offered.IsZero() {
+				offered = now
+			}
+			args = append(args, c.ID, c.Direction, c.SIPCallID, c.CallerRaw, nullString(c.CallerE164), c.CallerName, c.Callee,
+				nullInt(c.CustomerID), nullInt(c.QueueID), nullInt(c.AgentID), state, offered,
+				nullTime(c.AnsweredAt), nullTime(c.EndedAt), nullTime(c.WrapupEndedAt), c.WaitMS, c.TalkMS,
+				c.EndReason, c.Disposition, c.Notes)
+		}
+		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+			return nil, fmt.Errorf("write call log: create %d calls: %w", len(creates), formatError(err, "Calls"))
+		}
+	}
+	if len(updates) > 0 {
+		m, err := db.upsertCallUpdates(ctx, tx, updates)
+		if err != nil {
+			return nil, fmt.Errorf("write call log: %w", err)
+		}
+		missing = m
+	}
+	if len(events) > 0 {
+		const cols = 7
+		var b strings.Builder
+		b.WriteString(`INSERT IGNORE INTO call_events (call_id, seq, at, kind, queue_id, agent_id, data) VALUES `)
+		args := make([]any, 0, cols*len(events))
+		now := db.Now()
+		for i, ev := range events {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("(?, ?, ?, ?, ?, ?, ?)")
+			at := ev.At
+			if at.IsZero() {
+				at = now
+			}
+			args = append(args, ev.CallID, ev.Seq, at.UTC(), ev.Kind, nullInt(ev.QueueID), nullInt(ev.AgentID), ev.Data)
+		}
+		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+			return nil, fmt.Errorf("write call log: append %d events: %w", len(events), formatError(err, "Call events"))
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("write call log: %w", err)
+	}
+	return missing, nil
 }
 
 // AppendCallEvent records one call event. An event with a (call, seq)
@@ -103,4 +215,86 @@ func (db *DB) FindCallEvents(ctx context.Context, callID string) ([]ringdesk.Cal
 		out[i] = ringdesk.CallEvent{CallID: r.CallID, Seq: r.Seq, Kind: r.Kind, At: r.At, QueueID: r.QueueID, AgentID: r.AgentID, Data: r.Data}
 	}
 	return out, nil
+}
+
+// upsertCallUpdates applies one merged update per call with a statement
+// per set of changed columns rather than one per call: the rows are
+// locked and checked first, then written with INSERT … ON DUPLICATE KEY
+// UPDATE of just those columns (the INSERT half never applies: every id
+// written exists). It returns the ids that have no row.
+func (db *DB) upsertCallUpdates(ctx context.Context, tx *sqlx.Tx, updates map[string]ringdesk.CallUpdate) ([]string, error) {
+	// Sorted, so that two nodes writing the same calls lock rows in one order.
+	ids := make([]string, 0, len(updates))
+	for id := range updates {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	q, args, err := sqlx.In(`SELECT id FROM calls WHERE id IN (?) ORDER BY id FOR UPDATE`, ids)
+	if err != nil {
+		return nil, err
+	}
+	var found []string
+	if err := tx.SelectContext(ctx, &found, tx.Rebind(q), args...); err != nil {
+		return nil, fmt.Errorf("lock calls: %w", formatError(err, "Calls"))
+	}
+	exists := make(map[string]bool, len(found))
+	for _, id := range found {
+		exists[id] = true
+	}
+	type group struct {
+		cols []string
+		rows [][]any
+	}
+	groups := map[string]*group{}
+	var order []string
+	var missing []string
+	for _, id := range ids {
+		if !exists[id] {
+			missing = append(missing, id)
+			continue
+		}
+		set, vals := callUpdateSet(updates[id])
+		if len(set) == 0 {
+			continue
+		}
+		cols := make([]string, len(set))
+		for i, c := range set {
+			cols[i] = strings.TrimSuffix(c, " = ?")
+		}
+		key := strings.Join(cols, ",")
+		g := groups[key]
+		if g == nil {
+			g = &group{cols: cols}
+			groups[key] = g
+			order = append(order, key)
+		}
+		g.rows = append(g.rows, append([]any{id}, vals...))
+	}
+	now := db.Now()
+	for _, key := range order {
+		g := groups[key]
+		var b strings.Builder
+		b.WriteString("INSERT INTO calls (id, direction, offered_at, notes, " + key + ") VALUES ")
+		row := "(?, 'inbound', ?, ''" + strings.Repeat(", ?", len(g.cols)) + ")"
+		args := make([]any, 0, len(g.rows)*(len(g.cols)+2))
+		for i, r := range g.rows {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(row)
+			args = append(args, r[0], now)
+			args = append(args, r[1:]...)
+		}
+		b.WriteString(" ON DUPLICATE KEY UPDATE ")
+		for i, c := range g.cols {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(c + " = VALUES(" + c + ")")
+		}
+		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+			return nil, fmt.Errorf("update %d calls: %w", len(g.rows), formatError(err, "Calls"))
+		}
+	}
+	return missing, nil
 }

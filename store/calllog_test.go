@@ -134,3 +134,55 @@ func TestFindOpenCases(t *testing.T) {
 		t.Fatalf("open cases %+v, want c then a", cases)
 	}
 }
+
+// TestWriteCallLog: a batch writes new rows, merged updates and events in
+// one go; replaying it keeps the rows and events there, and a bad event
+// refuses the whole batch.
+func TestWriteCallLog(t *testing.T) {
+	db := storetest.MustOpenDB(t, "GB")
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	if err := db.CreateCall(ctx, &ringdesk.Call{ID: "old", Direction: ringdesk.Inbound, CallerRaw: "1", OfferedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	uid, talk := int64(7), int64(3000)
+	creates := []*ringdesk.Call{
+		{ID: "new1", Direction: ringdesk.Inbound, CallerRaw: "07700 900123", CallerE164: "+447700900123", OfferedAt: now},
+		{ID: "new2", Direction: ringdesk.Outbound, Callee: "1234"},
+	}
+	updates := map[string]ringdesk.CallUpdate{
+		"new1":    {State: ringdesk.CallStateAnswered, AgentID: &uid},
+		"old":     {State: ringdesk.CallStateEnded, TalkMS: &talk},
+		"missing": {State: ringdesk.CallStateEnded},
+	}
+	events := []ringdesk.CallEvent{{CallID: "new1", Seq: 1, Kind: "offered", At: now}, {CallID: "new1", Seq: 2, Kind: "answered", At: now}}
+	for range 2 { // the second time is a replay
+		missing, err := db.WriteCallLog(ctx, creates, updates, events)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(missing) != 1 || missing[0] != "missing" {
+			t.Fatalf("missing = %v", missing)
+		}
+	}
+	c, err := db.FindCallByID(ctx, "new1")
+	if err != nil || c.State != ringdesk.CallStateAnswered || c.AgentID != 7 || c.CallerE164 != "+447700900123" {
+		t.Fatalf("new1 = %+v, %v", c, err)
+	}
+	if c, err := db.FindCallByID(ctx, "new2"); err != nil || c.State != ringdesk.CallStateOffered || c.OfferedAt.IsZero() {
+		t.Fatalf("new2 = %+v, %v", c, err)
+	}
+	if c, err := db.FindCallByID(ctx, "old"); err != nil || c.State != ringdesk.CallStateEnded || c.TalkMS != 3000 {
+		t.Fatalf("old = %+v, %v", c, err)
+	}
+	if evs, err := db.FindCallEvents(ctx, "new1"); err != nil || len(evs) != 2 {
+		t.Fatalf("events = %+v, %v", evs, err)
+	}
+	_, err = db.WriteCallLog(ctx, []*ringdesk.Call{{ID: "new3", Direction: ringdesk.Inbound}}, nil, []ringdesk.CallEvent{{CallID: "new3", Seq: 1}})
+	if ringdesk.ErrorCode(err) != ringdesk.EINVALID {
+		t.Fatalf("bad event: %v, want EINVALID", err)
+	}
+	if _, err := db.FindCallByID(ctx, "new3"); ringdesk.ErrorCode(err) != ringdesk.ENOTFOUND {
+		t.Fatalf("a refused batch wrote its call: %v", err)
+	}
+}

@@ -53,6 +53,69 @@ func (f *flakyStore) AppendCallEvent(ctx context.Context, ev ringdesk.CallEvent)
 	return f.DB.AppendCallEvent(ctx, ev)
 }
 
+func (f *flakyStore) WriteCallLog(ctx context.Context, creates []*ringdesk.Call, updates map[string]ringdesk.CallUpdate,
+	events []ringdesk.CallEvent) ([]string, error) {
+	if err := f.err(); err != nil {
+		return nil, err
+	}
+	return f.DB.WriteCallLog(ctx, creates, updates, events)
+}
+
+// TestCallLogBatch: writes that queue up go to MySQL in batches with the
+// outcome of writing them one by one, and a write MySQL refuses is
+// rejected alone while the rest of its batch is written.
+func TestCallLogBatch(t *testing.T) {
+	db := storetest.MustOpenDB(t, "GB")
+	log := telephony.NewCallLog(db, t.TempDir(), quiet())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// Queued before Open: the writer finds them all at once.
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	const n = 300
+	for i := range n {
+		id := fmt.Sprintf("batch-%03d", i)
+		uid, wait, talk, reason := int64(i+1), int64(i), int64(2*i), "caller-hangup"
+		log.Create(ringdesk.Call{ID: id, Direction: ringdesk.Inbound, CallerRaw: "1", OfferedAt: now})
+		log.Event(ringdesk.CallEvent{CallID: id, Seq: 1, Kind: "offered", At: now})
+		log.Update(id, ringdesk.CallUpdate{State: ringdesk.CallStateQueued})
+		log.Update(id, ringdesk.CallUpdate{State: ringdesk.CallStateAnswered, AgentID: &uid, WaitMS: &wait})
+		log.Event(ringdesk.CallEvent{CallID: id, Seq: 2, Kind: "answered", At: now})
+		log.Update(id, ringdesk.CallUpdate{State: ringdesk.CallStateEnded, TalkMS: &talk, EndReason: &reason})
+		if i == 100 {
+			// Refused (no kind): alone.
+			log.Event(ringdesk.CallEvent{CallID: id, Seq: 3, At: now})
+		}
+	}
+	log.Update("batch-none", ringdesk.CallUpdate{State: ringdesk.CallStateEnded}) // no row: rejected alone
+	if err := log.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = log.Close(ctx) }()
+	if err := log.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if log.Spooled() {
+		t.Fatal("refused writes went to the spool")
+	}
+	for _, i := range []int{0, 100, n - 1} {
+		id := fmt.Sprintf("batch-%03d", i)
+		c, err := db.FindCallByID(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.State != ringdesk.CallStateEnded || c.AgentID != int64(i+1) || c.WaitMS != int64(i) || c.TalkMS != int64(2*i) || c.EndReason != "caller-hangup" {
+			t.Fatalf("call %s = %+v", id, c)
+		}
+		evs, err := db.FindCallEvents(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) != 2 || evs[0].Kind != "offered" || evs[1].Kind != "answered" {
+			t.Fatalf("events of %s = %+v", id, evs)
+		}
+	}
+}
+
 // TestCallLogSpool: while MySQL refuses writes the call log keeps them in
 // its spool file, in order; when MySQL is back they are replayed, once.
 func TestCallLogSpool(t *testing.T) {

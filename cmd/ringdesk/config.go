@@ -86,6 +86,11 @@ type Config struct {
 		Level  string `yaml:"level"`
 		Format string `yaml:"format"`
 	} `yaml:"log"`
+	Debug struct {
+		// PprofListen serves net/http/pprof on its own address (for
+		// profiling under load, e.g. scripts/bench.sh); empty is off.
+		PprofListen string `yaml:"pprof_listen"`
+	} `yaml:"debug"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 }
 
@@ -165,6 +170,7 @@ func (c *Config) keys() []configKey {
 		{"phone.default_region", &c.Phone.DefaultRegion, "ISO 3166 region for numbers written without a country code"},
 		{"log.level", &c.Log.Level, "debug, info, warn or error"},
 		{"log.format", &c.Log.Format, "text or json"},
+		{"debug.pprof_listen", &c.Debug.PprofListen, "address serving Go's pprof profiles (/debug/pprof/); empty: off. Keep it on loopback"},
 		{"shutdown_timeout", &c.ShutdownTimeout, "how long serve waits for calls and requests to drain on SIGTERM"},
 	}
 }
@@ -352,6 +358,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := checkAddr("sip.listen_tls", c.SIP.ListenTLS, true); err != nil {
+		return err
+	}
+	if err := checkAddr("debug.pprof_listen", c.Debug.PprofListen, true); err != nil {
 		return err
 	}
 	if c.SIP.ListenTLS != "" && (c.SIP.TLSCert == "" || c.SIP.TLSKey == "") {

@@ -5,9 +5,14 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -35,6 +40,7 @@ type Main struct {
 	Inbound *telephony.Inbound
 	Calls   *telephony.CallLog
 	HTTP    *web.Server
+	Pprof   *http.Server // debug.pprof_listen; nil when off
 
 	metrics *prometheus.Registry // served at /metrics; parts register as they open
 
@@ -125,6 +131,33 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := m.HTTP.Open(); err != nil {
 		return err
 	}
+	return m.openPprof()
+}
+
+// openPprof serves Go's profiles on debug.pprof_listen, apart from the
+// public HTTP server so that they are never exposed with it.
+func (m *Main) openPprof() error {
+	addr := m.Config.Debug.PprofListen
+	if addr == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("pprof listen %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	m.Pprof = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := m.Pprof.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.Logger.Error("pprof server stopped", "error", err)
+		}
+	}()
+	m.Logger.Warn("serving pprof profiles (debug.pprof_listen)", "addr", ln.Addr().String())
 	return nil
 }
 
@@ -183,20 +216,47 @@ func (m *Main) openDesk(ctx context.Context, node, site string) error {
 	if err != nil {
 		return fmt.Errorf("routing events: %w", err)
 	}
-	go func() {
-		for ev := range events {
-			if ev.Kind != ringdesk.EventAgentState || ev.AgentID == "" {
-				continue
-			}
-			st := &ringdesk.AgentStateChange{AgentID: ev.AgentID, State: ev.Fields["state"], Reason: ev.Fields["reason"], CallID: ev.CallID, Since: ev.Time}
-			sctx, cancel := context.WithTimeout(m.bg, 2*time.Second)
-			if err := m.Desk.SendAgentState(sctx, st); err != nil && ringdesk.ErrorCode(err) != ringdesk.ENOTFOUND {
-				m.Logger.Debug("agent state to desk", "agent_id", ev.AgentID, "error", err)
-			}
-			cancel()
-		}
-	}()
+	go m.relayAgentStates(events)
 	return nil
+}
+
+// stateRelays is how many agent-state changes go to desks at once. One
+// at a time, each a Redis round trip, capped the whole call path: at a few
+// hundred calls per second the desks learnt of wrap-up seconds late and
+// the agents sat in it while calls queued (scripts/bench.sh callpath).
+const stateRelays = 16
+
+// relayAgentStates sends the agent-state changes of the event stream to
+// the desks, several at a time but each agent's in order: an agent always
+// goes to the same relay.
+func (m *Main) relayAgentStates(events <-chan ringdesk.RoutingEvent) {
+	var wg sync.WaitGroup
+	relays := make([]chan *ringdesk.AgentStateChange, stateRelays)
+	for i := range relays {
+		relays[i] = make(chan *ringdesk.AgentStateChange, 256)
+		wg.Go(func() {
+			for st := range relays[i] {
+				sctx, cancel := context.WithTimeout(m.bg, 2*time.Second)
+				if err := m.Desk.SendAgentState(sctx, st); err != nil && ringdesk.ErrorCode(err) != ringdesk.ENOTFOUND {
+					m.Logger.Debug("agent state to desk", "agent_id", st.AgentID, "error", err)
+				}
+				cancel()
+			}
+		})
+	}
+	for ev := range events {
+		if ev.Kind != ringdesk.EventAgentState || ev.AgentID == "" {
+			continue
+		}
+		st := &ringdesk.AgentStateChange{AgentID: ev.AgentID, State: ev.Fields["state"], Reason: ev.Fields["reason"], CallID: ev.CallID, Since: ev.Time}
+		h := fnv.New32a()
+		_, _ = h.Write([]byte(ev.AgentID))
+		relays[h.Sum32()%stateRelays] <- st
+	}
+	for _, r := range relays {
+		close(r)
+	}
+	wg.Wait()
 }
 
 // openSIP loads the queues into the routing engine and starts the SIP
@@ -312,6 +372,10 @@ func (m *Main) Close() error {
 	}
 	if m.HTTP != nil {
 		errs = append(errs, m.HTTP.Close(ctx))
+	}
+	if m.Pprof != nil {
+		// A CPU profile in progress would hold Shutdown for its length.
+		errs = append(errs, m.Pprof.Close())
 	}
 	// The hub after HTTP: Shutdown does not track hijacked WebSockets.
 	if m.Desk != nil {

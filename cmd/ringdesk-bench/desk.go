@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ringdesk/ringdesk"
+	"github.com/ringdesk/ringdesk/agentdesk"
+)
+
+// desks are the agents' desk WebSocket clients: logged in ready, they ack
+// every pop, end every wrap-up at once, and go ready again after a missed
+// call. They time each pop from the caller's INVITE (its send time rides
+// in the caller name) to its arrival.
+type desks struct {
+	wrapUp bool // end wrap-up when the state says so
+
+	mu      sync.Mutex
+	pops    []time.Duration // this step's INVITE→pop times
+	noStamp int             // pops whose caller name carried no send time
+
+	ackErrors atomic.Int64 // commands refused
+	dropped   atomic.Int64 // connections lost before Close
+	closing   atomic.Bool
+	clients   []*agentdesk.Client
+	wg        sync.WaitGroup
+}
+
+// connectDesks dials one desk per token and logs each in ready.
+func connectDesks(ctx context.Context, url string, tokens []string, wrapUp bool) (*desks, error) {
+	d := &desks{wrapUp: wrapUp}
+	for i, tok := range tokens {
+		c, err := agentdesk.Dial(ctx, url, tok)
+		if err != nil {
+			d.Close()
+			return nil, fmt.Errorf("desk %d: %w", i+1, err)
+		}
+		d.clients = append(d.clients, c)
+		// hello (and the routing state) come first; login is answered by
+		// an ack, which the reader below counts if it is a refusal.
+		if _, err := c.Send(agentdesk.TypeLogin, map[string]bool{"ready": true}); err != nil {
+			d.Close()
+			return nil, fmt.Errorf("desk %d login: %w", i+1, err)
+		}
+		d.wg.Add(1)
+		go d.read(c)
+	}
+	return d, nil
+}
+
+func (d *desks) read(c *agentdesk.Client) {
+	defer d.wg.Done()
+	ctx := context.Background()
+	for {
+		msg, err := c.Next(ctx)
+		if err != nil {
+			if !d.closing.Load() {
+				d.dropped.Add(1)
+			}
+			return
+		}
+		at := time.Now()
+		switch msg.Type {
+		case agentdesk.TypePop:
+			var p ringdesk.Pop
+			if err := agentdesk.Decode(msg, &p); err != nil {
+				continue
+			}
+			sent, ok := sentTime(p.CallerName)
+			d.mu.Lock()
+			if ok {
+				d.pops = append(d.pops, at.Sub(sent))
+			} else {
+				d.noStamp++
+			}
+			d.mu.Unlock()
+			_, _ = c.Send(agentdesk.TypePopAck, map[string]string{"call_id": p.CallID})
+		case agentdesk.TypeState:
+			var st ringdesk.AgentStateChange
+			if err := agentdesk.Decode(msg, &st); err != nil {
+				continue
+			}
+			switch ringdesk.AgentState(st.State) {
+			case ringdesk.AgentWrapUp:
+				if d.wrapUp {
+					_, _ = c.Send(agentdesk.TypeEndWrapUp, nil)
+				}
+			case ringdesk.AgentAway:
+				_, _ = c.Send(agentdesk.TypeReady, nil)
+			}
+		case agentdesk.TypeAck:
+			var a agentdesk.Ack
+			if err := agentdesk.Decode(msg, &a); err == nil && !a.OK {
+				d.ackErrors.Add(1)
+			}
+		}
+	}
+}
+
+// take returns this step's pop times and starts the next step's.
+func (d *desks) take() ([]time.Duration, int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p, n := d.pops, d.noStamp
+	d.pops, d.noStamp = nil, 0
+	return p, n
+}
+
+// Close logs the desks out and closes them.
+func (d *desks) Close() {
+	d.closing.Store(true)
+	for _, c := range d.clients {
+		_, _ = c.Send(agentdesk.TypeLogout, nil)
+	}
+	// Let the server act on the logouts before the sockets go: a command
+	// whose connection closes under it is logged as failed.
+	time.Sleep(time.Second)
+	for _, c := range d.clients {
+		_ = c.Close()
+	}
+	d.wg.Wait()
+}
