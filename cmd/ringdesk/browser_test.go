@@ -181,10 +181,14 @@ func TestBrowserDesk(t *testing.T) {
 		t.Fatalf("pop shows %q, want Ada Lovelace", got)
 	}
 	callID := webtest.Eval[string](t, a, `document.getElementById("pop").dataset.callId`)
-	c1, err := m.DB.FindCallByID(ctx, callID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The call log writes in batches, behind the call: the row may follow
+	// the pop by a moment.
+	var c1 *ringdesk.Call
+	waitFor(t, "call "+callID+" logged", func() bool {
+		var err error
+		c1, err = m.DB.FindCallByID(ctx, callID)
+		return err == nil
+	})
 	shownAt := webtest.Eval[float64](t, a, `Number(document.getElementById("pop").dataset.shownAt)`)
 	latency := time.UnixMilli(int64(shownAt)).Sub(c1.OfferedAt)
 	t.Logf("pop on screen %s after the INVITE arrived (call %s)", latency, callID)
