@@ -507,14 +507,19 @@ func (in *Inbound) offer(c *liveCall, ev ringdesk.RoutingEvent) bool {
 	offeredAt := time.Now()
 	in.event(c, "offer", uid, "attempt="+ev.Fields["attempt"])
 
+	// The pop and the phone's binding each get their own time: a slow pop
+	// must not leave the binding lookup no time, or the call would ring
+	// nobody (seen under load as no-binding ring-no-answers).
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	pop := in.pop(c, agentID, offeredAt)
 	if err := in.cfg.Desks.SendPop(ctx, pop); err != nil && ringdesk.ErrorCode(err) != ringdesk.ENOTFOUND {
 		log.Warn("send pop", "error", err)
 	}
+	cancel()
 	poppedAt := time.Now()
 	in.cfg.Calls.Update(c.id, ringdesk.CallUpdate{State: ringdesk.CallStateRinging, AgentID: &uid})
 
+	ctx, cancel = context.WithTimeout(context.Background(), 2*time.Second)
 	binding, err := in.binding(ctx, uid)
 	cancel()
 	if err != nil {
@@ -806,7 +811,16 @@ func (in *Inbound) hangup(c *liveCall, from string, _ *sip.Request) {
 	if !answered {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	// The call is over for routing and the log at once; the BYEs may take
+	// their whole transaction time (64·T1 = 32 s, RFC 3261 §17.1.2.2) on a
+	// lossy network, and a BYE given up early leaves the other side
+	// talking to nobody.
+	in.endRouted(c, from+"-hangup")
+	wait := 64 * sip.T1
+	if from == "shutdown" {
+		wait = 5 * time.Second // Close hangs up every call in turn: bounded
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	if from != "agent" && leg != nil {
 		if err := leg.Bye(ctx); err != nil {
@@ -818,7 +832,6 @@ func (in *Inbound) hangup(c *liveCall, from string, _ *sip.Request) {
 			in.log.Warn("bye caller", "call_id", c.id, "error", err)
 		}
 	}
-	in.endRouted(c, from+"-hangup")
 	c.dlg.Close()
 	if leg != nil {
 		_ = leg.Close()
