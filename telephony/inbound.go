@@ -892,12 +892,18 @@ func (in *Inbound) lookup(c *liveCall) {
 	case len(cs) == 1:
 		c.match = ringdesk.MatchOne
 		c.customers = cs
-		if h, err := in.cfg.Customers.CustomerHistory(ctx, cs[0].ID, in.cfg.HistoryLimit); err == nil {
-			c.history = h
-		}
+		// History and open cases at once: the pop waits for the slower of
+		// the two queries, not their sum.
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			if h, err := in.cfg.Customers.CustomerHistory(ctx, cs[0].ID, in.cfg.HistoryLimit); err == nil {
+				c.history = h
+			}
+		})
 		if oc, err := in.cfg.Customers.FindOpenCases(ctx, cs[0].ID, in.cfg.HistoryLimit); err == nil {
 			c.cases = oc
 		}
+		wg.Wait()
 	default:
 		c.match = ringdesk.MatchSeveral
 		c.customers = cs
