@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"mime"
 	"net"
 	"net/http"
 	"net/url"
@@ -66,7 +67,7 @@ func (s *Server) withSession(next http.Handler) http.Handler {
 		if !safeMethod(r.Method) {
 			token := r.Header.Get("X-CSRF-Token")
 			if token == "" {
-				token = r.PostFormValue("csrf")
+				token = formToken(w, r)
 			}
 			if !tokensEqual(token, sess.CSRF) {
 				s.logger.Warn("csrf token missing or wrong", "method", r.Method, "path", r.URL.Path,
@@ -298,3 +299,27 @@ func humanDuration(d time.Duration) string {
 	}
 	return d.String()
 }
+
+// formToken reads the csrf field of a form post. The form is parsed here,
+// before any role check, so its size is bounded first: a form post at most
+// maxFormBody, a multipart upload (only the admins' CSV import takes one)
+// at most the import's limit, held in memory up to 1 MiB and in temporary
+// files beyond (removed when the request ends).
+func formToken(w http.ResponseWriter, r *http.Request) string {
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch ct {
+	case "multipart/form-data":
+		r.Body = http.MaxBytesReader(w, r.Body, maxImportUpload+1<<20)
+		if err := r.ParseMultipartForm(1 << 20); err != nil {
+			return ""
+		}
+	case "application/x-www-form-urlencoded":
+		r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
+	default:
+		return ""
+	}
+	return r.PostFormValue("csrf")
+}
+
+// maxFormBody bounds a plain form post.
+const maxFormBody = 1 << 20
