@@ -4,7 +4,7 @@ local id, node, prio, caller = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 if redis.call('EXISTS', ckey(id)) == 1 then fail('conflict', 'Call ' .. id .. ' is already routed.') end
 local qs = split(ARGV[5])
 for _, q in ipairs(qs) do
-  if next(qcfg(q)) == nil then fail('not_found', 'Queue ' .. q .. ' does not exist.') end
+  if not qcfg(q).strategy then fail('not_found', 'Queue ' .. q .. ' does not exist.') end
 end
 local prim = qs[1]
 local pcfg = qcfg(prim)

@@ -28,9 +28,16 @@ local function fail(code, msg)
   flush()
   error({err = code .. ' ' .. msg})
 end
+-- split returns the comma-separated items of s. The lists are read only
+-- and a script splits the same queue list several times: memoized.
+local SPLIT = {}
 local function split(s)
-  local t = {}
-  for x in string.gmatch(s or '', '[^,]+') do t[#t + 1] = x end
+  s = s or ''
+  local t = SPLIT[s]
+  if t then return t end
+  t = {}
+  for x in string.gmatch(s, '[^,]+') do t[#t + 1] = x end
+  SPLIT[s] = t
   return t
 end
 -- hmget reads the named fields of a hash into a table (missing fields stay
@@ -57,16 +64,21 @@ local function load_call(id, fields) return hmget(ckey(id), fields or CALL_FIELD
 local function akey(id) return P .. 'a:' .. id end
 local function qkey(q, suffix) return P .. 'q:' .. q .. suffix end
 
--- A queue's config, read once per script. HMGET rather than HGETALL: half
--- the strings (no field names). putqueue writes every field, so a queue
--- that exists has them all and one that does not gives an empty table.
-local QUEUE_FIELDS = {'strategy', 'ring', 'wrap', 'maxwait', 'widen', 'maxlen', 'of_kind', 'of_queue', 'missed',
-  'min_tier'}
+-- A queue's config: each field is read when first used and kept for the
+-- rest of the script (a missing field reads as false). A script uses two
+-- or three of the ten fields, and every string a reply brings into Lua
+-- costs about as much as a small command. putqueue writes every field, so
+-- a queue exists when its strategy is set.
 local QC = {}
 local function qcfg(q)
   local c = QC[q]
   if c == nil then
-    c = hmget(qkey(q, ''), QUEUE_FIELDS)
+    local k = qkey(q, '')
+    c = setmetatable({}, {__index = function(t, f)
+      local v = redis.call('HGET', k, f)
+      rawset(t, f, v)
+      return v
+    end})
     QC[q] = c
   end
   return c
