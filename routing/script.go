@@ -102,7 +102,7 @@ type luaChunk struct {
 type luaLibrary []luaChunk
 
 var (
-	luaDefRE   = regexp.MustCompile(`^(?:local\s+function\s+([A-Za-z_]\w*)|local\s+([A-Za-z_][\w\s,]*?)\s*(?:=|$)|([A-Za-z_]\w*)\s*=\s*function\b)`)
+	luaDefRE   = regexp.MustCompile(`^(?:local\s+function\s+([A-Za-z_]\w*)|local\s+([A-Za-z_][\w\s,]*?)\s*(?:=|--|$)|([A-Za-z_]\w*)\s*=\s*function\b)`)
 	luaIdentRE = regexp.MustCompile(`[A-Za-z_]\w*`)
 )
 
