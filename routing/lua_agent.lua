@@ -23,7 +23,7 @@ elseif op == 'endwrap' then
 else
   fail('invalid', 'Unknown agent operation ' .. op .. '.')
 end
-if not (TRANS[from] and TRANS[from][to]) then
+if not can(from, to) then
   fail('conflict', 'Agent ' .. aid .. ' cannot go from ' .. from .. ' to ' .. to .. '.')
 end
 set_agent(aid, a, to, reason, '', '')

@@ -4,7 +4,7 @@ local id, node, prio, caller = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 if redis.call('EXISTS', ckey(id)) == 1 then fail('conflict', 'Call ' .. id .. ' is already routed.') end
 local qs = split(ARGV[5])
 for _, q in ipairs(qs) do
-  if next(qcfg(q)) == nil then fail('not_found', 'Queue ' .. q .. ' does not exist.') end
+  if not qcfg(q).strategy then fail('not_found', 'Queue ' .. q .. ' does not exist.') end
 end
 local prim = qs[1]
 local pcfg = qcfg(prim)
@@ -16,25 +16,36 @@ if full then
   end
 end
 
-local c = {queues = ARGV[5], prio = prio, enq = n2s(NOW), qenq = n2s(NOW), node = node, caller = caller,
+local c = {queues = ARGV[5], prio = prio, enq = NOWS, qenq = NOWS, node = node, caller = caller,
   state = 'waiting', hops = 0, offers = 0, agent = '', queue = ''}
 c.score = n2s((99 - prio) * TS + NOW)
-redis.call('HSET', ckey(id), 'id', id, 'queues', c.queues, 'prio', n2s(prio), 'enq', c.enq, 'qenq', c.qenq,
-  'score', c.score, 'node', node, 'caller', caller, 'state', 'waiting', 'hops', '0', 'offers', '0',
-  'agent', '', 'queue', '')
+-- write stores the new call; a call matched at once (below) is written
+-- once, already ringing, instead of twice.
+local function write()
+  local f = {'HSET', ckey(id), 'id', id, 'queues', c.queues, 'prio', n2s(prio), 'enq', c.enq, 'qenq', c.qenq,
+    'score', c.score, 'node', node, 'caller', caller, 'state', c.state, 'hops', '0', 'offers', n2s(c.offers),
+    'agent', c.agent, 'queue', c.queue}
+  if c.offered then
+    f[#f + 1] = 'offered'
+    f[#f + 1] = c.offered
+  end
+  redis.call(unpack(f))
+end
 redis.call('SADD', P .. 'n:' .. node .. ':calls', id)
 emit('enqueued', id, '', prim, node, {'queues', c.queues, 'priority', n2s(prio)}, false)
 
 if full then
+  write()
   overflow(id, c, 'full', false)
 else
   -- Offer at once if an agent is free: no call waiting in the queue can be
   -- eligible for that agent (it would have been matched when the agent or
   -- the call arrived), so this call jumps nobody. It is then never added
   -- to the waiting sets at all.
-  c.unqueued = true
+  c.unqueued, c.fresh = true, true
   match_call(id, c)
-  c.unqueued = nil
+  c.unqueued, c.fresh = nil, nil
+  write()
   if c.state == 'waiting' then wait_add(id, c) end
 end
 local hops = 0

@@ -1,5 +1,6 @@
 -- Common prelude of every routing script. Go prepends the generated
--- constants (TRANS, MAXEV, MAXINBOX, KEEPMS) and appends one script body.
+-- constants (TRANS, MAXEV, MAXINBOX, KEEPMS, REQUIRE_DESK) and appends one
+-- script body; each script gets only the definitions it uses (script.go).
 --
 -- KEYS[1] is the site's event stream "rd:{site}:events"; every other key is
 -- derived from its prefix "rd:{site}:" and so hashes to the same slot.
@@ -9,7 +10,17 @@ local NOW = tonumber(T[1]) * 1000 + math.floor(tonumber(T[2]) / 1000)
 local TS = 1e13 -- score band: enqueue/idle times in ms stay below it
 local SCAN = 20 -- waiting calls looked at when a queue's head is not eligible
 
-local function n2s(n) return string.format('%.0f', n) end
+-- NOWS is NOW as a string; n2s formats a number as an integer string.
+-- Both are on every path: formatting a double (%.0f, tostring) costs
+-- twice an integer's %d.
+local NOWS = string.format('%d', NOW)
+local function n2s(n)
+  if n % 1 == 0 and n > -2 ^ 53 and n < 2 ^ 53 then return string.format('%d', n) end
+  return string.format('%.0f', n)
+end
+-- can says whether the agent state machine allows from -> to (TRANS is
+-- " from>to ... ", rendered from ringdesk.AgentTransitions).
+local function can(from, to) return string.find(TRANS, ' ' .. from .. '>' .. to .. ' ', 1, true) ~= nil end
 local flush -- defined with emit below
 -- fail ends the script with an error reply 'code message'; events emitted
 -- before it are written first, as whatever the script did stays done.
@@ -17,15 +28,16 @@ local function fail(code, msg)
   flush()
   error({err = code .. ' ' .. msg})
 end
-local function hgetall(k)
-  local r = redis.call('HGETALL', k)
-  local t = {}
-  for i = 1, #r, 2 do t[r[i]] = r[i + 1] end
-  return t
-end
+-- split returns the comma-separated items of s. The lists are read only
+-- and a script splits the same queue list several times: memoized.
+local SPLIT = {}
 local function split(s)
-  local t = {}
-  for x in string.gmatch(s or '', '[^,]+') do t[#t + 1] = x end
+  s = s or ''
+  local t = SPLIT[s]
+  if t then return t end
+  t = {}
+  for x in string.gmatch(s, '[^,]+') do t[#t + 1] = x end
+  SPLIT[s] = t
   return t
 end
 -- hmget reads the named fields of a hash into a table (missing fields stay
@@ -41,24 +53,39 @@ local function hmget(k, fields)
 end
 local CALL_FIELDS = {'state', 'agent', 'queue', 'queues', 'node', 'enq', 'qenq', 'score', 'hops', 'offers',
   'answered', 'caller'}
-local AGENT_FIELDS = {'state', 'reason', 'since', 'call', 'queue', 'idle', 'day', 'calls'}
+-- The agent fields the scripts read (set_agent writes reason, since and
+-- queue without comparing: reading a field costs more than writing it).
+local AGENT_FIELDS = {'state', 'call', 'idle', 'day', 'calls'}
 local function num(s, d) return tonumber(s or '') or d end
 local function ckey(id) return P .. 'c:' .. id end
-local function load_call(id) return hmget(ckey(id), CALL_FIELDS) end
+-- load_call reads a call; fields (default CALL_FIELDS) narrows the read to
+-- what a script uses: every field read becomes a Lua string.
+local function load_call(id, fields) return hmget(ckey(id), fields or CALL_FIELDS) end
 local function akey(id) return P .. 'a:' .. id end
 local function qkey(q, suffix) return P .. 'q:' .. q .. suffix end
 
+-- A queue's config: each field is read when first used and kept for the
+-- rest of the script (a missing field reads as false). A script uses two
+-- or three of the ten fields, and every string a reply brings into Lua
+-- costs about as much as a small command. putqueue writes every field, so
+-- a queue exists when its strategy is set.
 local QC = {}
 local function qcfg(q)
   local c = QC[q]
   if c == nil then
-    c = hgetall(qkey(q, ''))
+    local k = qkey(q, '')
+    c = setmetatable({}, {__index = function(t, f)
+      local v = redis.call('HGET', k, f)
+      rawset(t, f, v)
+      return v
+    end})
     QC[q] = c
   end
   return c
 end
 
-local NOTICE_KINDS = {offer = true, ['ring-no-answer'] = true, overflow = true, ended = true, requeued = true}
+local NOTICE_KINDS = {['offer'] = true, ['ring-no-answer'] = true, ['overflow'] = true, ['ended'] = true,
+  ['requeued'] = true}
 -- Events are gathered while a script runs and written by flush as one
 -- stream entry per script (plus one per notified node): a script emits
 -- three events on average, and each XADD with its dozen fields costs more
@@ -84,7 +111,7 @@ flush = function()
   if #EV == 0 then return end
   local ev = EV
   EV = {}
-  local t = n2s(NOW)
+  local t = NOWS
   redis.call('XADD', P .. 'events', 'MAXLEN', '~', MAXEV, '*', 't', t, 'e', cjson.encode(ev))
   for node, evs in pairs(NT) do
     redis.call('XADD', P .. 'n:' .. node .. ':inbox', 'MAXLEN', '~', MAXINBOX, '*', 't', t, 'e', cjson.encode(evs))
@@ -130,11 +157,21 @@ end
 
 local function load_agent(id) return hmget(akey(id), AGENT_FIELDS) end
 
+-- put_changed sets t[k] = v and, when that changes it, appends k, v to the
+-- HSET arguments f.
+local function put_changed(t, f, k, v)
+  if t[k] ~= v then
+    t[k] = v
+    f[#f + 1] = k
+    f[#f + 1] = v
+  end
+end
+
 -- set_agent moves an agent to a new state, keeping every index in step.
 -- Callers have checked the transition; it is asserted here before writing.
 local function set_agent(id, a, to, reason, call, q, keep_idle, extra)
   local from = a.state or 'logged-out'
-  if not (TRANS[from] and TRANS[from][to]) then
+  if not can(from, to) then
     fail('conflict', 'Agent ' .. id .. ' cannot go from ' .. from .. ' to ' .. to .. '.')
   end
   -- Only moves into or out of available and logged-out touch the
@@ -154,22 +191,23 @@ local function set_agent(id, a, to, reason, call, q, keep_idle, extra)
   if to == 'logged-out' then
     for _, m in ipairs(qs) do redis.call('SREM', qkey(m[1], ':in'), id) end
   end
-  a.state = to
-  a.reason = reason or ''
-  a.since = n2s(NOW)
-  a.call = call or ''
-  a.queue = q or ''
-  if to == 'available' and not (keep_idle and a.idle) then a.idle = n2s(NOW) end
-  local f = {'HSET', akey(id), 'state', to, 'reason', a.reason, 'since', a.since,
-    'call', a.call, 'queue', a.queue, 'idle', a.idle or '0'}
-  if extra then
-    for i = 1, #extra, 2 do
-      a[extra[i]] = extra[i + 1]
-      f[#f + 1] = extra[i]
-      f[#f + 1] = extra[i + 1]
-    end
+  -- Only fields whose value changes are written: every argument of a
+  -- redis.call is converted, executed and appended to the AOF.
+  local f = {'HSET', akey(id)}
+  put_changed(a, f, 'state', to)
+  put_changed(a, f, 'reason', reason or '')
+  put_changed(a, f, 'since', NOWS)
+  put_changed(a, f, 'call', call or '')
+  put_changed(a, f, 'queue', q or '')
+  if to == 'available' and not (keep_idle and a.idle) then put_changed(a, f, 'idle', NOWS) end
+  if not a.idle then -- written, but kept nil as before: not an idle time
+    f[#f + 1] = 'idle'
+    f[#f + 1] = '0'
   end
-  redis.call(unpack(f))
+  if extra then
+    for i = 1, #extra, 2 do put_changed(a, f, extra[i], extra[i + 1]) end
+  end
+  if #f > 2 then redis.call(unpack(f)) end
   if to == 'available' then
     for _, m in ipairs(qs) do avail_add_one(id, a, m[1], m[2], m[3]) end
   end
@@ -211,7 +249,7 @@ local function end_call(id, c, result, fields, notice)
   if c.state == 'ringing' then redis.call('ZREM', P .. 'ring', id) end
   redis.call('SREM', P .. 'n:' .. c.node .. ':calls', id)
   c.state = 'ended'
-  redis.call('HSET', ckey(id), 'state', 'ended', 'result', result, 'ended', n2s(NOW))
+  redis.call('HSET', ckey(id), 'state', 'ended', 'result', result, 'ended', NOWS)
   redis.call('PEXPIRE', ckey(id), KEEPMS)
   local f = {'result', result, 'wait_ms', n2s(num(c.answered, NOW) - num(c.enq, NOW))}
   if fields then for i = 1, #fields do f[#f + 1] = fields[i] end end
@@ -238,8 +276,13 @@ local function reserve(id, c, aid, a, q, cfg)
   c.agent = aid
   c.queue = q
   c.offers = num(c.offers, 0) + 1
-  redis.call('HSET', ckey(id), 'state', 'ringing', 'agent', aid, 'queue', q,
-    'offered', n2s(NOW), 'offers', n2s(c.offers))
+  c.offered = NOWS
+  -- A call matched inside enqueue is not written yet: enqueue writes it
+  -- once, with these fields, after the match.
+  if not c.fresh then
+    redis.call('HSET', ckey(id), 'state', 'ringing', 'agent', aid, 'queue', q,
+      'offered', c.offered, 'offers', n2s(c.offers))
+  end
   redis.call('ZADD', P .. 'ring', n2s(NOW + ring), id)
   if cfg.strategy == 'round-robin' then
     redis.call('HSET', qkey(q, ':st'), 'rr_last', n2s(member_pos(q, aid)))
@@ -249,30 +292,30 @@ local function reserve(id, c, aid, a, q, cfg)
     'attempt', n2s(c.offers)}, true)
 end
 
--- PICK is how many available agents a match looks at in order: only more
+-- PICK is how many available agents a match tries in order: only more
 -- than one when the first ones cannot take the call (a stale entry, or an
 -- agent without a desk when REQUIRE_DESK is set).
 local PICK = 8
 
--- pick_agents returns a queue's available agents in the order the queue's
--- strategy offers calls to them (at most PICK).
-local function pick_agents(q, cfg, c)
+-- pick_agent returns the queue's available agent that the queue's
+-- strategy offers the call to first, or nil. Only the head is read: an
+-- agent that cannot take the call leaves the available set (see
+-- match_call), so reading the head again gives the next in order.
+local function pick_agent(q, cfg, c)
   local k = qkey(q, ':avail')
   if cfg.strategy == 'round-robin' then
     local last = num(redis.call('HGET', qkey(q, ':st'), 'rr_last'), -1)
-    local r = redis.call('ZRANGEBYSCORE', k, '(' .. n2s(last), '+inf', 'LIMIT', 0, PICK)
-    if #r < PICK then
-      for _, id in ipairs(redis.call('ZRANGE', k, 0, PICK - 1 - #r)) do r[#r + 1] = id end
-    end
-    return r
+    local r = redis.call('ZRANGEBYSCORE', k, '(' .. n2s(last), '+inf', 'LIMIT', 0, 1)
+    if #r == 0 then r = redis.call('ZRANGE', k, 0, 0) end
+    return r[1]
   end
   if cfg.strategy == 'skills' then
     local mt = max_tier(cfg, c)
     if mt < 1e9 then
-      return redis.call('ZRANGEBYSCORE', k, '-inf', '(' .. n2s((mt + 1) * TS), 'LIMIT', 0, PICK)
+      return redis.call('ZRANGEBYSCORE', k, '-inf', '(' .. n2s((mt + 1) * TS), 'LIMIT', 0, 1)[1]
     end
   end
-  return redis.call('ZRANGE', k, 0, PICK - 1)
+  return redis.call('ZRANGE', k, 0, 0)[1]
 end
 
 -- desk_ok says whether an available agent may be offered a call. With
@@ -294,7 +337,9 @@ local function match_call(id, c)
   if c.state ~= 'waiting' then return nil end
   for _, q in ipairs(split(c.queues)) do
     local cfg = qcfg(q)
-    for _, aid in ipairs(pick_agents(q, cfg, c)) do
+    for _ = 1, PICK do
+      local aid = pick_agent(q, cfg, c)
+      if not aid then break end
       local a = load_agent(aid)
       if a.state ~= 'available' then
         -- A stale index entry (an agent that is not available) would make
@@ -382,7 +427,7 @@ local function overflow(id, c, reason, notice)
   if kind == 'queue' and hops < 5 and redis.call('EXISTS', qkey(cfg.of_queue, '')) == 1 then
     if c.state == 'waiting' then wait_rem(id, c) end
     c.queues = cfg.of_queue
-    c.qenq = n2s(NOW)
+    c.qenq = NOWS
     c.hops = hops + 1
     c.state = 'waiting'
     redis.call('HSET', ckey(id), 'queues', c.queues, 'qenq', c.qenq, 'hops', n2s(c.hops), 'state', 'waiting')

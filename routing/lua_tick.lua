@@ -6,7 +6,7 @@ local node, ttl, batch, policy = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), 
 redis.call('ZADD', P .. 'nodes', n2s(NOW + ttl), node)
 local st = {0, 0, 0, 0, 0}
 
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'ring', '-inf', n2s(NOW), 'LIMIT', 0, batch)) do
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'ring', '-inf', NOWS, 'LIMIT', 0, batch)) do
   local c = load_call(id)
   if c.state == 'ringing' then
     rna(id, c, 'timeout', true)
@@ -16,7 +16,7 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'ring', '-inf', n2s(NOW), '
   end
 end
 
-for _, aid in ipairs(redis.call('ZRANGEBYSCORE', P .. 'wrap', '-inf', n2s(NOW), 'LIMIT', 0, batch)) do
+for _, aid in ipairs(redis.call('ZRANGEBYSCORE', P .. 'wrap', '-inf', NOWS, 'LIMIT', 0, batch)) do
   local a = load_agent(aid)
   redis.call('ZREM', P .. 'wrap', aid)
   if a.state == 'wrap-up' then
@@ -26,7 +26,7 @@ for _, aid in ipairs(redis.call('ZRANGEBYSCORE', P .. 'wrap', '-inf', n2s(NOW), 
   end
 end
 
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'deadline', '-inf', n2s(NOW), 'LIMIT', 0, batch)) do
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'deadline', '-inf', NOWS, 'LIMIT', 0, batch)) do
   local c = load_call(id)
   redis.call('ZREM', P .. 'deadline', id)
   if c.state == 'waiting' then
@@ -36,7 +36,7 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'deadline', '-inf', n2s(NOW
   end
 end
 
-for _, dead in ipairs(redis.call('ZRANGEBYSCORE', P .. 'nodes', '-inf', n2s(NOW), 'LIMIT', 0, 1)) do
+for _, dead in ipairs(redis.call('ZRANGEBYSCORE', P .. 'nodes', '-inf', NOWS, 'LIMIT', 0, 1)) do
   local set = P .. 'n:' .. dead .. ':calls'
   for _, id in ipairs(redis.call('SRANDMEMBER', set, batch)) do
     local c = load_call(id)

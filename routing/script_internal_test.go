@@ -1,0 +1,85 @@
+package routing
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestLuaIdents(t *testing.T) {
+	ids := luaIdents("local x = a.b .. c:d('e f') -- g h\nreturn k .. \"l\\\"m\" .. n\n")
+	for _, want := range []string{"local", "x", "a", "c", "return", "k", "n"} {
+		if !ids[want] {
+			t.Errorf("luaIdents: %q missing from %v", want, ids)
+		}
+	}
+	for _, not := range []string{"b", "d", "e", "f", "g", "h", "l", "m"} {
+		if ids[not] {
+			t.Errorf("luaIdents: %q (field, string or comment) in %v", not, ids)
+		}
+	}
+}
+
+func TestPreludeKeepsWhatIsUsed(t *testing.T) {
+	lib := parseLua(`local A = 1
+-- b uses A
+local function b() return A end
+local c -- declared here
+local function d() return 'b' end
+c = function() return b() end
+local E, F = {}, {}
+local function g() return F end
+`)
+	got := lib.prelude("return c()")
+	for _, want := range []string{"local A = 1", "-- b uses A", "local function b()", "local c -- declared here", "c = function()"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("prelude lacks %q:\n%s", want, got)
+		}
+	}
+	for _, not := range []string{"function d", "local E, F", "function g"} {
+		if strings.Contains(got, not) {
+			t.Errorf("prelude has unused %q:\n%s", not, got)
+		}
+	}
+	if got := lib.prelude("return g()"); !strings.Contains(got, "local E, F") || strings.Contains(got, "local A") {
+		t.Errorf("prelude for g:\n%s", got)
+	}
+}
+
+// Every script must still carry what its body and the wrapper use: a
+// missing definition would only show as a nil call at run time.
+func TestScriptsCarryTheirDefinitions(t *testing.T) {
+	lib := parseLua(luaConstants(Config{}) + luaLib)
+	defined := map[string]bool{}
+	for _, c := range lib {
+		for _, d := range c.defines {
+			defined[d] = true
+		}
+	}
+	for name, body := range map[string]string{"putqueue": luaPutQueue, "agent": luaAgent, "enqueue": luaEnqueue,
+		"answer": luaAnswer, "rna": luaRNA, "abandon": luaAbandon, "end": luaEnd, "tick": luaTick, "restart": luaRestart} {
+		body = "local function main()\n" + body + "\nend\nlocal res = main()\nflush()\nreturn res\n"
+		src := lib.prelude(body) + body
+		have := map[string]bool{}
+		for _, c := range parseLua(src) {
+			for _, d := range c.defines {
+				have[d] = true
+			}
+		}
+		// A function assigned to a forward-declared local needs the
+		// declaration too, or it would assign a global (an error in Redis).
+		for _, c := range lib {
+			for _, d := range c.defines {
+				if strings.Contains(c.text, "\n"+d+" = function") || strings.HasPrefix(c.text, d+" = function") {
+					if strings.Contains(src, d+" = function") && !strings.Contains(src, "\nlocal "+d+" ") && !strings.Contains(src, "\nlocal "+d+"\n") {
+						t.Errorf("script %s assigns %s without its local declaration", name, d)
+					}
+				}
+			}
+		}
+		for id := range luaIdents(src) {
+			if defined[id] && !have[id] {
+				t.Errorf("script %s uses %s but does not define it", name, id)
+			}
+		}
+	}
+}
