@@ -315,6 +315,17 @@ func TestBrowserDesk(t *testing.T) {
 	if webtest.Eval[bool](t, a, `document.documentElement.scrollWidth > window.innerWidth`) {
 		t.Errorf("the desk is wider than the window")
 	}
+	// On a large monitor the desk uses the width without stretching the
+	// caller's card into lines too long to read at a glance.
+	a.Do(t, 10*time.Second, chromedp.EmulateViewport(2560, 1440))
+	if webtest.Eval[bool](t, a, `document.documentElement.scrollWidth > window.innerWidth`) {
+		t.Errorf("the desk is wider than a 2560-pixel window")
+	}
+	if w := webtest.Eval[float64](t, a, `document.getElementById("pop").getBoundingClientRect().width`); w < 1000 || w > 1900 {
+		t.Errorf("at 2560 pixels the caller's card is %.0f pixels wide, want 1000–1900", w)
+	}
+	a.Screenshot(t, filepath.Join(art, "desk-large-monitor.png"))
+	a.Do(t, 10*time.Second, chromedp.EmulateViewport(1366, 768))
 	a.Do(t, 10*time.Second,
 		chromedp.Click(chromedp.CSS(fmt.Sprintf(`#pop-candidates button[data-customer-id="%d"]`, shared[1].ID))),
 		chromedp.WaitVisible(chromedp.ID("pop-card")))
