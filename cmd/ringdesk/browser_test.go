@@ -91,13 +91,7 @@ func TestBrowserDesk(t *testing.T) {
 	sippPath(t)
 	cfg := testConfig(t)
 	ctx := context.Background()
-	if code, _, errOut := cli(t, cfg, "", "migrate"); code != 0 {
-		t.Fatal(errOut)
-	}
-	if code, _, errOut := cli(t, cfg, "", "seed", "--customers", "0", "--demo-users"); code != 0 {
-		t.Fatal(errOut)
-	}
-	m := mustOpenMain(t, cfg)
+	m := mustOpenDemo(t, cfg)
 	ada := &ringdesk.Customer{Name: "Ada Lovelace", Company: "Analytical Engines", AccountNumber: "E2E-1", Email: "ada@example.com",
 		Tags: []string{"vip", "engines"}, Phones: []ringdesk.Phone{{Label: "work", Raw: "020 7946 0123"}}}
 	if err := m.DB.CreateCustomer(ctx, ada); err != nil {

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"net"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -20,24 +19,10 @@ import (
 // the customer on agent1's desk, rings agent1's registered sipp phone, is
 // answered, hung up, and logged against the customer.
 func TestServeInboundCall(t *testing.T) {
-	sipp, err := exec.LookPath("sipp")
-	if err != nil {
-		if testing.Short() {
-			t.Skip("sipp not installed (-short)")
-		}
-		t.Fatalf("sipp not found (Debian package sip-tester): %v", err)
-	}
+	sipp := sippPath(t)
 	cfg := testConfig(t)
 	ctx := context.Background()
-	// The demo setup (agents, queue, DID, loopback trunk) must exist before
-	// serve loads queues and trunks.
-	if code, _, errOut := cli(t, cfg, "", "migrate"); code != 0 {
-		t.Fatal(errOut)
-	}
-	if code, _, errOut := cli(t, cfg, "", "seed", "--customers", "0", "--demo-users"); code != 0 {
-		t.Fatal(errOut)
-	}
-	m := mustOpenMain(t, cfg)
+	m := mustOpenDemo(t, cfg)
 	cust := &ringdesk.Customer{Name: "Ada Lovelace", Company: "Analytical Engines", AccountNumber: "E2E-1",
 		Phones: []ringdesk.Phone{{Label: "work", Raw: "020 7946 0123"}}}
 	if err := m.DB.CreateCustomer(ctx, cust); err != nil {
@@ -63,7 +48,7 @@ func TestServeInboundCall(t *testing.T) {
 	}
 
 	// agent1's phone registers as 1001 and answers after 500 ms.
-	sf := func(name string) string { return sippScenario(t, name) }
+	sf := func(name string) string { return scenario(t, name) }
 	target := m.SIP.UDPAddr().String()
 	pport := freeUDPPort(t)
 	registerPhone(t, sipp, target, pport)
@@ -136,22 +121,11 @@ func TestServeInboundCall(t *testing.T) {
 	}
 }
 
-// sippScenario returns the absolute path of a sipp scenario of the
-// telephony tests.
-func sippScenario(t *testing.T, name string) string {
-	t.Helper()
-	p, err := filepath.Abs(filepath.Join("..", "..", "telephony", "testdata", "sipp", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // registerPhone registers agent1's phone (SIP user 1001 of the demo setup)
 // from 127.0.0.1:port with sipp.
 func registerPhone(t *testing.T, sipp, target string, port int) {
 	t.Helper()
-	reg := exec.Command(sipp, "-sf", sippScenario(t, "agent_register.xml"), "-t", "u1", "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-m", "1",
+	reg := exec.Command(sipp, "-sf", scenario(t, "agent_register.xml"), "-t", "u1", "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-m", "1",
 		"-s", "1001", "-au", "1001", "-ap", "ringdesk-sip-1001", "-auth_uri", target, "-timeout", "20s", "-timeout_error", "-nostdin", target)
 	reg.Dir = t.TempDir()
 	if out, err := reg.CombinedOutput(); err != nil {
@@ -174,19 +148,10 @@ func freeUDPPort(t *testing.T) int {
 // never rings — and is set away (no-desk); the caller waits, hangs up, and
 // the call is logged abandoned.
 func TestServeNoDeskNoOffer(t *testing.T) {
-	sipp, err := exec.LookPath("sipp")
-	if err != nil {
-		t.Fatalf("sipp not found (Debian package sip-tester): %v", err)
-	}
+	sipp := sippPath(t)
 	cfg := testConfig(t)
 	ctx := context.Background()
-	if code, _, errOut := cli(t, cfg, "", "migrate"); code != 0 {
-		t.Fatal(errOut)
-	}
-	if code, _, errOut := cli(t, cfg, "", "seed", "--customers", "0", "--demo-users"); code != 0 {
-		t.Fatal(errOut)
-	}
-	m := mustOpenMain(t, cfg)
+	m := mustOpenDemo(t, cfg)
 	agent, err := m.DB.FindUserByUsername(ctx, "agent1")
 	if err != nil {
 		t.Fatal(err)
@@ -241,7 +206,7 @@ func TestServeNoDeskNoOffer(t *testing.T) {
 	}()
 
 	// The caller waits (182 Queued, no 180), then cancels.
-	caller := exec.Command(sipp, "-sf", sippScenario(t, "trunk_cancel.xml"), "-t", "u1", "-i", "127.0.0.1",
+	caller := exec.Command(sipp, "-sf", scenario(t, "trunk_cancel.xml"), "-t", "u1", "-i", "127.0.0.1",
 		"-p", strconv.Itoa(freeUDPPort(t)), "-m", "1", "-key", "caller", "020 7946 0999", "-key", "did", store.DemoDID,
 		"-timeout", "30s", "-timeout_error", "-nostdin", target)
 	caller.Dir = t.TempDir()
@@ -271,6 +236,20 @@ func TestServeNoDeskNoOffer(t *testing.T) {
 			ringdesk.CallStateAbandoned).Scan(&n)
 		return err == nil && n == 1
 	})
+}
+
+// mustOpenDemo migrates cfg's database, seeds the demo setup (agents, the
+// queue, the DID, the loopback trunk: serve loads them when it opens) and
+// opens Main on it.
+func mustOpenDemo(t *testing.T, cfg Config) *Main {
+	t.Helper()
+	if code, _, errOut := cli(t, cfg, "", "migrate"); code != 0 {
+		t.Fatal(errOut)
+	}
+	if code, _, errOut := cli(t, cfg, "", "seed", "--customers", "0", "--demo-users"); code != 0 {
+		t.Fatal(errOut)
+	}
+	return mustOpenMain(t, cfg)
 }
 
 // waitFor polls cond for up to 10 s.
