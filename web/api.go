@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/ringdesk/ringdesk"
@@ -136,4 +138,18 @@ type errorPage struct {
 	Status  int
 	Title   string
 	Message string
+}
+
+// queryInt reads the query parameter name as a whole number from lo to hi,
+// def when it is absent. Anything else is an EINVALID naming the range.
+func queryInt(q url.Values, name string, lo, hi, def int) (int, error) {
+	v := q.Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return def, ringdesk.Errorf(ringdesk.EINVALID, "%s must be a number from %d to %d.", name, lo, hi)
+	}
+	return n, nil
 }

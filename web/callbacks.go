@@ -1,8 +1,8 @@
 package web
 
 import (
+	"math"
 	"net/http"
-	"strconv"
 
 	"github.com/ringdesk/ringdesk"
 )
@@ -19,21 +19,15 @@ type CloseCallbackRequest struct {
 func (s *Server) handleCallbacks(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := ringdesk.CallbackFilter{Status: q.Get("status")}
-	if v := q.Get("queue_id"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 1 {
-			s.Error(w, r, ringdesk.Errorf(ringdesk.EINVALID, "queue_id must be a positive number."))
-			return
-		}
-		f.QueueID = n
+	queue, err := queryInt(q, "queue_id", 1, math.MaxInt, 0)
+	if err != nil {
+		s.Error(w, r, err)
+		return
 	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			s.Error(w, r, ringdesk.Errorf(ringdesk.EINVALID, "limit must be a positive number."))
-			return
-		}
-		f.Limit = n
+	f.QueueID = int64(queue)
+	if f.Limit, err = queryInt(q, "limit", 1, 500, 50); err != nil {
+		s.Error(w, r, err)
+		return
 	}
 	list, err := s.Callbacks.FindCallbacks(r.Context(), f)
 	if err != nil {

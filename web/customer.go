@@ -78,22 +78,13 @@ func pathID(r *http.Request, name string) (int64, error) {
 
 // searchFilter reads q, offset and limit of a search request.
 func searchFilter(q url.Values, defLimit int) (ringdesk.CustomerFilter, error) {
-	f := ringdesk.CustomerFilter{Query: q.Get("q"), Limit: defLimit}
-	if v := q.Get("offset"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 || n > 1_000_000 {
-			return f, ringdesk.Errorf(ringdesk.EINVALID, "offset must be a number from 0 to 1000000.")
-		}
-		f.Offset = n
+	f := ringdesk.CustomerFilter{Query: q.Get("q")}
+	var err error
+	if f.Offset, err = queryInt(q, "offset", 0, 1_000_000, 0); err != nil {
+		return f, err
 	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxSearchPageSize {
-			return f, ringdesk.Errorf(ringdesk.EINVALID, "limit must be a number from 1 to %d.", maxSearchPageSize)
-		}
-		f.Limit = n
-	}
-	return f, nil
+	f.Limit, err = queryInt(q, "limit", 1, maxSearchPageSize, defLimit)
+	return f, err
 }
 
 func (s *Server) searchCustomers(r *http.Request, defLimit int) (*CustomerPage, ringdesk.CustomerFilter, error) {
@@ -289,12 +280,10 @@ func (s *Server) handleCustomerHistory(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	limit := recordHistorySize
-	if v := r.URL.Query().Get("limit"); v != "" {
-		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > 500 {
-			s.Error(w, r, ringdesk.Errorf(ringdesk.EINVALID, "limit must be a number from 1 to 500."))
-			return
-		}
+	limit, err := queryInt(r.URL.Query(), "limit", 1, 500, recordHistorySize)
+	if err != nil {
+		s.Error(w, r, err)
+		return
 	}
 	// History of a deleted or unknown customer is a 404, not an empty list.
 	if _, err := s.Customers.FindCustomerByID(r.Context(), id); err != nil {
