@@ -1,6 +1,7 @@
 package routing_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -63,7 +64,7 @@ func TestRouter_SubscribeResume(t *testing.T) {
 	must(t, r.End(ctx, "c1"))
 
 	var kinds []string
-	var afterLogin string
+	var afterLogin, afterEnqueued string
 	for ev := range events {
 		kinds = append(kinds, ev.Kind)
 		if ev.Time.IsZero() || ev.ID == "" {
@@ -71,6 +72,9 @@ func TestRouter_SubscribeResume(t *testing.T) {
 		}
 		if ev.Kind == ringdesk.EventAgentState && ev.Fields["from"] == "logged-out" {
 			afterLogin = ev.ID
+		}
+		if ev.Kind == ringdesk.EventEnqueued {
+			afterEnqueued = ev.ID
 		}
 		if ev.Kind == ringdesk.EventEnded {
 			if ev.CallID != "c1" || ev.AgentID != "a1" || ev.Queue != "q" || ev.Node != "n1" || ev.Fields["result"] != ringdesk.ResultCompleted || ev.Fields["talk_ms"] == "" {
@@ -93,5 +97,23 @@ func TestRouter_SubscribeResume(t *testing.T) {
 	must(t, err)
 	if ev := <-again; ev.Kind != ringdesk.EventEnqueued || ev.CallID != "c1" || ev.Fields["priority"] != "3" {
 		t.Fatalf("first event after resume = %+v", ev)
+	}
+	// The enqueue script wrote enqueued, the agent's ringing and the offer
+	// as one stream entry: resuming after its first event replays the
+	// other two, then what followed.
+	if !strings.Contains(afterEnqueued, "#") {
+		t.Fatalf("enqueued's id %q does not point inside its entry", afterEnqueued)
+	}
+	inside, err := r.Subscribe(ctx, afterEnqueued)
+	must(t, err)
+	for _, want := range []string{ringdesk.EventAgentState, ringdesk.EventOffer, ringdesk.EventAgentState, ringdesk.EventAnswered} {
+		if ev := <-inside; ev.Kind != want || ev.CallID != "c1" {
+			t.Fatalf("after resuming inside an entry got %+v, want %s", ev, want)
+		}
+	}
+	for _, bad := range []string{"1-0#x", "1-0#-1"} {
+		if _, err := r.Subscribe(ctx, bad); ringdesk.ErrorCode(err) != ringdesk.EINVALID {
+			t.Fatalf("Subscribe(%q) = %v, want EINVALID", bad, err)
+		}
 	}
 }
