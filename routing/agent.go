@@ -84,7 +84,7 @@ func (r *Router) agentOp(ctx context.Context, op, agentID, arg string) error {
 	if !ringdesk.ValidID(agentID) {
 		return ringdesk.Errorf(ringdesk.EINVALID, "Agent id %q is not valid.", agentID)
 	}
-	_, err := r.run(ctx, r.s.agent, op+" agent", op, agentID, arg)
+	_, err := r.b.do(ctx, op+" agent", "agent", op, agentID, arg)
 	return err
 }
 

@@ -3,6 +3,7 @@ package routing_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime"
 	"slices"
 	"strconv"
@@ -19,26 +20,39 @@ import (
 
 // BenchmarkCycle measures full routing cycles on a real Redis: enqueue (and
 // match, in the same script), confirm (Answer) and release (End, the agent
-// is available again). There are more agents than goroutines, so every
+// is available again). There are more agents than callers, so every
 // enqueue finds an agent. Reports cycles per second as matches/s and the
 // 99th percentile of one cycle's latency.
 //
+// Closed/pN runs parallelism × GOMAXPROCS callers, each starting its next
+// cycle when the last one ends: the most cycles per second, but with N
+// callers latency is N ÷ throughput by Little's law, whatever the engine.
+// Rate/R offers R cycles per second whatever happens (open loop, each
+// cycle's latency counted from when it was due, so a stall is not hidden):
+// the latency at a given load.
+//
 //	go test ./routing -run '^$' -bench Cycle -benchtime 100000x
+//
+// BENCH_INFLIGHT=n sets Config.MaxInFlight (default 2).
 func BenchmarkCycle(b *testing.B) {
-	// clients = parallelism × GOMAXPROCS concurrent callers.
-	b.Run("Plain/p1", func(b *testing.B) { benchmarkCycle(b, false, 1) })
-	b.Run("Plain/p16", func(b *testing.B) { benchmarkCycle(b, false, 16) })
-	b.Run("AutoPipeline/p16", func(b *testing.B) { benchmarkCycle(b, true, 16) })
+	b.Run("Closed/p1", func(b *testing.B) { benchmarkCycle(b, 1, 0) })
+	b.Run("Closed/p16", func(b *testing.B) { benchmarkCycle(b, 16, 0) })
+	b.Run("Rate/5000", func(b *testing.B) { benchmarkCycle(b, 0, 5000) })
+	b.Run("Rate/10000", func(b *testing.B) { benchmarkCycle(b, 0, 10000) })
 }
 
-func benchmarkCycle(b *testing.B, autoPipeline bool, parallelism int) {
+func benchmarkCycle(b *testing.B, parallelism, rate int) {
 	e := newEnv(b)
 	r := e.router("bench", func(c *routing.Config) {
 		c.TickInterval = 100 * time.Millisecond
-		c.AutoPipeline = autoPipeline
+		c.MaxInFlight, _ = strconv.Atoi(os.Getenv("BENCH_INFLIGHT"))
 	})
 	ctx := context.Background()
-	agents := ids("a", 4*parallelism*runtime.GOMAXPROCS(0)+8)
+	n := 4*parallelism*runtime.GOMAXPROCS(0) + 8
+	if rate > 0 {
+		n = 1000 // up to 1,000 cycles in flight (100 ms at 10,000/s)
+	}
+	agents := ids("a", n)
 	must(b, r.PutQueue(ctx, &ringdesk.Queue{Name: "q", RingTimeout: time.Hour, Members: members(agents...)}))
 	for _, a := range agents {
 		must(b, r.Login(ctx, a, true))
@@ -56,40 +70,66 @@ func benchmarkCycle(b *testing.B, autoPipeline bool, parallelism int) {
 	}()
 
 	var seq atomic.Int64
+	var failed atomic.Bool
+	cycle := func() bool {
+		id := fmt.Sprintf("c%d", seq.Add(1))
+		p, err := r.Enqueue(ctx, &ringdesk.WaitingCall{ID: id, Queues: []string{"q"}})
+		if err == nil && p.Status != ringdesk.CallRinging {
+			err = fmt.Errorf("call %s not matched: %+v", id, p)
+		}
+		if err == nil {
+			err = r.Answer(ctx, id, p.AgentID)
+		}
+		if err == nil {
+			err = r.End(ctx, id)
+		}
+		if err != nil && !failed.Swap(true) {
+			b.Error(err)
+		}
+		return err == nil
+	}
+	lat := make([]time.Duration, 0, b.N)
 	var mu sync.Mutex
-	var lat []time.Duration
-	b.SetParallelism(parallelism)
 	cpu0, self0 := redisCPU(b, e), selfCPU(b)
 	b.ResetTimer()
 	start := time.Now()
-	b.RunParallel(func(pb *testing.PB) {
-		mine := make([]time.Duration, 0, 1024)
-		for pb.Next() {
-			id := fmt.Sprintf("c%d", seq.Add(1))
-			t0 := time.Now()
-			p, err := r.Enqueue(ctx, &ringdesk.WaitingCall{ID: id, Queues: []string{"q"}})
-			if err != nil {
-				b.Error(err)
-				return
+	if rate > 0 {
+		lat = lat[:b.N]
+		interval := time.Second / time.Duration(rate)
+		var wg sync.WaitGroup
+		for i := range b.N {
+			due := start.Add(time.Duration(i) * interval)
+			if d := time.Until(due); d > 0 {
+				time.Sleep(d)
 			}
-			if p.Status != ringdesk.CallRinging {
-				b.Errorf("call %s not matched: %+v", id, p)
-				return
-			}
-			if err := r.Answer(ctx, id, p.AgentID); err != nil {
-				b.Error(err)
-				return
-			}
-			if err := r.End(ctx, id); err != nil {
-				b.Error(err)
-				return
-			}
-			mine = append(mine, time.Since(t0))
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if cycle() {
+					lat[i] = time.Since(due)
+				} else {
+					lat[i] = -1
+				}
+			}()
 		}
-		mu.Lock()
-		lat = append(lat, mine...)
-		mu.Unlock()
-	})
+		wg.Wait()
+		lat = slices.DeleteFunc(lat, func(d time.Duration) bool { return d < 0 })
+	} else {
+		b.SetParallelism(parallelism)
+		b.RunParallel(func(pb *testing.PB) {
+			mine := make([]time.Duration, 0, 1024)
+			for pb.Next() {
+				t0 := time.Now()
+				if !cycle() {
+					return
+				}
+				mine = append(mine, time.Since(t0))
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		})
+	}
 	elapsed := time.Since(start)
 	b.StopTimer()
 	cpu1, self1 := redisCPU(b, e), selfCPU(b)

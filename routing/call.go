@@ -34,7 +34,7 @@ func (r *Router) Enqueue(ctx context.Context, c *ringdesk.WaitingCall) (*ringdes
 	if !ringdesk.ValidID(c.Node) || strings.Contains(c.Node, ":") {
 		return nil, ringdesk.Errorf(ringdesk.EINVALID, "Node id %q is not valid.", c.Node)
 	}
-	v, err := r.run(ctx, r.s.enqueue, "enqueue call", c.ID, c.Node, c.Priority, c.CallerE164, strings.Join(c.Queues, ","))
+	v, err := r.b.do(ctx, "enqueue call", "enqueue", c.ID, c.Node, c.Priority, c.CallerE164, strings.Join(c.Queues, ","))
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +66,7 @@ func (r *Router) Answer(ctx context.Context, callID, agentID string) error {
 	if !ringdesk.ValidID(callID) || !ringdesk.ValidID(agentID) {
 		return ringdesk.Errorf(ringdesk.EINVALID, "Call or agent id is not valid.")
 	}
-	_, err := r.run(ctx, r.s.answer, "answer call", callID, agentID)
+	_, err := r.b.do(ctx, "answer call", "answer", callID, agentID)
 	return err
 }
 
@@ -75,7 +75,7 @@ func (r *Router) RingNoAnswer(ctx context.Context, callID, agentID string) error
 	if !ringdesk.ValidID(callID) || !ringdesk.ValidID(agentID) {
 		return ringdesk.Errorf(ringdesk.EINVALID, "Call or agent id is not valid.")
 	}
-	_, err := r.run(ctx, r.s.rna, "ring no answer", callID, agentID, "rejected")
+	_, err := r.b.do(ctx, "ring no answer", "rna", callID, agentID, "rejected")
 	return err
 }
 
@@ -84,7 +84,7 @@ func (r *Router) Abandon(ctx context.Context, callID string) error {
 	if !ringdesk.ValidID(callID) {
 		return ringdesk.Errorf(ringdesk.EINVALID, "Call id %q is not valid.", callID)
 	}
-	_, err := r.run(ctx, r.s.abandon, "abandon call", callID)
+	_, err := r.b.do(ctx, "abandon call", "abandon", callID)
 	return err
 }
 
@@ -93,7 +93,7 @@ func (r *Router) End(ctx context.Context, callID string) error {
 	if !ringdesk.ValidID(callID) {
 		return ringdesk.Errorf(ringdesk.EINVALID, "Call id %q is not valid.", callID)
 	}
-	_, err := r.run(ctx, r.s.end, "end call", callID)
+	_, err := r.b.do(ctx, "end call", "end", callID)
 	return err
 }
 

@@ -273,11 +273,11 @@ func TestConcurrency_TwoNodes(t *testing.T) {
 	}
 	r1 := e.router("n1", big)
 	// The second node has its own connection pool, like another process,
-	// and batches its script calls (Config.AutoPipeline).
+	// and sends bigger batches (Config.MaxInFlight).
 	rdb2 := routingtest.NewClient(routingtest.Addr())
 	t.Cleanup(func() { _ = rdb2.Close() })
 	e2 := &env{t: t, rdb: rdb2, site: e.site}
-	r2 := e2.router("n2", big, func(c *routing.Config) { c.AutoPipeline = true })
+	r2 := e2.router("n2", big, func(c *routing.Config) { c.MaxInFlight = 1 })
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 

@@ -22,10 +22,10 @@ end
 -- " from>to ... ", rendered from ringdesk.AgentTransitions).
 local function can(from, to) return string.find(TRANS, ' ' .. from .. '>' .. to .. ' ', 1, true) ~= nil end
 local flush -- defined with emit below
--- fail ends the script with an error reply 'code message'; events emitted
--- before it are written first, as whatever the script did stays done.
+-- fail ends the operation with an error reply 'code message'. Events it
+-- emitted before are still written (by the caller's flush), as whatever
+-- it did stays done; the checks fail before any write.
 local function fail(code, msg)
-  flush()
   error({err = code .. ' ' .. msg})
 end
 -- split returns the comma-separated items of s. The lists are read only
@@ -55,7 +55,7 @@ local CALL_FIELDS = {'state', 'agent', 'queue', 'queues', 'node', 'enq', 'qenq',
   'answered', 'caller'}
 -- The agent fields the scripts read (set_agent writes reason, since and
 -- queue without comparing: reading a field costs more than writing it).
-local AGENT_FIELDS = {'state', 'call', 'idle', 'day', 'calls'}
+local AGENT_FIELDS = {'state', 'call', 'idle', 'day', 'calls', 'qs'}
 local function num(s, d) return tonumber(s or '') or d end
 local function ckey(id) return P .. 'c:' .. id end
 -- load_call reads a call; fields (default CALL_FIELDS) narrows the read to
@@ -64,24 +64,40 @@ local function load_call(id, fields) return hmget(ckey(id), fields or CALL_FIELD
 local function akey(id) return P .. 'a:' .. id end
 local function qkey(q, suffix) return P .. 'q:' .. q .. suffix end
 
--- A queue's config: each field is read when first used and kept for the
--- rest of the script (a missing field reads as false). A script uses two
--- or three of the ten fields, and every string a reply brings into Lua
--- costs about as much as a small command. putqueue writes every field, so
--- a queue exists when its strategy is set.
+-- A queue's config, read once per script run (a batch shares it) and
+-- kept: putqueue, the only writer, runs as a script of its own. A missing
+-- field reads as false; putqueue writes every field, so a queue exists
+-- when its strategy is set.
+local QFIELDS = {'strategy', 'ring', 'wrap', 'maxwait', 'widen', 'maxlen', 'of_kind', 'of_queue', 'missed',
+  'min_tier'}
 local QC = {}
 local function qcfg(q)
   local c = QC[q]
   if c == nil then
-    local k = qkey(q, '')
-    c = setmetatable({}, {__index = function(t, f)
-      local v = redis.call('HGET', k, f)
-      rawset(t, f, v)
-      return v
-    end})
+    local r = redis.call('HMGET', qkey(q, ''), unpack(QFIELDS))
+    c = {}
+    for i = 1, #QFIELDS do c[QFIELDS[i]] = r[i] end
     QC[q] = c
   end
   return c
+end
+
+-- A queue's statistics (rr_last: round-robin memory; aht, handled: the
+-- handle time average) are read once per run and written once, by flush,
+-- however many operations of a batch changed them.
+local QS, QSDIRTY = {}, {}
+local function qstats(q)
+  local t = QS[q]
+  if t == nil then
+    local r = redis.call('HMGET', qkey(q, ':st'), 'rr_last', 'aht', 'handled')
+    t = {rr_last = r[1], aht = r[2], handled = r[3]}
+    QS[q] = t
+  end
+  return t
+end
+local function qstats_set(q, k, v)
+  qstats(q)[k] = v
+  QSDIRTY[q] = true
 end
 
 local NOTICE_KINDS = {['offer'] = true, ['ring-no-answer'] = true, ['overflow'] = true, ['ended'] = true,
@@ -108,31 +124,52 @@ local function emit(kind, call, agent, q, node, fields, notice)
   end
 end
 flush = function()
-  if #EV == 0 then return end
-  local ev = EV
-  EV = {}
-  local t = NOWS
-  redis.call('XADD', P .. 'events', 'MAXLEN', '~', MAXEV, '*', 't', t, 'e', cjson.encode(ev))
-  for node, evs in pairs(NT) do
-    redis.call('XADD', P .. 'n:' .. node .. ':inbox', 'MAXLEN', '~', MAXINBOX, '*', 't', t, 'e', cjson.encode(evs))
+  if #EV > 0 then
+    local ev = EV
+    EV = {}
+    local t = NOWS
+    redis.call('XADD', P .. 'events', 'MAXLEN', '~', MAXEV, '*', 't', t, 'e', cjson.encode(ev))
+    for node, evs in pairs(NT) do
+      redis.call('XADD', P .. 'n:' .. node .. ':inbox', 'MAXLEN', '~', MAXINBOX, '*', 't', t, 'e', cjson.encode(evs))
+    end
+    NT = {}
   end
-  NT = {}
+  for q in pairs(QSDIRTY) do
+    local t = QS[q]
+    local f = {'HSET', qkey(q, ':st')}
+    for _, k in ipairs({'rr_last', 'aht', 'handled'}) do
+      if t[k] then
+        f[#f + 1] = k
+        f[#f + 1] = t[k]
+      end
+    end
+    if #f > 2 then redis.call(unpack(f)) end
+  end
+  QSDIRTY = {}
 end
 
 -- Agents ---------------------------------------------------------------
 
+-- agent_queues returns the agent's memberships as {queue, tier, pos}, from
+-- the agent's qs field ("tier:pos:queue,…", kept by putqueue beside the
+-- a:<id>:q hash so that loading an agent reads them too). An agent whose
+-- memberships were set before qs existed has none: read the hash then.
 local AQ = {}
--- agent_queues returns the agent's memberships as {queue, tier, pos}.
-local function agent_queues(id)
-  local t = AQ[id]
+local function agent_queues(id, a)
+  local s = a and a.qs
+  if not s then
+    local r = redis.call('HGETALL', akey(id) .. ':q')
+    local t = {}
+    for i = 1, #r, 2 do t[#t + 1] = r[i + 1] .. ':' .. r[i] end
+    s = table.concat(t, ',')
+  end
+  local t = AQ[s]
   if t then return t end
   t = {}
-  local r = redis.call('HGETALL', akey(id) .. ':q')
-  for i = 1, #r, 2 do
-    local tier, pos = string.match(r[i + 1], '^(%d+):(%d+)$')
-    t[#t + 1] = {r[i], tonumber(tier), tonumber(pos)}
+  for tier, pos, q in string.gmatch(s, '(%d+):(%d+):([^,]+)') do
+    t[#t + 1] = {q, tonumber(tier), tonumber(pos)}
   end
-  AQ[id] = t
+  AQ[s] = t
   return t
 end
 
@@ -178,7 +215,7 @@ local function set_agent(id, a, to, reason, call, q, keep_idle, extra)
   -- per-queue indexes: skip reading the memberships otherwise.
   local qs = {}
   if from == 'available' or to == 'available' or from == 'logged-out' or to == 'logged-out' then
-    qs = agent_queues(id)
+    qs = agent_queues(id, a)
   end
   if from == 'available' then
     for _, m in ipairs(qs) do redis.call('ZREM', qkey(m[1], ':avail'), id) end
@@ -216,8 +253,14 @@ end
 
 -- Calls ----------------------------------------------------------------
 
+-- NOWAIT[q] is set once a read found nobody waiting in q, until a call is
+-- added there: in a batch where agents keep freeing up (calls end), only
+-- the first looks at an empty queue.
+local NOWAIT = {}
+
 local function wait_add(id, c)
   for _, q in ipairs(split(c.queues)) do
+    NOWAIT[q] = nil
     redis.call('ZADD', qkey(q, ':wait'), c.score, id)
     redis.call('ZADD', qkey(q, ':age'), c.enq, id)
   end
@@ -285,7 +328,7 @@ local function reserve(id, c, aid, a, q, cfg)
   end
   redis.call('ZADD', P .. 'ring', n2s(NOW + ring), id)
   if cfg.strategy == 'round-robin' then
-    redis.call('HSET', qkey(q, ':st'), 'rr_last', n2s(member_pos(q, aid)))
+    qstats_set(q, 'rr_last', n2s(member_pos(q, aid)))
   end
   set_agent(aid, a, 'ringing', '', id, q)
   emit('offer', id, aid, q, c.node, {'wait_ms', n2s(NOW - num(c.enq, NOW)), 'ring_ms', n2s(ring),
@@ -304,7 +347,7 @@ local PICK = 8
 local function pick_agent(q, cfg, c)
   local k = qkey(q, ':avail')
   if cfg.strategy == 'round-robin' then
-    local last = num(redis.call('HGET', qkey(q, ':st'), 'rr_last'), -1)
+    local last = num(qstats(q).rr_last, -1)
     local r = redis.call('ZRANGEBYSCORE', k, '(' .. n2s(last), '+inf', 'LIMIT', 0, 1)
     if #r == 0 then r = redis.call('ZRANGE', k, 0, 0) end
     return r[1]
@@ -365,7 +408,7 @@ local function match_agent(aid, a)
   a = a or load_agent(aid)
   if a.state ~= 'available' then return nil end
   local best, bestscore, bestq
-  for _, m in ipairs(agent_queues(aid)) do
+  for _, m in ipairs(agent_queues(aid, a)) do
     local q = m[1]
     local cfg = qcfg(q)
     local k = qkey(q, ':wait')
@@ -375,7 +418,11 @@ local function match_agent(aid, a)
     end
     local n = SCAN
     if need <= 0 then n = 1 end
-    local r = redis.call('ZRANGE', k, 0, n - 1, 'WITHSCORES')
+    local r = {}
+    if not NOWAIT[q] then
+      r = redis.call('ZRANGE', k, 0, n - 1, 'WITHSCORES')
+      if #r == 0 then NOWAIT[q] = true end
+    end
     for i = 1, #r, 2 do
       local sc = tonumber(r[i + 1])
       local enq = sc - math.floor(sc / TS) * TS
@@ -501,12 +548,12 @@ local function finish_agent(id, c, talk)
   local aid, q = c.agent, c.queue
   local cfg = qcfg(q)
   local wrap = num(cfg.wrap, 0)
-  local stk = qkey(q, ':st')
-  local st = redis.call('HMGET', stk, 'handled', 'aht')
-  local handled = num(st[1], 0) + 1
-  local aht = num(st[2], 0)
+  local st = qstats(q)
+  local handled = num(st.handled, 0) + 1
+  local aht = num(st.aht, 0)
   aht = aht + (talk + wrap - aht) / math.min(handled, 50)
-  redis.call('HSET', stk, 'handled', n2s(handled), 'aht', n2s(aht))
+  qstats_set(q, 'handled', n2s(handled))
+  qstats_set(q, 'aht', n2s(aht))
   local a = load_agent(aid)
   if a.state ~= 'on-call' or a.call ~= id then return end
   if wrap > 0 then

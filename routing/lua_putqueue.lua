@@ -33,4 +33,16 @@ for pos, aid in ipairs(order) do
   if s ~= 'logged-out' then redis.call('SADD', qkey(q, ':in'), aid) end
   if s == 'available' then avail_add_one(aid, a, q, members[aid], pos) end
 end
+-- Each member's (and former member's) qs field follows its a:<id>:q hash
+-- (see agent_queues); the sweep below loads the agents it offers anew.
+local function sync_qs(aid)
+  local r = redis.call('HGETALL', akey(aid) .. ':q')
+  local t = {}
+  for i = 1, #r, 2 do t[#t + 1] = r[i + 1] .. ':' .. r[i] end
+  redis.call('HSET', akey(aid), 'qs', table.concat(t, ','))
+end
+for _, aid in ipairs(old) do
+  if members[aid] == nil then sync_qs(aid) end
+end
+for _, aid in ipairs(order) do sync_qs(aid) end
 return sweep_queue(q, 1000)

@@ -45,11 +45,13 @@ type Config struct {
 	KeepEnded time.Duration
 	// TickBatch bounds the work of one tick per kind. Default 200.
 	TickBatch int
-	// AutoPipeline runs the scripts through go-redis's autopipeliner when
-	// the client is a *redis.Client: concurrent calls share round trips
-	// and Redis reads and writes them in batches, which saves it the
-	// per-command I/O that dominates once the scripts are cheap.
-	AutoPipeline bool
+	// MaxInFlight is how many batches of operations (see batcher) may be on
+	// their way to Redis at once. Default 2: one running in Redis while the
+	// next is read or answered. More gives smaller batches (more cost per
+	// operation in Redis), fewer lets nothing overlap.
+	MaxInFlight int
+	// MaxBatch caps the operations in one batch. Default 64.
+	MaxBatch int
 	// RequireDesk offers calls only to agents whose desk is connected (the
 	// agent desk's presence keys, see DeskBus); an available agent found
 	// without one goes away with reason "no-desk". Off by default here;
@@ -88,6 +90,12 @@ func (c *Config) setDefaults() error {
 	if c.TickBatch <= 0 {
 		c.TickBatch = 200
 	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = 2
+	}
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = 64
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -98,7 +106,7 @@ func (c *Config) setDefaults() error {
 // NewRouter, start it with Open and stop it with Close.
 type Router struct {
 	rdb    redis.UniversalClient
-	sc     redis.Scripter // runs the scripts: rdb or its autopipeliner
+	b      *batcher // runs the operations on calls and agents
 	cfg    Config
 	log    *slog.Logger
 	s      *scripts
@@ -118,24 +126,24 @@ func NewRouter(rdb redis.UniversalClient, cfg Config) (*Router, error) {
 		return nil, err
 	}
 	prefix := "rd:{" + cfg.Site + "}:"
-	var sc redis.Scripter = rdb
-	if c, ok := rdb.(*redis.Client); ok && cfg.AutoPipeline {
-		ap, err := c.AutoPipeline()
-		if err != nil {
-			return nil, fmt.Errorf("new router: autopipeline: %w", err)
-		}
-		sc = ap
-	}
-	return &Router{
+	r := &Router{
 		rdb:     rdb,
-		sc:      sc,
 		cfg:     cfg,
 		log:     cfg.Logger.With("component", "routing", "node", cfg.Node),
 		s:       newScripts(cfg),
 		prefix:  prefix,
 		keys:    []string{prefix + "events"},
 		notices: make(chan ringdesk.RoutingEvent, 1024),
-	}, nil
+	}
+	r.b = &batcher{
+		exec: func(ctx context.Context, args []any) (any, error) {
+			return r.s.batch.Run(ctx, rdb, r.keys, args...).Result()
+		},
+		maxBatch:    cfg.MaxBatch,
+		maxInFlight: cfg.MaxInFlight,
+		timeout:     10 * time.Second,
+	}
+	return r, nil
 }
 
 // Node returns the node id.
@@ -153,7 +161,7 @@ func (r *Router) Open(ctx context.Context) error {
 	}
 	// Calls this node id still owns are a previous process's: end them.
 	for {
-		left, err := r.s.restart.Run(ctx, r.sc, r.keys, r.cfg.Node, r.cfg.TickBatch).Int64()
+		left, err := r.s.restart.Run(ctx, r.rdb, r.keys, r.cfg.Node, r.cfg.TickBatch).Int64()
 		if err != nil {
 			return formatError("end calls of previous run", err)
 		}
@@ -362,11 +370,34 @@ func (r *Router) serverTime(ctx context.Context) (time.Time, error) {
 
 // run runs a script and maps its error.
 func (r *Router) run(ctx context.Context, s *redis.Script, op string, args ...any) (any, error) {
-	v, err := s.Run(ctx, r.sc, r.keys, args...).Result()
+	v, err := s.Run(ctx, r.rdb, r.keys, args...).Result()
 	if err != nil {
 		return nil, formatError(op, err)
 	}
 	return v, nil
+}
+
+// codeError maps a script's error message "<code> <message>" to a
+// ringdesk error; nil when msg has no known code.
+func codeError(op, msg string) error {
+	// A raised error carries a suffix naming the script: drop it.
+	if i := strings.Index(msg, " script: "); i >= 0 {
+		msg = msg[:i]
+	}
+	for _, code := range []string{ringdesk.ECONFLICT, ringdesk.EINVALID, ringdesk.ENOTFOUND, ringdesk.EUNAVAILABLE} {
+		if rest, ok := strings.CutPrefix(msg, code+" "); ok {
+			return fmt.Errorf("%s: %w", op, ringdesk.Errorf(code, "%s", rest))
+		}
+	}
+	return nil
+}
+
+// scriptError is the error of one operation of a batch (see batcher).
+func scriptError(op, msg string) error {
+	if e := codeError(op, msg); e != nil {
+		return e
+	}
+	return fmt.Errorf("%s: routing script: %s", op, msg)
 }
 
 // formatError maps script error replies ("conflict Agent a1 is …") to
@@ -376,17 +407,11 @@ func formatError(op string, err error) error {
 	var rerr redis.Error
 	if errors.As(err, &rerr) {
 		msg := rerr.Error()
-		// A raised error carries a suffix naming the script: drop it.
-		if i := strings.Index(msg, " script: "); i >= 0 {
-			msg = msg[:i]
-		}
-		for _, code := range []string{ringdesk.ECONFLICT, ringdesk.EINVALID, ringdesk.ENOTFOUND, ringdesk.EUNAVAILABLE} {
-			if rest, ok := strings.CutPrefix(msg, code+" "); ok {
-				return fmt.Errorf("%s: %w", op, ringdesk.Errorf(code, "%s", rest))
-			}
-		}
 		if strings.HasPrefix(msg, "LOADING") || strings.HasPrefix(msg, "READONLY") || strings.HasPrefix(msg, "MASTERDOWN") {
 			return fmt.Errorf("%s: %w: %w", op, ringdesk.Errorf(ringdesk.EUNAVAILABLE, "Routing store is unavailable."), err)
+		}
+		if e := codeError(op, msg); e != nil {
+			return e
 		}
 		return fmt.Errorf("%s: %w", op, err)
 	}

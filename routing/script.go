@@ -33,38 +33,51 @@ var (
 	luaTick string
 	//go:embed lua_restart.lua
 	luaRestart string
+	//go:embed lua_batch.lua
+	luaBatch string
 )
 
 // scripts are the engine's Lua scripts, loaded once by Open and run by SHA
 // (go-redis falls back to EVAL, which reloads them, after a Redis restart).
+// The operations on calls and agents run through batch (see batcher);
+// the rare ones, putQueue, tick and restart, are scripts of their own.
 type scripts struct {
-	putQueue, agent, enqueue, answer, rna, abandon, end, tick, restart *redis.Script
+	putQueue, batch, tick, restart *redis.Script
+}
+
+// batchOps are the operations of the batch script: name → body. Each body
+// becomes a function op_<name>(ARGV) before lua_batch.lua.
+var batchOps = []struct{ name, body string }{
+	{"agent", luaAgent}, {"enqueue", luaEnqueue}, {"answer", luaAnswer},
+	{"rna", luaRNA}, {"abandon", luaAbandon}, {"end", luaEnd},
 }
 
 func newScripts(cfg Config) *scripts {
 	pre := luaConstants(cfg)
-	// The body runs as a function so that the events it emitted are written
-	// once, at its end (fail writes them too).
 	lib := parseLua(pre + luaLib)
+	// A script of its own runs its body as a function, so that the events
+	// it emitted are written once, at its end, even when it fails.
 	mk := func(body string) *redis.Script {
-		body = "local function main()\n" + body + "\nend\nlocal res = main()\nflush()\nreturn res\n"
+		body = "local function main()\n" + body +
+			"\nend\nlocal ok, res = pcall(main)\nflush()\nif not ok then error(res, 0) end\nreturn res\n"
 		return redis.NewScript(lib.prelude(body) + body)
 	}
+	var b strings.Builder
+	for _, op := range batchOps {
+		fmt.Fprintf(&b, "local function op_%s(ARGV)\n%s\nend\n", op.name, op.body)
+	}
+	b.WriteString(luaBatch)
+	body := b.String()
 	return &scripts{
 		putQueue: mk(luaPutQueue),
-		agent:    mk(luaAgent),
-		enqueue:  mk(luaEnqueue),
-		answer:   mk(luaAnswer),
-		rna:      mk(luaRNA),
-		abandon:  mk(luaAbandon),
-		end:      mk(luaEnd),
+		batch:    redis.NewScript(lib.prelude(body) + body),
 		tick:     mk(luaTick),
 		restart:  mk(luaRestart),
 	}
 }
 
 func (s *scripts) all() []*redis.Script {
-	return []*redis.Script{s.putQueue, s.agent, s.enqueue, s.answer, s.rna, s.abandon, s.end, s.tick, s.restart}
+	return []*redis.Script{s.putQueue, s.batch, s.tick, s.restart}
 }
 
 // luaConstants renders the constants the scripts share, the agent state

@@ -1,0 +1,137 @@
+package routing
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// batcher runs the operations on calls and agents of all of a node's
+// goroutines through shared runs of the batch script ("smart batching"):
+// an operation waits only while MaxInFlight batches are already on their
+// way to Redis, and then goes with every other operation that arrived
+// meanwhile. At low load every batch holds one operation, so nothing waits
+// for a batch to fill; under load the batches grow by themselves.
+//
+// Why: Redis runs scripts on one thread, and most of a short script's cost
+// there is fixed (reading and answering the request, starting the script,
+// its time read and its event stream entry). Sharing that cost among the
+// operations of a batch is what lets one Redis carry the target load.
+// Operations in a batch run in arrival order, each as atomically as a
+// script of its own.
+type batcher struct {
+	exec        func(ctx context.Context, args []any) (any, error) // runs one batch script
+	maxBatch    int
+	maxInFlight int
+	timeout     time.Duration
+
+	mu       sync.Mutex
+	pending  []*batchOp
+	inFlight int
+}
+
+type batchOp struct {
+	ctx   context.Context
+	label string // what failed, for errors: "enqueue call"
+	args  []any  // name, count, arguments
+	res   any
+	err   error
+	done  chan struct{}
+}
+
+// do runs one operation and returns its result. When ctx ends before the
+// operation was sent, it is not run; when it ends later, the operation
+// may still take effect (as with any request already on the wire).
+func (b *batcher) do(ctx context.Context, label, name string, args ...any) (any, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", label, err)
+	}
+	op := &batchOp{ctx: ctx, label: label, done: make(chan struct{})}
+	op.args = append(make([]any, 0, len(args)+2), name, len(args))
+	op.args = append(op.args, args...)
+	b.mu.Lock()
+	b.pending = append(b.pending, op)
+	start := b.inFlight < b.maxInFlight
+	if start {
+		b.inFlight++
+	}
+	b.mu.Unlock()
+	if start {
+		go b.loop()
+	}
+	select {
+	case <-op.done:
+		return op.res, op.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%s: %w", label, ctx.Err())
+	}
+}
+
+// loop sends batches while operations are pending, then ends.
+func (b *batcher) loop() {
+	for {
+		b.mu.Lock()
+		n := min(len(b.pending), b.maxBatch)
+		if n == 0 {
+			b.inFlight--
+			b.mu.Unlock()
+			return
+		}
+		ops := make([]*batchOp, n)
+		copy(ops, b.pending)
+		rest := copy(b.pending, b.pending[n:])
+		clear(b.pending[rest:])
+		b.pending = b.pending[:rest]
+		b.mu.Unlock()
+		b.send(ops)
+	}
+}
+
+func (b *batcher) send(ops []*batchOp) {
+	live := ops[:0:0]
+	var args []any
+	for _, op := range ops {
+		if err := op.ctx.Err(); err != nil { // its caller is gone: do not run it
+			op.err = fmt.Errorf("%s: %w", op.label, err)
+			close(op.done)
+			continue
+		}
+		live = append(live, op)
+		args = append(args, op.args...)
+	}
+	if len(live) == 0 {
+		return
+	}
+	// The batch is not any one caller's: it gets its own deadline (the
+	// client's read timeout usually ends a dead connection sooner).
+	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
+	v, err := b.exec(ctx, args)
+	cancel()
+	res, ok := v.([]any)
+	if err == nil && (!ok || len(res) != len(live)) {
+		err = fmt.Errorf("unexpected reply to a batch of %d: %v", len(live), v)
+	}
+	for i, op := range live {
+		if err != nil {
+			op.err = formatError(op.label, err)
+		} else {
+			op.res, op.err = opResult(op.label, res[i])
+		}
+		close(op.done)
+	}
+}
+
+// opResult unpacks one operation's slot of the batch reply: {1, result}
+// or {0, "code message"}.
+func opResult(label string, v any) (any, error) {
+	slot, ok := v.([]any)
+	if !ok || len(slot) != 2 {
+		return nil, fmt.Errorf("%s: unexpected reply %v", label, v)
+	}
+	if n, _ := slot[0].(int64); n == 1 {
+		return slot[1], nil
+	}
+	msg, _ := slot[1].(string)
+	return nil, scriptError(label, msg)
+}
