@@ -6,7 +6,7 @@ if c.state ~= 'waiting' and c.state ~= 'ringing' then
   fail('conflict', 'Call ' .. id .. ' cannot be abandoned (' .. c.state .. ').')
 end
 local q = c.queue ~= '' and c.queue or split(c.queues)[1]
-emit('abandoned', id, c.agent, q, c.node, {'wait_ms', n2s(NOW - num(c.enq, NOW))}, false)
+emit(false, 'abandoned', id, c.agent, q, c.node, 'wait_ms', n2s(NOW - num(c.enq, NOW)))
 local aid = c.agent
 end_call(id, c, 'abandoned', nil, false)
 local a = release_agent(aid, id)

@@ -14,5 +14,5 @@ redis.call('HSET', ckey(id), 'state', 'on-call', 'answered', NOWS)
 local day = math.floor(NOW / 86400000)
 local calls = calls_today(a) + 1
 set_agent(aid, a, 'on-call', '', id, c.queue, false, {'day', n2s(day), 'calls', n2s(calls)})
-emit('answered', id, aid, c.queue, c.node, {'wait_ms', n2s(NOW - num(c.enq, NOW))}, false)
+emit(false, 'answered', id, aid, c.queue, c.node, 'wait_ms', n2s(NOW - num(c.enq, NOW)))
 return 'on-call'

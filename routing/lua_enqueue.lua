@@ -16,23 +16,23 @@ if full then
   end
 end
 
-local c = {queues = ARGV[5], prio = prio, enq = NOWS, qenq = NOWS, node = node, caller = caller,
-  state = 'waiting', hops = 0, offers = 0, agent = '', queue = ''}
-c.score = n2s((99 - prio) * TS + NOW)
+local c = {queues = ARGV[5], prio = n2s(prio), enq = NOWS, node = node, caller = caller, state = 'waiting',
+  agent = '', queue = ''}
 -- write stores the new call; a call matched at once (below) is written
 -- once, already ringing, instead of twice.
 local function write()
-  local f = {'HSET', ckey(id), 'id', id, 'queues', c.queues, 'prio', n2s(prio), 'enq', c.enq, 'qenq', c.qenq,
-    'score', c.score, 'node', node, 'caller', caller, 'state', c.state, 'hops', '0', 'offers', n2s(c.offers),
-    'agent', c.agent, 'queue', c.queue}
+  local f = {'HSET', ckey(id), 'queues', c.queues, 'prio', c.prio, 'enq', c.enq, 'node', node, 'caller', caller,
+    'state', c.state, 'agent', c.agent, 'queue', c.queue}
   if c.offered then
     f[#f + 1] = 'offered'
     f[#f + 1] = c.offered
+    f[#f + 1] = 'offers'
+    f[#f + 1] = n2s(c.offers)
   end
   redis.call(unpack(f))
 end
 redis.call('SADD', P .. 'n:' .. node .. ':calls', id)
-emit('enqueued', id, '', prim, node, {'queues', c.queues, 'priority', n2s(prio)}, false)
+emit(false, 'enqueued', id, '', prim, node, 'queues', c.queues, 'priority', n2s(prio))
 
 if full then
   write()

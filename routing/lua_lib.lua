@@ -19,8 +19,11 @@ local function n2s(n)
   return string.format('%.0f', n)
 end
 -- can says whether the agent state machine allows from -> to (TRANS is
--- " from>to ... ", rendered from ringdesk.AgentTransitions).
-local function can(from, to) return string.find(TRANS, ' ' .. from .. '>' .. to .. ' ', 1, true) ~= nil end
+-- from -> to -> true, rendered from ringdesk.AgentTransitions).
+local function can(from, to)
+  local t = TRANS[from]
+  return t ~= nil and t[to] == true
+end
 local flush -- defined with emit below
 -- fail ends the operation with an error reply 'code message'. Events it
 -- emitted before are still written (by the caller's flush), as whatever
@@ -51,7 +54,12 @@ local function hmget(k, fields)
   end
   return t
 end
-local CALL_FIELDS = {'state', 'agent', 'queue', 'queues', 'node', 'enq', 'qenq', 'score', 'hops', 'offers',
+-- A call's hash holds only what cannot be derived: its waiting score
+-- comes from prio and enq (cscore), qenq (when it entered its current
+-- queues) is written only once it differs from enq, hops and offers only
+-- once they are not 0. Every field written is an argument converted,
+-- stored and appended to the AOF.
+local CALL_FIELDS = {'state', 'agent', 'queue', 'queues', 'node', 'enq', 'qenq', 'prio', 'hops', 'offers',
   'answered', 'caller'}
 -- The agent fields the scripts read (set_agent writes reason, since and
 -- queue without comparing: reading a field costs more than writing it).
@@ -109,12 +117,17 @@ local NOTICE_KINDS = {['offer'] = true, ['ring-no-answer'] = true, ['overflow'] 
 -- e, a JSON array of events [kind, call, agent, queue, node, k1, v1, ...].
 local EV, NT = {}, {}
 -- emit records an event for the site stream and, when notice is true, for
--- the owning node's inbox too.
-local function emit(kind, call, agent, q, node, fields, notice)
-  local e = {kind, call or '', agent or '', q or '', node or ''}
-  if fields then for i = 1, #fields do e[#e + 1] = tostring(fields[i]) end end
+-- the owning node's inbox too. Its arguments after notice are the event:
+-- kind, call, agent, queue, node (nil reads as ''), then key, value pairs
+-- (strings, none nil).
+local function emit(notice, ...)
+  local e = {...}
+  for i = 2, 5 do
+    if e[i] == nil then e[i] = '' end
+  end
   EV[#EV + 1] = e
-  if notice and node and node ~= '' and NOTICE_KINDS[kind] then
+  local node = e[5]
+  if notice and node ~= '' and NOTICE_KINDS[e[1]] then
     local t = NT[node]
     if not t then
       t = {}
@@ -248,7 +261,7 @@ local function set_agent(id, a, to, reason, call, q, keep_idle, extra)
   if to == 'available' then
     for _, m in ipairs(qs) do avail_add_one(id, a, m[1], m[2], m[3]) end
   end
-  emit('agent-state', call, id, q, '', {'from', from, 'state', to, 'reason', a.reason}, false)
+  emit(false, 'agent-state', call, id, q, '', 'from', from, 'state', to, 'reason', a.reason)
 end
 
 -- Calls ----------------------------------------------------------------
@@ -258,15 +271,20 @@ end
 -- the first looks at an empty queue.
 local NOWAIT = {}
 
+-- cscore is a waiting call's score: (99 − priority)·10¹³ + enqueue ms, so
+-- that ZRANK is its position (priority first, then age).
+local function cscore(c) return n2s((99 - num(c.prio, 0)) * TS + num(c.enq, NOW)) end
+
 local function wait_add(id, c)
+  local score = cscore(c)
   for _, q in ipairs(split(c.queues)) do
     NOWAIT[q] = nil
-    redis.call('ZADD', qkey(q, ':wait'), c.score, id)
+    redis.call('ZADD', qkey(q, ':wait'), score, id)
     redis.call('ZADD', qkey(q, ':age'), c.enq, id)
   end
   local prim = split(c.queues)[1]
   local mw = num(qcfg(prim).maxwait, 0)
-  if mw > 0 then redis.call('ZADD', P .. 'deadline', n2s(num(c.qenq, NOW) + mw), id) end
+  if mw > 0 then redis.call('ZADD', P .. 'deadline', n2s(num(c.qenq or c.enq, NOW) + mw), id) end
 end
 
 local function wait_rem(id, c)
@@ -294,9 +312,13 @@ local function end_call(id, c, result, fields, notice)
   c.state = 'ended'
   redis.call('HSET', ckey(id), 'state', 'ended', 'result', result, 'ended', NOWS)
   redis.call('PEXPIRE', ckey(id), KEEPMS)
-  local f = {'result', result, 'wait_ms', n2s(num(c.answered, NOW) - num(c.enq, NOW))}
-  if fields then for i = 1, #fields do f[#f + 1] = fields[i] end end
-  emit('ended', id, c.agent, c.queue ~= '' and c.queue or split(c.queues)[1], c.node, f, notice)
+  local q = c.queue ~= '' and c.queue or split(c.queues)[1]
+  local wait = n2s(num(c.answered, NOW) - num(c.enq, NOW))
+  if fields then
+    emit(notice, 'ended', id, c.agent, q, c.node, 'result', result, 'wait_ms', wait, fields[1], fields[2])
+  else
+    emit(notice, 'ended', id, c.agent, q, c.node, 'result', result, 'wait_ms', wait)
+  end
 end
 
 local function max_tier(cfg, c)
@@ -331,8 +353,8 @@ local function reserve(id, c, aid, a, q, cfg)
     qstats_set(q, 'rr_last', n2s(member_pos(q, aid)))
   end
   set_agent(aid, a, 'ringing', '', id, q)
-  emit('offer', id, aid, q, c.node, {'wait_ms', n2s(NOW - num(c.enq, NOW)), 'ring_ms', n2s(ring),
-    'attempt', n2s(c.offers)}, true)
+  emit(true, 'offer', id, aid, q, c.node, 'wait_ms', n2s(NOW - num(c.enq, NOW)), 'ring_ms', n2s(ring),
+    'attempt', n2s(c.offers))
 end
 
 -- PICK is how many available agents a match tries in order: only more
@@ -479,16 +501,16 @@ local function overflow(id, c, reason, notice)
     c.state = 'waiting'
     redis.call('HSET', ckey(id), 'queues', c.queues, 'qenq', c.qenq, 'hops', n2s(c.hops), 'state', 'waiting')
     wait_add(id, c)
-    emit('overflow', id, '', prim, c.node, {'reason', reason, 'to', c.queues}, notice)
+    emit(notice, 'overflow', id, '', prim, c.node, 'reason', reason, 'to', c.queues)
     return 'queue'
   end
   if kind == 'callback' then
-    emit('overflow', id, '', prim, c.node, {'reason', reason, 'result', 'callback', 'caller', c.caller or ''}, notice)
+    emit(notice, 'overflow', id, '', prim, c.node, 'reason', reason, 'result', 'callback', 'caller', c.caller or '')
     end_call(id, c, 'callback', nil, notice)
     return 'callback'
   end
   if reason == 'max-wait' then
-    emit('overflow', id, '', prim, c.node, {'reason', reason, 'result', 'timeout'}, notice)
+    emit(notice, 'overflow', id, '', prim, c.node, 'reason', reason, 'result', 'timeout')
     end_call(id, c, 'timeout', nil, notice)
     return 'timeout'
   end
@@ -527,7 +549,7 @@ local function rna(id, c, reason, notice)
   c.state, c.agent, c.queue = 'waiting', '', ''
   redis.call('HSET', ckey(id), 'state', 'waiting', 'agent', '', 'queue', '')
   wait_add(id, c)
-  emit('ring-no-answer', id, aid, q, c.node, {'reason', reason}, notice)
+  emit(notice, 'ring-no-answer', id, aid, q, c.node, 'reason', reason)
   local a = load_agent(aid)
   local freed = false
   if a.state == 'ringing' and a.call == id then

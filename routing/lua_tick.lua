@@ -47,7 +47,7 @@ for _, dead in ipairs(redis.call('ZRANGEBYSCORE', P .. 'nodes', '-inf', NOWS, 'L
       local freed, faid = nil, c.agent
       if c.state == 'ringing' then
         redis.call('ZREM', P .. 'ring', id)
-        emit('ring-no-answer', id, faid, c.queue, node, {'reason', 'node-lost'}, false)
+        emit(false, 'ring-no-answer', id, faid, c.queue, node, 'reason', 'node-lost')
         freed = release_agent(faid, id)
         c.state, c.agent, c.queue = 'waiting', '', ''
         redis.call('HSET', ckey(id), 'state', 'waiting', 'agent', '', 'queue', '')
@@ -56,7 +56,7 @@ for _, dead in ipairs(redis.call('ZRANGEBYSCORE', P .. 'nodes', '-inf', NOWS, 'L
       c.node = node
       redis.call('HSET', ckey(id), 'node', node)
       redis.call('SMOVE', set, P .. 'n:' .. node .. ':calls', id)
-      emit('requeued', id, '', split(c.queues)[1], node, {'from_node', dead}, true)
+      emit(true, 'requeued', id, '', split(c.queues)[1], node, 'from_node', dead)
       match_call(id, c)
       if freed then match_agent(faid) end
     else
@@ -66,7 +66,7 @@ for _, dead in ipairs(redis.call('ZRANGEBYSCORE', P .. 'nodes', '-inf', NOWS, 'L
   if redis.call('SCARD', set) == 0 then
     redis.call('ZREM', P .. 'nodes', dead)
     redis.call('DEL', P .. 'n:' .. dead .. ':inbox')
-    emit('node-lost', '', '', '', dead, nil, false)
+    emit(false, 'node-lost', '', '', '', dead)
   end
 end
 

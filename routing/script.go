@@ -85,20 +85,26 @@ func (s *scripts) all() []*redis.Script {
 // source of truth.
 func luaConstants(cfg Config) string {
 	var b strings.Builder
-	// One string " from>to from>to ... " rather than a table of tables:
-	// the constants are built anew on every run of a script, and a string
-	// constant costs nothing then, while each table is an allocation.
+	// TRANS[from][to] is true for every allowed move. The tables are
+	// built on every run of a script; a batch run shares them.
 	tr := ringdesk.AgentTransitions()
-	var pairs []string
-	for from, tos := range tr {
-		for to, ok := range tos {
+	froms := make([]string, 0, len(tr))
+	for from := range tr {
+		froms = append(froms, string(from))
+	}
+	sort.Strings(froms)
+	b.WriteString("local TRANS = {")
+	for _, from := range froms {
+		var tos []string
+		for to, ok := range tr[ringdesk.AgentState(from)] {
 			if ok {
-				pairs = append(pairs, string(from)+">"+string(to))
+				tos = append(tos, fmt.Sprintf("[%q] = true", string(to)))
 			}
 		}
+		sort.Strings(tos)
+		fmt.Fprintf(&b, "[%q] = {%s}, ", from, strings.Join(tos, ", "))
 	}
-	sort.Strings(pairs)
-	fmt.Fprintf(&b, "local TRANS = ' %s '\n", strings.Join(pairs, " "))
+	b.WriteString("}\n")
 	fmt.Fprintf(&b, "local MAXEV = '%d'\nlocal MAXINBOX = '%d'\nlocal KEEPMS = '%d'\nlocal REQUIRE_DESK = %t\n",
 		cfg.EventMaxLen, cfg.InboxMaxLen, cfg.KeepEnded/time.Millisecond, cfg.RequireDesk)
 	return b.String()
