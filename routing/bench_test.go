@@ -38,6 +38,7 @@ func BenchmarkCycle(b *testing.B) {
 	b.Run("Closed/p1", func(b *testing.B) { benchmarkCycle(b, 1, 0) })
 	b.Run("Closed/p16", func(b *testing.B) { benchmarkCycle(b, 16, 0) })
 	b.Run("Rate/5000", func(b *testing.B) { benchmarkCycle(b, 0, 5000) })
+	b.Run("Rate/8000", func(b *testing.B) { benchmarkCycle(b, 0, 8000) })
 	b.Run("Rate/10000", func(b *testing.B) { benchmarkCycle(b, 0, 10000) })
 }
 
@@ -50,7 +51,7 @@ func benchmarkCycle(b *testing.B, parallelism, rate int) {
 	ctx := context.Background()
 	n := 4*parallelism*runtime.GOMAXPROCS(0) + 8
 	if rate > 0 {
-		n = 1000 // up to 1,000 cycles in flight (100 ms at 10,000/s)
+		n = rate / 4 // 250 ms of cycles in flight before calls wait for agents
 	}
 	agents := ids("a", n)
 	must(b, r.PutQueue(ctx, &ringdesk.Queue{Name: "q", RingTimeout: time.Hour, Members: members(agents...)}))
