@@ -6,8 +6,8 @@
 -- the batch. A failed operation (fail, or a Redis error) is reported in its
 -- slot and does not stop the others.
 -- Returns one {1, result} or {0, 'code message'} per operation.
-local OPS = {agent = op_agent, enqueue = op_enqueue, answer = op_answer, rna = op_rna, abandon = op_abandon,
-  ['end'] = op_end}
+local OPS = {['agent'] = op_agent, ['enqueue'] = op_enqueue, ['answer'] = op_answer, ['rna'] = op_rna,
+  ['abandon'] = op_abandon, ['end'] = op_end}
 local out = {}
 local i = 1
 while i <= #ARGV do
