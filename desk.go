@@ -185,14 +185,17 @@ type DeskBus interface {
 	DeskConnected(ctx context.Context, agentID string) (bool, error)
 
 	// SetCurrentPop makes msg (a pop for callID) the agent's current call,
-	// replacing any earlier call and its progress, for ttl.
-	SetCurrentPop(ctx context.Context, agentID, callID string, msg DeskMessage, ttl time.Duration) error
+	// replacing any earlier call and its progress, for ttl, and publishes
+	// it as Publish does, at once (one round trip: a pop is on the call
+	// path). It returns what Publish would.
+	SetCurrentPop(ctx context.Context, agentID, callID string, msg DeskMessage, ttl time.Duration) (delivered int, err error)
 
 	// SetCurrentProgress records msg as the latest progress of callID when
 	// callID is the agent's current call or the agent has none (then the
 	// call becomes current, without a pop), and refreshes the ttl. Progress
-	// of any other call is ignored: saved reports which happened.
-	SetCurrentProgress(ctx context.Context, agentID, callID string, msg DeskMessage, ttl time.Duration) (saved bool, err error)
+	// of any other call is not kept: saved reports which happened. Either
+	// way msg is published as Publish does, in the same round trip.
+	SetCurrentProgress(ctx context.Context, agentID, callID string, msg DeskMessage, ttl time.Duration) (saved bool, delivered int, err error)
 
 	// ClearCurrent forgets the agent's current call when it is callID, or
 	// whatever it is when callID is empty.

@@ -290,10 +290,8 @@ func (h *Hub) SendPop(ctx context.Context, pop *ringdesk.Pop) error {
 	}
 	pop.SentAt = time.Now()
 	msg := encode(TypePop, "", pop)
-	if err := h.bus.SetCurrentPop(ctx, pop.AgentID, pop.CallID, msg, h.opt.currentTTL); err != nil {
-		return err
-	}
-	return h.publish(ctx, pop.AgentID, msg)
+	n, err := h.bus.SetCurrentPop(ctx, pop.AgentID, pop.CallID, msg, h.opt.currentTTL)
+	return delivered(pop.AgentID, n, err)
 }
 
 // SendProgress implements ringdesk.DeskService. Progress of a call other
@@ -306,10 +304,8 @@ func (h *Hub) SendProgress(ctx context.Context, p *ringdesk.CallProgress) error 
 		p.At = time.Now()
 	}
 	msg := encode(TypeCall, "", p)
-	if _, err := h.bus.SetCurrentProgress(ctx, p.AgentID, p.CallID, msg, h.opt.currentTTL); err != nil {
-		return err
-	}
-	return h.publish(ctx, p.AgentID, msg)
+	_, n, err := h.bus.SetCurrentProgress(ctx, p.AgentID, p.CallID, msg, h.opt.currentTTL)
+	return delivered(p.AgentID, n, err)
 }
 
 // SendAgentState implements ringdesk.DeskService.
@@ -330,6 +326,12 @@ func (h *Hub) DeskConnected(ctx context.Context, agentID string) (bool, error) {
 
 func (h *Hub) publish(ctx context.Context, agentID string, msg ringdesk.DeskMessage) error {
 	n, err := h.bus.Publish(ctx, agentID, msg)
+	return delivered(agentID, n, err)
+}
+
+// delivered turns a publication's count of subscriptions reached into the
+// DeskService's error: ENOTFOUND when no desk of the agent is connected.
+func delivered(agentID string, n int, err error) error {
 	if err != nil {
 		return err
 	}

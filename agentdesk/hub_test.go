@@ -566,7 +566,7 @@ func TestDeskHub_StateOnConnect(t *testing.T) {
 		return &ringdesk.AgentStateChange{AgentID: agentID, State: "away", Reason: "lunch", Since: time.Now()}, nil
 	}))
 	ctx := testCtx(t)
-	if err := bus.SetCurrentPop(ctx, "7", "call-1", ringdesk.DeskMessage{Type: agentdesk.TypePop, V: 1, Payload: json.RawMessage(`{"call_id":"call-1","agent_id":"7"}`)}, time.Minute); err != nil {
+	if _, err := bus.SetCurrentPop(ctx, "7", "call-1", ringdesk.DeskMessage{Type: agentdesk.TypePop, V: 1, Payload: json.RawMessage(`{"call_id":"call-1","agent_id":"7"}`)}, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	d := n.connect(t, agent(7))
@@ -634,7 +634,7 @@ func TestDeskHub_Resync(t *testing.T) {
 		t.Fatal(err)
 	}
 	progress, _ := json.Marshal(ringdesk.CallProgress{CallID: "call-1", AgentID: "7", State: ringdesk.ProgressConnected})
-	if _, err := bus.SetCurrentProgress(ctx, "7", "call-1", ringdesk.DeskMessage{Type: agentdesk.TypeCall, V: 1, Payload: progress}, time.Minute); err != nil {
+	if _, _, err := bus.SetCurrentProgress(ctx, "7", "call-1", ringdesk.DeskMessage{Type: agentdesk.TypeCall, V: 1, Payload: progress}, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	bus.mu.Lock()

@@ -35,6 +35,7 @@ type DeskBus struct {
 	presenceSet  *redis.Script
 	publish      *redis.Script
 	connected    *redis.Script
+	setPop       *redis.Script
 	setProgress  *redis.Script
 	clearCurrent *redis.Script
 }
@@ -46,6 +47,16 @@ const deskNowLua = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `
+
+// deskPublishLua publishes ARGV[5] on the channel (prefix ARGV[4]) of every
+// node where the desk presence KEYS[2] has not expired; returns how many
+// subscriptions received it.
+const deskPublishLua = `
+local n = 0
+for _, node in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. now, '+inf')) do
+	n = n + redis.call('PUBLISH', ARGV[4] .. node .. ':desk', ARGV[5])
+end
+return n`
 
 // NewDeskBus returns the desk bus of a site on rdb. The site name must be
 // the routing engine's (a valid id: no spaces, ':', '{' or '}').
@@ -61,26 +72,33 @@ redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
 local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 redis.call('PEXPIRE', KEYS[1], math.max(1, tonumber(last[2]) - now))
 return 1`),
-		// KEYS[1] presence; ARGV channel prefix, payload.
-		publish: redis.NewScript(deskNowLua + `
-local nodes = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')
-local n = 0
-for _, node in ipairs(nodes) do
-	n = n + redis.call('PUBLISH', ARGV[1] .. node .. ':desk', ARGV[2])
-end
-return n`),
+		// KEYS[1] unused, KEYS[2] presence; ARGV[4] channel prefix,
+		// ARGV[5] payload (the layout of setPop and setProgress).
+		publish: redis.NewScript(deskNowLua + deskPublishLua),
 		// KEYS[1] presence.
 		connected: redis.NewScript(deskNowLua + `
 return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')`),
-		// KEYS[1] current; ARGV call, progress, ttl ms.
-		setProgress: redis.NewScript(`
-local cur = redis.call('HGET', KEYS[1], 'call')
-if cur and cur ~= ARGV[1] then
-	return 0
-end
-redis.call('HSET', KEYS[1], 'call', ARGV[1], 'progress', ARGV[2])
+		// KEYS[1] current, KEYS[2] presence; ARGV call, pop, ttl ms,
+		// channel prefix, payload. Returns the subscriptions reached.
+		setPop: redis.NewScript(deskNowLua + `
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'call', ARGV[1], 'pop', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return 1`),
+` + deskPublishLua),
+		// KEYS[1] current, KEYS[2] presence; ARGV call, progress, ttl ms,
+		// channel prefix, payload. Returns {saved 0|1, subscriptions reached}.
+		setProgress: redis.NewScript(deskNowLua + `
+local saved = 0
+local cur = redis.call('HGET', KEYS[1], 'call')
+if not cur or cur == ARGV[1] then
+	redis.call('HSET', KEYS[1], 'call', ARGV[1], 'progress', ARGV[2])
+	redis.call('PEXPIRE', KEYS[1], ARGV[3])
+	saved = 1
+end
+local function published()
+` + deskPublishLua + `
+end
+return {saved, published()}`),
 		// KEYS[1] current; ARGV call ("" = any).
 		clearCurrent: redis.NewScript(`
 if ARGV[1] == '' or redis.call('HGET', KEYS[1], 'call') == ARGV[1] then
@@ -144,7 +162,8 @@ func (b *DeskBus) Publish(ctx context.Context, agentID string, msg ringdesk.Desk
 	if err != nil {
 		return 0, fmt.Errorf("publish desk message: %w", err)
 	}
-	n, err := b.publish.Run(ctx, b.rdb, []string{b.PresenceKey(agentID)}, b.nodeChannelPrefix(), payload).Int()
+	n, err := b.publish.Run(ctx, b.rdb, []string{b.currentKey(agentID), b.PresenceKey(agentID)},
+		"", "", "", b.nodeChannelPrefix(), payload).Int()
 	if err != nil {
 		return 0, deskUnavailable("publish desk message", err)
 	}
@@ -232,48 +251,59 @@ func (b *DeskBus) DeskConnected(ctx context.Context, agentID string) (bool, erro
 }
 
 // SetCurrentPop implements ringdesk.DeskBus.
-func (b *DeskBus) SetCurrentPop(ctx context.Context, agentID, callID string, msg ringdesk.DeskMessage, ttl time.Duration) error {
+func (b *DeskBus) SetCurrentPop(ctx context.Context, agentID, callID string, msg ringdesk.DeskMessage, ttl time.Duration) (int, error) {
 	if err := deskCheckIDs(agentID, callID); err != nil {
-		return err
-	}
-	if _, err := deskTTL(ttl); err != nil {
-		return err
-	}
-	data, err := json.Marshal(msg)
-	if err != nil {
-		return fmt.Errorf("save current pop: %w", err)
-	}
-	key := b.currentKey(agentID)
-	_, err = b.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Del(ctx, key)
-		p.HSet(ctx, key, "call", callID, "pop", data)
-		p.PExpire(ctx, key, ttl)
-		return nil
-	})
-	if err != nil {
-		return deskUnavailable("save current pop", err)
-	}
-	return nil
-}
-
-// SetCurrentProgress implements ringdesk.DeskBus.
-func (b *DeskBus) SetCurrentProgress(ctx context.Context, agentID, callID string, msg ringdesk.DeskMessage, ttl time.Duration) (bool, error) {
-	if err := deskCheckIDs(agentID, callID); err != nil {
-		return false, err
+		return 0, err
 	}
 	ms, err := deskTTL(ttl)
 	if err != nil {
-		return false, err
+		return 0, err
 	}
-	data, err := json.Marshal(msg)
+	data, payload, err := deskPayloads(agentID, msg)
 	if err != nil {
-		return false, fmt.Errorf("save current progress: %w", err)
+		return 0, fmt.Errorf("save current pop: %w", err)
 	}
-	n, err := b.setProgress.Run(ctx, b.rdb, []string{b.currentKey(agentID)}, callID, data, ms).Int()
+	n, err := b.setPop.Run(ctx, b.rdb, []string{b.currentKey(agentID), b.PresenceKey(agentID)},
+		callID, data, ms, b.nodeChannelPrefix(), payload).Int()
 	if err != nil {
-		return false, deskUnavailable("save current progress", err)
+		return 0, deskUnavailable("save current pop", err)
 	}
-	return n == 1, nil
+	return n, nil
+}
+
+// SetCurrentProgress implements ringdesk.DeskBus.
+func (b *DeskBus) SetCurrentProgress(ctx context.Context, agentID, callID string, msg ringdesk.DeskMessage, ttl time.Duration) (bool, int, error) {
+	if err := deskCheckIDs(agentID, callID); err != nil {
+		return false, 0, err
+	}
+	ms, err := deskTTL(ttl)
+	if err != nil {
+		return false, 0, err
+	}
+	data, payload, err := deskPayloads(agentID, msg)
+	if err != nil {
+		return false, 0, fmt.Errorf("save current progress: %w", err)
+	}
+	v, err := b.setProgress.Run(ctx, b.rdb, []string{b.currentKey(agentID), b.PresenceKey(agentID)},
+		callID, data, ms, b.nodeChannelPrefix(), payload).Int64Slice()
+	if err != nil {
+		return false, 0, deskUnavailable("save current progress", err)
+	}
+	if len(v) != 2 {
+		return false, 0, fmt.Errorf("save current progress: unexpected reply %v", v)
+	}
+	return v[0] == 1, int(v[1]), nil
+}
+
+// deskPayloads encodes msg as kept (the message) and as published (in its
+// envelope).
+func deskPayloads(agentID string, msg ringdesk.DeskMessage) (kept, published []byte, err error) {
+	kept, err = json.Marshal(msg)
+	if err != nil {
+		return nil, nil, err
+	}
+	published, err = json.Marshal(deskEnvelope{Agent: agentID, Msg: msg})
+	return kept, published, err
 }
 
 // ClearCurrent implements ringdesk.DeskBus.

@@ -231,14 +231,45 @@ func TestDeskBus_Publish(t *testing.T) {
 		t.Errorf("node b got %s, want %s", got, want)
 	}
 
+	t.Run("KeptAndPublished", func(t *testing.T) {
+		// A pop and its progress are kept and published in one round trip;
+		// progress of another call is not kept but still published.
+		n, err := bus.SetCurrentPop(ctx, "1", "c1", deskMsg("pop", "pop1"), time.Minute)
+		if err != nil || n != 1 {
+			t.Fatalf("SetCurrentPop reached %d, %v; want 1", n, err)
+		}
+		saved, n, err := bus.SetCurrentProgress(ctx, "3", "c9", deskMsg("call", "ringing9"), time.Minute)
+		if err != nil || !saved || n != 2 {
+			t.Fatalf("SetCurrentProgress = %v, %d, %v; want saved, 2", saved, n, err)
+		}
+		saved, n, err = bus.SetCurrentProgress(ctx, "1", "c0", deskMsg("call", "late0"), time.Minute)
+		if err != nil || saved || n != 1 {
+			t.Fatalf("SetCurrentProgress of another call = %v, %d, %v; want not saved, 1", saved, n, err)
+		}
+		if n, err := bus.SetCurrentPop(ctx, "4", "c4", deskMsg("pop", "nobody"), time.Minute); err != nil || n != 0 {
+			t.Fatalf("SetCurrentPop without a desk reached %d, %v; want 0", n, err)
+		}
+		deskEventually(t, "node a's messages", func() bool { return len(a.texts()) == 5 })
+		deskEventually(t, "node b's messages", func() bool { return len(b.texts()) == 3 })
+		if got, want := strings.Join(a.texts()[2:], ","), "1:pop1,3:ringing9,1:late0"; got != want {
+			t.Errorf("node a got %s, want %s", got, want)
+		}
+		if got, want := strings.Join(b.texts()[2:], ","), "3:ringing9"; got != want {
+			t.Errorf("node b got %s, want %s", got, want)
+		}
+		msgs, err := bus.Current(ctx, "1")
+		if err != nil || len(msgs) != 1 || msgs[0].Type != "pop" {
+			t.Errorf("agent 1's current call = %+v, %v; want the pop alone", msgs, err)
+		}
+	})
 	t.Run("EnvelopeIntact", func(t *testing.T) {
 		msg := ringdesk.DeskMessage{Type: "call", V: 1, ID: "r1", Payload: json.RawMessage(`{"call_id":"c1","state":"ringing"}`)}
 		if _, err := bus.Publish(ctx, "2", msg); err != nil {
 			t.Fatal(err)
 		}
-		deskEventually(t, "the call message", func() bool { return len(b.texts()) == 3 })
+		deskEventually(t, "the call message", func() bool { return len(b.texts()) == 4 })
 		b.mu.Lock()
-		got := b.got[2].msg
+		got := b.got[3].msg
 		b.mu.Unlock()
 		if got.Type != msg.Type || got.V != msg.V || got.ID != msg.ID || string(got.Payload) != string(msg.Payload) {
 			t.Errorf("delivered %+v, want %+v", got, msg)
@@ -267,7 +298,7 @@ func TestDeskBus_Current(t *testing.T) {
 	}
 	progress := func(agent, call, text string, want bool) {
 		t.Helper()
-		saved, err := bus.SetCurrentProgress(ctx, agent, call, deskMsg("call", text), time.Minute)
+		saved, _, err := bus.SetCurrentProgress(ctx, agent, call, deskMsg("call", text), time.Minute)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -279,7 +310,7 @@ func TestDeskBus_Current(t *testing.T) {
 	if got := current("1"); got != "" {
 		t.Fatalf("current of a new agent = %q, want none", got)
 	}
-	if err := bus.SetCurrentPop(ctx, "1", "c1", deskMsg("pop", "p1"), time.Minute); err != nil {
+	if _, err := bus.SetCurrentPop(ctx, "1", "c1", deskMsg("pop", "p1"), time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := current("1"), "pop:p1"; got != want {
@@ -297,7 +328,7 @@ func TestDeskBus_Current(t *testing.T) {
 	if got := current("2"); got != "" {
 		t.Errorf("agent 2 sees agent 1's call: %q", got)
 	}
-	if err := bus.SetCurrentPop(ctx, "1", "c2", deskMsg("pop", "p2"), time.Minute); err != nil {
+	if _, err := bus.SetCurrentPop(ctx, "1", "c2", deskMsg("pop", "p2"), time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := current("1"), "pop:p2"; got != want {
@@ -328,7 +359,7 @@ func TestDeskBus_Current(t *testing.T) {
 	}
 
 	t.Run("Expiry", func(t *testing.T) {
-		if err := bus.SetCurrentPop(ctx, "5", "c1", deskMsg("pop", "p"), 100*time.Millisecond); err != nil {
+		if _, err := bus.SetCurrentPop(ctx, "5", "c1", deskMsg("pop", "p"), 100*time.Millisecond); err != nil {
 			t.Fatal(err)
 		}
 		deskEventually(t, "the current pop to expire", func() bool { return current("5") == "" })
