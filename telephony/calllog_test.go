@@ -116,6 +116,64 @@ func TestCallLogBatch(t *testing.T) {
 	}
 }
 
+// countingStore is the real store, counting the batches written.
+type countingStore struct {
+	*store.DB
+	batches atomic.Int64
+}
+
+func (c *countingStore) WriteCallLog(ctx context.Context, creates []*ringdesk.Call, updates map[string]ringdesk.CallUpdate,
+	events []ringdesk.CallEvent) ([]string, error) {
+	c.batches.Add(1)
+	return c.DB.WriteCallLog(ctx, creates, updates, events)
+}
+
+// TestCallLogBatchGap: writes that keep coming go to MySQL at most once per
+// gap, together, and none is lost or reordered.
+func TestCallLogBatchGap(t *testing.T) {
+	// 150 calls over at least 300 ms: with a gap, at most one batch per gap
+	// (and the first at once); without, a batch as soon as the last is done.
+	for _, tc := range []struct{ gap time.Duration }{{50 * time.Millisecond}, {0}} {
+		t.Run(tc.gap.String(), func(t *testing.T) {
+			db := &countingStore{DB: storetest.MustOpenDB(t, "GB")}
+			log := telephony.NewCallLog(db, t.TempDir(), quiet(), telephony.WithBatchGap(tc.gap))
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := log.Open(); err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = log.Close(ctx) }()
+			now := time.Now().UTC().Truncate(time.Millisecond)
+			start := time.Now()
+			const n = 150
+			for i := range n {
+				id := fmt.Sprintf("gap-%03d", i)
+				log.Create(ringdesk.Call{ID: id, Direction: ringdesk.Inbound, CallerRaw: "1", OfferedAt: now})
+				log.Update(id, ringdesk.CallUpdate{State: ringdesk.CallStateQueued})
+				log.Update(id, ringdesk.CallUpdate{State: ringdesk.CallStateEnded})
+				time.Sleep(2 * time.Millisecond)
+			}
+			if err := log.Sync(ctx); err != nil {
+				t.Fatal(err)
+			}
+			elapsed := time.Since(start)
+			if b := db.batches.Load(); tc.gap > 0 && b > int64(elapsed/tc.gap)+2 {
+				t.Errorf("%d batches for %d calls in %v with gap %v, want at most %d", b, n, elapsed, tc.gap, int64(elapsed/tc.gap)+2)
+			}
+			t.Logf("gap %v: %d batches for %d calls", tc.gap, db.batches.Load(), n)
+			for i := range n {
+				c, err := db.FindCallByID(ctx, fmt.Sprintf("gap-%03d", i))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if c.State != ringdesk.CallStateEnded {
+					t.Fatalf("call %d is %s, want ended (writes lost or reordered)", i, c.State)
+				}
+			}
+		})
+	}
+}
+
 // TestCallLogSpool: while MySQL refuses writes the call log keeps them in
 // its spool file, in order; when MySQL is back they are replayed, once.
 func TestCallLogSpool(t *testing.T) {
