@@ -3,7 +3,6 @@ package routing
 import (
 	"context"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -107,14 +106,3 @@ func benchmarkBatchScript(b *testing.B, size int) {
 	b.ReportMetric((enq+ans+end)/ops, "cycle-µs")
 }
 
-func TestDumpBatchScript(t *testing.T) {
-	if p := os.Getenv("DUMP_BATCH"); p != "" {
-		lib := parseLua(luaConstants(Config{EventMaxLen: 100000, InboxMaxLen: 10000, KeepEnded: time.Hour}) + luaLib)
-		var b strings.Builder
-		for _, op := range batchOps {
-			fmt.Fprintf(&b, "local function op_%s(ARGV)\n%s\nend\n", op.name, op.body)
-		}
-		b.WriteString(luaBatch)
-		_ = os.WriteFile(p, []byte(lib.prelude(b.String())+b.String()), 0o644)
-	}
-}
