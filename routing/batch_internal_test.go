@@ -105,4 +105,3 @@ func benchmarkBatchScript(b *testing.B, size int) {
 	b.ReportMetric(end/ops, "end-µs/op")
 	b.ReportMetric((enq+ans+end)/ops, "cycle-µs")
 }
-
