@@ -484,7 +484,10 @@ func (db *DB) CustomerHistory(ctx context.Context, id int64, limit int) ([]ringd
 	if limit <= 0 || limit > 500 {
 		limit = 50
 	}
-	// Each branch is limited on its own index before the merge.
+	// Each branch is limited on its own index; the at most 3·limit rows are
+	// merged here. Sorting them in MySQL (ORDER BY … LIMIT on the union)
+	// took a temporary table and a filesort: half the statement's cost, and
+	// this runs on every screen-pop.
 	items := []ringdesk.HistoryItem{}
 	err := db.db.SelectContext(ctx, &items, `
 		(SELECT 'call' AS kind, x.id, x.offered_at AS at, x.direction AS title,
@@ -499,10 +502,23 @@ func (db *DB) CustomerHistory(ctx context.Context, id int64, limit int) ([]ringd
 		UNION ALL
 		(SELECT 'case', CAST(x.id AS CHAR), x.created_at, x.subject, x.status, x.description, COALESCE(NULLIF(u.display_name, ''), u.username, '')
 		 FROM cases x LEFT JOIN users u ON u.id = x.owner_id
-		 WHERE x.customer_id = ? ORDER BY x.created_at DESC LIMIT ?)
-		ORDER BY at DESC, kind, id DESC LIMIT ?`, id, limit, id, limit, id, limit, limit)
+		 WHERE x.customer_id = ? ORDER BY x.created_at DESC LIMIT ?)`, id, limit, id, limit, id, limit)
 	if err != nil {
 		return nil, fmt.Errorf("customer %d history: %w", id, err)
+	}
+	// Newest first; at the same time calls, then cases, then notes (by
+	// kind), the highest id first.
+	slices.SortFunc(items, func(a, b ringdesk.HistoryItem) int {
+		if c := b.At.Compare(a.At); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.Kind, b.Kind); c != 0 {
+			return c
+		}
+		return strings.Compare(b.ID, a.ID)
+	})
+	if len(items) > limit {
+		items = items[:limit]
 	}
 	return items, nil
 }
