@@ -4,6 +4,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/nyaruka/phonenumbers"
 
 	"github.com/ringdesk/ringdesk"
@@ -14,9 +15,19 @@ const maxPhoneLen = 64
 
 // Normalizer normalises phone numbers to E.164 with libphonenumber's rules
 // (github.com/nyaruka/phonenumbers) in a default region.
+//
+// It remembers its latest answers: a call normalises the same numbers
+// several times (the caller ID, then the lookup of its E.164 form; the DID
+// on every call), callers call again, and each parse with its validity
+// and region checks runs libphonenumber's regular expressions (about 20 KB
+// of allocation per call at 400 calls/s, scripts/bench.sh callpath).
 type Normalizer struct {
 	region string
+	cache  *lru.Cache[string, ringdesk.PhoneNumber]
 }
+
+// normalizerCacheSize bounds the remembered answers (about 1 MB).
+const normalizerCacheSize = 8192
 
 var _ ringdesk.PhoneNormalizer = (*Normalizer)(nil)
 
@@ -27,7 +38,11 @@ func NewNormalizer(region string) (*Normalizer, error) {
 	if phonenumbers.GetCountryCodeForRegion(region) == 0 {
 		return nil, ringdesk.Errorf(ringdesk.EINVALID, "%q is not a known phone region (use an ISO 3166 code such as GB or US)", region)
 	}
-	return &Normalizer{region: region}, nil
+	cache, err := lru.New[string, ringdesk.PhoneNumber](normalizerCacheSize)
+	if err != nil {
+		return nil, err
+	}
+	return &Normalizer{region: region, cache: cache}, nil
 }
 
 // Region returns the default region.
@@ -38,6 +53,15 @@ func (n *Normalizer) Region() string { return n.region }
 // letters (1-800-FLOWERS) and extensions ("x12", "ext. 12", ";ext=12").
 // A number that is not even possible for its region gets no E164.
 func (n *Normalizer) Normalize(raw string) ringdesk.PhoneNumber {
+	if out, ok := n.cache.Get(raw); ok {
+		return out
+	}
+	out := n.normalize(raw)
+	n.cache.Add(raw, out)
+	return out
+}
+
+func (n *Normalizer) normalize(raw string) ringdesk.PhoneNumber {
 	out := ringdesk.PhoneNumber{Raw: raw}
 	s := strings.TrimSpace(raw)
 	if s == "" || len(s) > maxPhoneLen || !utf8.ValidString(s) {

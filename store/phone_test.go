@@ -1,7 +1,9 @@
 package store_test
 
 import (
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/ringdesk/ringdesk/store"
@@ -121,4 +123,45 @@ func FuzzNormalize(f *testing.F) {
 			t.Fatalf("Normalize(%q) = %q, but normalising that gives %q", raw, got.E164, again.E164)
 		}
 	})
+}
+
+// A remembered answer is the answer: the same for every caller, from many
+// goroutines at once, and still right once the cache has turned over.
+func TestNormalizeCached(t *testing.T) {
+	n, err := store.NewNormalizer("GB")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := func(raw string) string {
+		m, err := store.NewNormalizer("GB")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := m.Normalize(raw)
+		return fmt.Sprintf("%+v", p)
+	}
+	inputs := []string{"020 7946 0958", "+442079460958", "020 7946 0958 x123", "anonymous", "", "07700 900123"}
+	want := map[string]string{}
+	for _, raw := range inputs {
+		want[raw] = fresh(raw)
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 3000 {
+				raw := inputs[(g+i)%len(inputs)]
+				if i%3 == 0 { // numbers seen once push the others out
+					raw = fmt.Sprintf("020 7946 %04d", (g*3000+i)%10000)
+					if got := fmt.Sprintf("%+v", n.Normalize(raw)); !strings.Contains(got, "E164:+44207946") {
+						t.Errorf("Normalize(%q) = %s", raw, got)
+					}
+					continue
+				}
+				if got := fmt.Sprintf("%+v", n.Normalize(raw)); got != want[raw] {
+					t.Errorf("Normalize(%q) = %s, want %s", raw, got, want[raw])
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

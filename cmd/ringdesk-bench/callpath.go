@@ -646,6 +646,16 @@ func (b *bench) ringdeskStep(ctx context.Context, rate, calls int, warm bool) st
 		prof.Go(func() {
 			fetchProfile(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", b.pprofPort, secs), r.Profile)
 		})
+		// What the step allocates: the allocs profile counts since the
+		// start, so one before and one after (compare them with
+		// go tool pprof -sample_index=alloc_space -base before after).
+		fetchProfile(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/allocs", b.pprofPort),
+			strings.TrimSuffix(r.Profile, ".pprof")+"-allocs-before.pprof")
+		prof.Go(func() {
+			time.Sleep(time.Duration(secs) * time.Second)
+			fetchProfile(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/allocs", b.pprofPort),
+				strings.TrimSuffix(r.Profile, ".pprof")+"-allocs-after.pprof")
+		})
 		// Where the goroutines wait, halfway through the step.
 		prof.Go(func() {
 			time.Sleep(time.Duration(secs) * time.Second / 2)
