@@ -352,10 +352,7 @@ func (h *Hub) deliver(agentID string, msg ringdesk.DeskMessage) {
 			return
 		}
 	}
-	data, err := json.Marshal(msg)
-	if err != nil {
-		return
-	}
+	data := msg.AppendJSON(nil) // the payload came through the bus as JSON
 	for _, d := range h.desksOf(agentID) {
 		if msg.Type == TypePop && !d.notePop(pop, true) {
 			continue

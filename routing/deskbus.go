@@ -158,7 +158,7 @@ func (b *DeskBus) Publish(ctx context.Context, agentID string, msg ringdesk.Desk
 	if err := deskCheckIDs(agentID); err != nil {
 		return 0, err
 	}
-	payload, err := json.Marshal(deskEnvelope{Agent: agentID, Msg: msg})
+	_, payload, err := deskPayloads(agentID, msg)
 	if err != nil {
 		return 0, fmt.Errorf("publish desk message: %w", err)
 	}
@@ -298,12 +298,22 @@ func (b *DeskBus) SetCurrentProgress(ctx context.Context, agentID, callID string
 // deskPayloads encodes msg as kept (the message) and as published (in its
 // envelope).
 func deskPayloads(agentID string, msg ringdesk.DeskMessage) (kept, published []byte, err error) {
-	kept, err = json.Marshal(msg)
-	if err != nil {
-		return nil, nil, err
+	if len(msg.Payload) > 0 && !json.Valid(msg.Payload) {
+		return nil, nil, ringdesk.Errorf(ringdesk.EINVALID, "A desk message's payload must be JSON.")
 	}
-	published, err = json.Marshal(deskEnvelope{Agent: agentID, Msg: msg})
-	return kept, published, err
+	kept = msg.AppendJSON(nil)
+	return kept, deskEnvelopeJSON(agentID, kept), nil
+}
+
+// deskEnvelopeJSON is deskEnvelope{agentID, msg} as JSON, msg already
+// encoded.
+func deskEnvelopeJSON(agentID string, msg []byte) []byte {
+	b := make([]byte, 0, len(msg)+len(agentID)+20)
+	b = append(b, `{"agent":`...)
+	b = ringdesk.AppendJSONString(b, agentID)
+	b = append(b, `,"msg":`...)
+	b = append(b, msg...)
+	return append(b, '}')
 }
 
 // ClearCurrent implements ringdesk.DeskBus.
