@@ -256,7 +256,10 @@ type DeskService interface {
 	// SendProgress sends call progress to the agent's desks and keeps it
 	// as the current call's state.
 	SendProgress(ctx context.Context, p *CallProgress) error
-	// SendAgentState tells the agent's desks about a state change.
+	// SendAgentState tells the agent's desks connected to this node about a
+	// state change, without the bus: every node relays the site's routing
+	// events to its own desks, so each desk hears of each change once, from
+	// its node. ENOTFOUND when none is connected here.
 	SendAgentState(ctx context.Context, s *AgentStateChange) error
 	// DeskConnected reports whether the agent has a desk connected anywhere.
 	DeskConnected(ctx context.Context, agentID string) (bool, error)

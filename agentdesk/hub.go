@@ -219,7 +219,9 @@ func (h *Hub) Open(ctx context.Context) error {
 	if h.state != hubNew {
 		return ringdesk.Errorf(ringdesk.ECONFLICT, "The desk hub was already opened.")
 	}
-	stop, err := h.bus.Subscribe(ctx, h.node, h.deliver, h.resync)
+	stop, err := h.bus.Subscribe(ctx, h.node, func(agentID string, msg ringdesk.DeskMessage) {
+		h.deliver(agentID, msg)
+	}, h.resync)
 	if err != nil {
 		return err
 	}
@@ -316,7 +318,10 @@ func (h *Hub) SendAgentState(ctx context.Context, s *ringdesk.AgentStateChange) 
 	if s.Since.IsZero() {
 		s.Since = time.Now()
 	}
-	return h.publish(ctx, s.AgentID, encode(TypeState, "", s))
+	if h.deliver(s.AgentID, encode(TypeState, "", s)) == 0 {
+		return ringdesk.Errorf(ringdesk.ENOTFOUND, "Agent %s has no desk connected to this node.", s.AgentID)
+	}
+	return nil
 }
 
 // DeskConnected implements ringdesk.DeskService.
@@ -341,24 +346,29 @@ func delivered(agentID string, n int, err error) error {
 	return nil
 }
 
-// deliver takes a message from the bus to this node's desks of agentID. It
-// runs on the bus's goroutine and never blocks.
-func (h *Hub) deliver(agentID string, msg ringdesk.DeskMessage) {
+// deliver takes a message (from the bus, or an agent state from this node)
+// to this node's desks of agentID and returns how many took it. It never
+// blocks.
+func (h *Hub) deliver(agentID string, msg ringdesk.DeskMessage) int {
 	var pop popInfo
 	if msg.Type == TypePop {
 		if err := json.Unmarshal(msg.Payload, &pop); err != nil || pop.AgentID != agentID {
 			// A pop is only ever shown to its own agent.
 			h.logger.Error("desk pop addressed to another agent", "agent_id", agentID, "pop_agent_id", pop.AgentID)
-			return
+			return 0
 		}
 	}
-	data := msg.AppendJSON(nil) // the payload came through the bus as JSON
+	data := msg.AppendJSON(nil) // the payload is JSON (json.Marshal's, or from the bus)
+	n := 0
 	for _, d := range h.desksOf(agentID) {
 		if msg.Type == TypePop && !d.notePop(pop, true) {
 			continue
 		}
-		d.enqueue(data)
+		if d.enqueue(data) {
+			n++
+		}
 	}
+	return n
 }
 
 // resync runs after the bus reconnected by itself: Redis may have restarted

@@ -228,6 +228,23 @@ func TestDeskHub_TwoNodes(t *testing.T) {
 	}
 	onB.expect(agentdesk.TypeCall, nil)
 
+	t.Run("AgentStateFromItsOwnNode", func(t *testing.T) {
+		// Every node relays the routing events to its own desks: node a
+		// has no desk of agent 7 and must not reach the one on b (which
+		// would otherwise hear every change once per node).
+		err := a.hub.SendAgentState(ctx, &ringdesk.AgentStateChange{AgentID: "7", State: "away", Reason: "from-a"})
+		if ringdesk.ErrorCode(err) != ringdesk.ENOTFOUND {
+			t.Fatalf("SendAgentState on a node without the desk = %v, want ENOTFOUND", err)
+		}
+		if err := b.hub.SendAgentState(ctx, &ringdesk.AgentStateChange{AgentID: "7", State: "away", Reason: "from-b"}); err != nil {
+			t.Fatal(err)
+		}
+		var s ringdesk.AgentStateChange
+		onB.expect(agentdesk.TypeState, &s)
+		if s.Reason != "from-b" {
+			t.Errorf("desk on b got the state %+v, want only node b's", s)
+		}
+	})
 	t.Run("TwoTabsOnTwoNodes", func(t *testing.T) {
 		onA := a.connect(t, agent(7))
 		onA.expect(agentdesk.TypePop, nil) // the current call

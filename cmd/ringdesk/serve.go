@@ -5,14 +5,12 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -209,9 +207,8 @@ func (m *Main) openDesk(ctx context.Context, node, site string) error {
 		m.Desk = nil
 		return fmt.Errorf("agent desk: %w", err)
 	}
-	// Desks show the agent's routing state live. Every node relays every
-	// change; a desk may get one twice with several nodes, which is
-	// harmless (the message carries the state and its start).
+	// Desks show the agent's routing state live: every node hands the
+	// site's agent-state events to its own desks (no bus round trip).
 	events, err := router.Subscribe(m.bg, "")
 	if err != nil {
 		return fmt.Errorf("routing events: %w", err)
@@ -220,43 +217,19 @@ func (m *Main) openDesk(ctx context.Context, node, site string) error {
 	return nil
 }
 
-// stateRelays is how many agent-state changes go to desks at once. One
-// at a time, each a Redis round trip, capped the whole call path: at a few
-// hundred calls per second the desks learnt of wrap-up seconds late and
-// the agents sat in it while calls queued (scripts/bench.sh callpath).
-const stateRelays = 16
-
-// relayAgentStates sends the agent-state changes of the event stream to
-// the desks, several at a time but each agent's in order: an agent always
-// goes to the same relay.
+// relayAgentStates hands the agent-state changes of the event stream to
+// this node's desks, in stream order. Delivery is local and never blocks
+// (a desk too slow to keep up is disconnected by the hub).
 func (m *Main) relayAgentStates(events <-chan ringdesk.RoutingEvent) {
-	var wg sync.WaitGroup
-	relays := make([]chan *ringdesk.AgentStateChange, stateRelays)
-	for i := range relays {
-		relays[i] = make(chan *ringdesk.AgentStateChange, 256)
-		wg.Go(func() {
-			for st := range relays[i] {
-				sctx, cancel := context.WithTimeout(m.bg, 2*time.Second)
-				if err := m.Desk.SendAgentState(sctx, st); err != nil && ringdesk.ErrorCode(err) != ringdesk.ENOTFOUND {
-					m.Logger.Debug("agent state to desk", "agent_id", st.AgentID, "error", err)
-				}
-				cancel()
-			}
-		})
-	}
 	for ev := range events {
 		if ev.Kind != ringdesk.EventAgentState || ev.AgentID == "" {
 			continue
 		}
 		st := &ringdesk.AgentStateChange{AgentID: ev.AgentID, State: ev.Fields["state"], Reason: ev.Fields["reason"], CallID: ev.CallID, Since: ev.Time}
-		h := fnv.New32a()
-		_, _ = h.Write([]byte(ev.AgentID))
-		relays[h.Sum32()%stateRelays] <- st
+		if err := m.Desk.SendAgentState(m.bg, st); err != nil && ringdesk.ErrorCode(err) != ringdesk.ENOTFOUND {
+			m.Logger.Debug("agent state to desk", "agent_id", st.AgentID, "error", err)
+		}
 	}
-	for _, r := range relays {
-		close(r)
-	}
-	wg.Wait()
 }
 
 // openSIP loads the queues into the routing engine and starts the SIP
