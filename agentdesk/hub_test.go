@@ -15,6 +15,8 @@ import (
 
 	"github.com/ringdesk/ringdesk"
 	"github.com/ringdesk/ringdesk/agentdesk"
+	"github.com/ringdesk/ringdesk/routing"
+	"github.com/ringdesk/ringdesk/routing/routingtest"
 )
 
 func TestDeskHub_Auth(t *testing.T) {
@@ -204,9 +206,11 @@ func TestDeskHub_PopReachesOnlyItsAgent(t *testing.T) {
 
 func TestDeskHub_TwoNodes(t *testing.T) {
 	t.Parallel()
-	bus := mustBus(t)
-	a := newNode(t, bus, "a")
-	b := newNode(t, bus, "b")
+	// Two processes: a bus each on one site, so messages between the
+	// nodes go through Redis.
+	rdb, site := routingtest.MustRedis(t)
+	a := newNode(t, routing.NewDeskBus(rdb, site), "a")
+	b := newNode(t, routing.NewDeskBus(rdb, site), "b")
 	ctx := testCtx(t)
 	onB := b.connect(t, agent(7))
 	if onB.hello.Node != "b" {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,8 +33,15 @@ type DeskBus struct {
 	rdb    redis.UniversalClient
 	prefix string // rd:{site}:
 
-	presenceSet  *redis.Script
-	publish      *redis.Script
+	presenceSet *redis.Script
+	publish     *redis.Script
+
+	// local holds the subscriptions made through this bus, by node: a
+	// message for one of them is handed to its deliver here instead of
+	// going to Redis and back (the common case: the desk is on the node
+	// that handles the call).
+	mu           sync.Mutex
+	local        map[string]func(string, ringdesk.DeskMessage)
 	connected    *redis.Script
 	setPop       *redis.Script
 	setProgress  *redis.Script
@@ -49,14 +57,22 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `
 
 // deskPublishLua publishes ARGV[5] on the channel (prefix ARGV[4]) of every
-// node where the desk presence KEYS[2] has not expired; returns how many
-// subscriptions received it.
+// node where the desk presence KEYS[2] has not expired, except the nodes
+// named in ARGV[6] (space-separated: subscribed through the calling bus,
+// which hands them the message itself). Returns {subscriptions reached,
+// the skipped nodes where the desk is present, space-separated}.
 const deskPublishLua = `
+local skip, here = {}, {}
+for node in string.gmatch(ARGV[6] or '', '%S+') do skip[node] = true end
 local n = 0
 for _, node in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. now, '+inf')) do
-	n = n + redis.call('PUBLISH', ARGV[4] .. node .. ':desk', ARGV[5])
+	if skip[node] then
+		here[#here + 1] = node
+	else
+		n = n + redis.call('PUBLISH', ARGV[4] .. node .. ':desk', ARGV[5])
+	end
 end
-return n`
+return {n, table.concat(here, ' ')}`
 
 // NewDeskBus returns the desk bus of a site on rdb. The site name must be
 // the routing engine's (a valid id: no spaces, ':', '{' or '}').
@@ -73,20 +89,23 @@ local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 redis.call('PEXPIRE', KEYS[1], math.max(1, tonumber(last[2]) - now))
 return 1`),
 		// KEYS[1] unused, KEYS[2] presence; ARGV[4] channel prefix,
-		// ARGV[5] payload (the layout of setPop and setProgress).
+		// ARGV[5] payload, ARGV[6] local nodes (the layout of setPop and
+		// setProgress).
 		publish: redis.NewScript(deskNowLua + deskPublishLua),
 		// KEYS[1] presence.
 		connected: redis.NewScript(deskNowLua + `
 return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')`),
 		// KEYS[1] current, KEYS[2] presence; ARGV call, pop, ttl ms,
-		// channel prefix, payload. Returns the subscriptions reached.
+		// channel prefix, payload, local nodes. Returns what
+		// deskPublishLua returns.
 		setPop: redis.NewScript(deskNowLua + `
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'call', ARGV[1], 'pop', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 ` + deskPublishLua),
 		// KEYS[1] current, KEYS[2] presence; ARGV call, progress, ttl ms,
-		// channel prefix, payload. Returns {saved 0|1, subscriptions reached}.
+		// channel prefix, payload, local nodes. Returns {saved 0|1,
+		// subscriptions reached, local nodes where present}.
 		setProgress: redis.NewScript(deskNowLua + `
 local saved = 0
 local cur = redis.call('HGET', KEYS[1], 'call')
@@ -98,7 +117,8 @@ end
 local function published()
 ` + deskPublishLua + `
 end
-return {saved, published()}`),
+local p = published()
+return {saved, p[1], p[2]}`),
 		// KEYS[1] current; ARGV call ("" = any).
 		clearCurrent: redis.NewScript(`
 if ARGV[1] == '' or redis.call('HGET', KEYS[1], 'call') == ARGV[1] then
@@ -162,12 +182,44 @@ func (b *DeskBus) Publish(ctx context.Context, agentID string, msg ringdesk.Desk
 	if err != nil {
 		return 0, fmt.Errorf("publish desk message: %w", err)
 	}
-	n, err := b.publish.Run(ctx, b.rdb, []string{b.currentKey(agentID), b.PresenceKey(agentID)},
-		"", "", "", b.nodeChannelPrefix(), payload).Int()
+	v, err := b.publish.Run(ctx, b.rdb, []string{b.currentKey(agentID), b.PresenceKey(agentID)},
+		"", "", "", b.nodeChannelPrefix(), payload, b.localNodes()).Slice()
 	if err != nil {
 		return 0, deskUnavailable("publish desk message", err)
 	}
-	return n, nil
+	if len(v) != 2 {
+		return 0, fmt.Errorf("publish desk message: unexpected reply %v", v)
+	}
+	return b.handOver(v[0], v[1], agentID, msg), nil
+}
+
+// localNodes lists the nodes subscribed through this bus, space-separated.
+func (b *DeskBus) localNodes() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	nodes := make([]string, 0, len(b.local))
+	for n := range b.local {
+		nodes = append(nodes, n)
+	}
+	return strings.Join(nodes, " ")
+}
+
+// handOver delivers msg to the local subscriptions of the nodes in here
+// (space-separated, as the scripts return them) and returns the
+// subscriptions reached in all: remote (Redis's count) and local.
+func (b *DeskBus) handOver(remote, here any, agentID string, msg ringdesk.DeskMessage) int {
+	n, _ := remote.(int64)
+	nodes, _ := here.(string)
+	for _, node := range strings.Fields(nodes) {
+		b.mu.Lock()
+		deliver := b.local[node]
+		b.mu.Unlock()
+		if deliver != nil {
+			deliver(agentID, msg)
+			n++
+		}
+	}
+	return int(n)
 }
 
 // Subscribe implements ringdesk.DeskBus. go-redis reconnects and
@@ -184,6 +236,17 @@ func (b *DeskBus) Subscribe(ctx context.Context, node string, deliver func(strin
 		_ = ps.Close()
 		return nil, deskUnavailable("subscribe to desk messages", err)
 	}
+	b.mu.Lock()
+	if b.local == nil {
+		b.local = map[string]func(string, ringdesk.DeskMessage){}
+	}
+	if _, dup := b.local[node]; dup {
+		b.mu.Unlock()
+		_ = ps.Close()
+		return nil, ringdesk.Errorf(ringdesk.ECONFLICT, "Node %s is already subscribed on this desk bus.", node)
+	}
+	b.local[node] = deliver
+	b.mu.Unlock()
 	ch := ps.ChannelWithSubscriptions(redis.WithChannelSize(1024))
 	done := make(chan struct{})
 	go func() {
@@ -206,6 +269,9 @@ func (b *DeskBus) Subscribe(ctx context.Context, node string, deliver func(strin
 	var once sync.Once
 	return func() {
 		once.Do(func() {
+			b.mu.Lock()
+			delete(b.local, node)
+			b.mu.Unlock()
 			_ = ps.Close()
 			<-done
 		})
@@ -263,12 +329,15 @@ func (b *DeskBus) SetCurrentPop(ctx context.Context, agentID, callID string, msg
 	if err != nil {
 		return 0, fmt.Errorf("save current pop: %w", err)
 	}
-	n, err := b.setPop.Run(ctx, b.rdb, []string{b.currentKey(agentID), b.PresenceKey(agentID)},
-		callID, data, ms, b.nodeChannelPrefix(), payload).Int()
+	v, err := b.setPop.Run(ctx, b.rdb, []string{b.currentKey(agentID), b.PresenceKey(agentID)},
+		callID, data, ms, b.nodeChannelPrefix(), payload, b.localNodes()).Slice()
 	if err != nil {
 		return 0, deskUnavailable("save current pop", err)
 	}
-	return n, nil
+	if len(v) != 2 {
+		return 0, fmt.Errorf("save current pop: unexpected reply %v", v)
+	}
+	return b.handOver(v[0], v[1], agentID, msg), nil
 }
 
 // SetCurrentProgress implements ringdesk.DeskBus.
@@ -285,14 +354,15 @@ func (b *DeskBus) SetCurrentProgress(ctx context.Context, agentID, callID string
 		return false, 0, fmt.Errorf("save current progress: %w", err)
 	}
 	v, err := b.setProgress.Run(ctx, b.rdb, []string{b.currentKey(agentID), b.PresenceKey(agentID)},
-		callID, data, ms, b.nodeChannelPrefix(), payload).Int64Slice()
+		callID, data, ms, b.nodeChannelPrefix(), payload, b.localNodes()).Slice()
 	if err != nil {
 		return false, 0, deskUnavailable("save current progress", err)
 	}
-	if len(v) != 2 {
+	if len(v) != 3 {
 		return false, 0, fmt.Errorf("save current progress: unexpected reply %v", v)
 	}
-	return v[0] == 1, int(v[1]), nil
+	saved, _ := v[0].(int64)
+	return saved == 1, b.handOver(v[1], v[2], agentID, msg), nil
 }
 
 // deskPayloads encodes msg as kept (the message) and as published (in its

@@ -208,9 +208,11 @@ func TestDeskBus_Publish(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Published by another process: through Redis.
+	other := routing.NewDeskBus(rdb, site)
 	publish := func(agent, text string, want int) {
 		t.Helper()
-		n, err := bus.Publish(ctx, agent, deskMsg("pop", text))
+		n, err := other.Publish(ctx, agent, deskMsg("pop", text))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -231,6 +233,23 @@ func TestDeskBus_Publish(t *testing.T) {
 		t.Errorf("node b got %s, want %s", got, want)
 	}
 
+	t.Run("SameProcessHandsOver", func(t *testing.T) {
+		// Published through the bus that holds the subscriptions: handed
+		// to deliver at once, no round trip through Redis.
+		n, err := bus.Publish(ctx, "3", deskMsg("pop", "local"))
+		if err != nil || n != 2 {
+			t.Fatalf("Publish = %d, %v; want 2", n, err)
+		}
+		if got := a.texts(); got[len(got)-1] != "3:local" {
+			t.Errorf("node a's last message = %v, want 3:local delivered before Publish returned", got)
+		}
+		if got := b.texts(); got[len(got)-1] != "3:local" {
+			t.Errorf("node b's last message = %v, want 3:local delivered before Publish returned", got)
+		}
+		if _, err := bus.Subscribe(ctx, "a", func(string, ringdesk.DeskMessage) {}, nil); ringdesk.ErrorCode(err) != ringdesk.ECONFLICT {
+			t.Errorf("subscribing node a twice on one bus = %v, want ECONFLICT", err)
+		}
+	})
 	t.Run("KeptAndPublished", func(t *testing.T) {
 		// A pop and its progress are kept and published in one round trip;
 		// progress of another call is not kept but still published.
@@ -249,12 +268,12 @@ func TestDeskBus_Publish(t *testing.T) {
 		if n, err := bus.SetCurrentPop(ctx, "4", "c4", deskMsg("pop", "nobody"), time.Minute); err != nil || n != 0 {
 			t.Fatalf("SetCurrentPop without a desk reached %d, %v; want 0", n, err)
 		}
-		deskEventually(t, "node a's messages", func() bool { return len(a.texts()) == 5 })
-		deskEventually(t, "node b's messages", func() bool { return len(b.texts()) == 3 })
-		if got, want := strings.Join(a.texts()[2:], ","), "1:pop1,3:ringing9,1:late0"; got != want {
+		deskEventually(t, "node a's messages", func() bool { return len(a.texts()) == 6 })
+		deskEventually(t, "node b's messages", func() bool { return len(b.texts()) == 4 })
+		if got, want := strings.Join(a.texts()[3:], ","), "1:pop1,3:ringing9,1:late0"; got != want {
 			t.Errorf("node a got %s, want %s", got, want)
 		}
-		if got, want := strings.Join(b.texts()[2:], ","), "3:ringing9"; got != want {
+		if got, want := strings.Join(b.texts()[3:], ","), "3:ringing9"; got != want {
 			t.Errorf("node b got %s, want %s", got, want)
 		}
 		msgs, err := bus.Current(ctx, "1")
@@ -267,9 +286,9 @@ func TestDeskBus_Publish(t *testing.T) {
 		if _, err := bus.Publish(ctx, "2", msg); err != nil {
 			t.Fatal(err)
 		}
-		deskEventually(t, "the call message", func() bool { return len(b.texts()) == 4 })
+		deskEventually(t, "the call message", func() bool { return len(b.texts()) == 5 })
 		b.mu.Lock()
-		got := b.got[3].msg
+		got := b.got[4].msg
 		b.mu.Unlock()
 		if got.Type != msg.Type || got.V != msg.V || got.ID != msg.ID || string(got.Payload) != string(msg.Payload) {
 			t.Errorf("delivered %+v, want %+v", got, msg)
@@ -379,7 +398,9 @@ func TestDeskBus_Resubscribe(t *testing.T) {
 	if err := bus.SetPresence(ctx, "1", "a", time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := bus.Publish(ctx, "1", deskMsg("pop", "before")); err != nil {
+	// Messages come from another process, so through the subscription.
+	other := routing.NewDeskBus(rdb, site)
+	if _, err := other.Publish(ctx, "1", deskMsg("pop", "before")); err != nil {
 		t.Fatal(err)
 	}
 	deskEventually(t, "the first message", func() bool { return len(in.texts()) == 1 })
@@ -408,7 +429,7 @@ func TestDeskBus_Resubscribe(t *testing.T) {
 	// Publish until one gets through: delivery is at most once while the
 	// subscription is being restored.
 	deskEventually(t, "a message after the reconnect", func() bool {
-		if _, err := bus.Publish(ctx, "1", deskMsg("pop", "after")); err != nil {
+		if _, err := other.Publish(ctx, "1", deskMsg("pop", "after")); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(50 * time.Millisecond)
