@@ -27,8 +27,10 @@ import (
 // Messages travel on one pub/sub channel per node, rd:{site}:node:<node>:desk,
 // as {"agent":"<id>","msg":<envelope>}: a node subscribes once, whatever the
 // number of desks it holds, and Publish sends only to the nodes where the
-// agent's desk is present. Times come from the Redis clock (TIME inside the
-// scripts), so the nodes' clocks do not need to agree.
+// agent's desk is present. A node subscribed through the same DeskBus (the
+// same process) is handed its messages directly instead of through Redis.
+// Times come from the Redis clock (TIME inside the scripts), so the nodes'
+// clocks do not need to agree.
 type DeskBus struct {
 	rdb    redis.UniversalClient
 	prefix string // rd:{site}:
