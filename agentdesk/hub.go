@@ -329,11 +329,6 @@ func (h *Hub) DeskConnected(ctx context.Context, agentID string) (bool, error) {
 	return h.bus.DeskConnected(ctx, agentID)
 }
 
-func (h *Hub) publish(ctx context.Context, agentID string, msg ringdesk.DeskMessage) error {
-	n, err := h.bus.Publish(ctx, agentID, msg)
-	return delivered(agentID, n, err)
-}
-
 // delivered turns a publication's count of subscriptions reached into the
 // DeskService's error: ENOTFOUND when no desk of the agent is connected.
 func delivered(agentID string, n int, err error) error {

@@ -35,19 +35,19 @@ type DeskBus struct {
 	rdb    redis.UniversalClient
 	prefix string // rd:{site}:
 
-	presenceSet *redis.Script
-	publish     *redis.Script
+	presenceSet  *redis.Script
+	publish      *redis.Script
+	connected    *redis.Script
+	setPop       *redis.Script
+	setProgress  *redis.Script
+	clearCurrent *redis.Script
 
 	// local holds the subscriptions made through this bus, by node: a
 	// message for one of them is handed to its deliver here instead of
 	// going to Redis and back (the common case: the desk is on the node
 	// that handles the call).
-	mu           sync.Mutex
-	local        map[string]func(string, ringdesk.DeskMessage)
-	connected    *redis.Script
-	setPop       *redis.Script
-	setProgress  *redis.Script
-	clearCurrent *redis.Script
+	mu    sync.Mutex
+	local map[string]func(string, ringdesk.DeskMessage)
 }
 
 var _ ringdesk.DeskBus = (*DeskBus)(nil)
