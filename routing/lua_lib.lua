@@ -207,61 +207,41 @@ end
 
 local function load_agent(id) return hmget(akey(id), AGENT_FIELDS) end
 
--- put_changed sets t[k] = v and, when that changes it, appends k, v to the
--- HSET arguments f.
-local function put_changed(t, f, k, v)
-  if t[k] ~= v then
-    t[k] = v
-    f[#f + 1] = k
-    f[#f + 1] = v
-  end
-end
-
 -- set_agent moves an agent to a new state, keeping every index in step.
 -- Callers have checked the transition; it is asserted here before writing.
-local function set_agent(id, a, to, reason, call, q, keep_idle, extra)
+local function set_agent(id, a, to, reason, call, q, keep_idle)
   local from = a.state or 'logged-out'
   if not can(from, to) then
     fail('conflict', 'Agent ' .. id .. ' cannot go from ' .. from .. ' to ' .. to .. '.')
   end
   -- Only moves into or out of available and logged-out touch the
   -- per-queue indexes: skip reading the memberships otherwise.
-  local qs = {}
+  local qs
   if from == 'available' or to == 'available' or from == 'logged-out' or to == 'logged-out' then
     qs = agent_queues(id, a)
-  end
-  if from == 'available' then
-    for _, m in ipairs(qs) do redis.call('ZREM', qkey(m[1], ':avail'), id) end
+    if from == 'available' then
+      for _, m in ipairs(qs) do redis.call('ZREM', qkey(m[1], ':avail'), id) end
+    elseif from == 'logged-out' then
+      redis.call('SADD', P .. 'agents', id)
+      for _, m in ipairs(qs) do redis.call('SADD', qkey(m[1], ':in'), id) end
+    end
+    if to == 'logged-out' then
+      for _, m in ipairs(qs) do redis.call('SREM', qkey(m[1], ':in'), id) end
+    end
   end
   if from == 'wrap-up' then redis.call('ZREM', P .. 'wrap', id) end
-  if from == 'logged-out' then
-    redis.call('SADD', P .. 'agents', id)
-    for _, m in ipairs(qs) do redis.call('SADD', qkey(m[1], ':in'), id) end
-  end
-  if to == 'logged-out' then
-    for _, m in ipairs(qs) do redis.call('SREM', qkey(m[1], ':in'), id) end
-  end
-  -- Only fields whose value changes are written: every argument of a
-  -- redis.call is converted, executed and appended to the AOF.
-  local f = {'HSET', akey(id)}
-  put_changed(a, f, 'state', to)
-  put_changed(a, f, 'reason', reason or '')
-  put_changed(a, f, 'since', NOWS)
-  put_changed(a, f, 'call', call or '')
-  put_changed(a, f, 'queue', q or '')
-  if to == 'available' and not (keep_idle and a.idle) then put_changed(a, f, 'idle', NOWS) end
-  if not a.idle then -- written, but kept nil as before: not an idle time
-    f[#f + 1] = 'idle'
-    f[#f + 1] = '0'
-  end
-  if extra then
-    for i = 1, #extra, 2 do put_changed(a, f, extra[i], extra[i + 1]) end
-  end
-  if #f > 2 then redis.call(unpack(f)) end
+  reason, call, q = reason or '', call or '', q or ''
+  a.state, a.reason, a.call, a.queue = to, reason, call, q
+  if to == 'available' and not (keep_idle and a.idle) then a.idle = NOWS end
+  -- One HSET of every field set_agent owns, changed or not: building a
+  -- list of only the changed ones costs more than writing them. An agent
+  -- without an idle time gets 0 written but keeps nil: not an idle time.
+  redis.call('HSET', akey(id), 'state', to, 'reason', reason, 'since', NOWS, 'call', call, 'queue', q,
+    'idle', a.idle or '0')
   if to == 'available' then
     for _, m in ipairs(qs) do avail_add_one(id, a, m[1], m[2], m[3]) end
   end
-  emit(false, 'agent-state', call, id, q, '', 'from', from, 'state', to, 'reason', a.reason)
+  emit(false, 'agent-state', call, id, q, '', 'from', from, 'state', to, 'reason', reason)
 end
 
 -- Calls ----------------------------------------------------------------
