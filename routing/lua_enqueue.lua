@@ -18,24 +18,11 @@ end
 
 local c = {queues = ARGV[5], prio = n2s(prio), enq = NOWS, node = node, caller = caller, state = 'waiting',
   agent = '', queue = ''}
--- write stores the new call; a call matched at once (below) is written
--- once, already ringing, instead of twice.
-local function write()
-  local f = {'HSET', ckey(id), 'queues', c.queues, 'prio', c.prio, 'enq', c.enq, 'node', node, 'caller', caller,
-    'state', c.state, 'agent', c.agent, 'queue', c.queue}
-  if c.offered then
-    f[#f + 1] = 'offered'
-    f[#f + 1] = c.offered
-    f[#f + 1] = 'offers'
-    f[#f + 1] = n2s(c.offers)
-  end
-  redis.call(unpack(f))
-end
 redis.call('SADD', P .. 'n:' .. node .. ':calls', id)
 emit(false, 'enqueued', id, '', prim, node, 'queues', c.queues, 'priority', n2s(prio))
 
 if full then
-  write()
+  write_call(id, c)
   overflow(id, c, 'full', false)
 else
   -- Offer at once if an agent is free: no call waiting in the queue can be
@@ -45,7 +32,7 @@ else
   c.unqueued, c.fresh = true, true
   match_call(id, c)
   c.unqueued, c.fresh = nil, nil
-  write()
+  write_call(id, c)
   if c.state == 'waiting' then wait_add(id, c) end
 end
 local hops = 0

@@ -337,6 +337,19 @@ local function reserve(id, c, aid, a, q, cfg)
     'attempt', n2s(c.offers))
 end
 
+-- write_call stores a new call (enqueue). A call matched at once is
+-- written once, already ringing, instead of twice (see reserve).
+local function write_call(id, c)
+  if c.offered then
+    redis.call('HSET', ckey(id), 'queues', c.queues, 'prio', c.prio, 'enq', c.enq, 'node', c.node,
+      'caller', c.caller, 'state', c.state, 'agent', c.agent, 'queue', c.queue, 'offered', c.offered,
+      'offers', n2s(c.offers))
+  else
+    redis.call('HSET', ckey(id), 'queues', c.queues, 'prio', c.prio, 'enq', c.enq, 'node', c.node,
+      'caller', c.caller, 'state', c.state, 'agent', c.agent, 'queue', c.queue)
+  end
+end
+
 -- PICK is how many available agents a match tries in order: only more
 -- than one when the first ones cannot take the call (a stale entry, or an
 -- agent without a desk when REQUIRE_DESK is set).
