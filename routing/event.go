@@ -20,8 +20,8 @@ import (
 func parseEntry(m redis.XMessage) ([]ringdesk.RoutingEvent, error) {
 	ts, _ := m.Values["t"].(string)
 	raw, _ := m.Values["e"].(string)
-	var evs [][]string
-	if err := json.Unmarshal([]byte(raw), &evs); err != nil {
+	evs, err := decodeEvents(raw)
+	if err != nil {
 		return nil, fmt.Errorf("routing event entry %s: %w", m.ID, err)
 	}
 	at := msTime(ts)
@@ -43,6 +43,84 @@ func parseEntry(m redis.XMessage) ([]ringdesk.RoutingEvent, error) {
 		out = append(out, ev)
 	}
 	return out, nil
+}
+
+// decodeEvents decodes an entry's e, a JSON array of arrays of strings, as
+// json.Unmarshal into [][]string would. Every node decodes every entry of
+// the site, so the shape the scripts write (cjson: no spaces, strings
+// without escapes) is read directly, its strings slices of raw; anything
+// else (an escape, a space, null, a number) goes to encoding/json.
+func decodeEvents(raw string) ([][]string, error) {
+	if evs, ok := decodeEventsPlain(raw); ok {
+		return evs, nil
+	}
+	var evs [][]string
+	if err := json.Unmarshal([]byte(raw), &evs); err != nil {
+		return nil, err
+	}
+	return evs, nil
+}
+
+// decodeEventsPlain decodes raw when it is exactly [["s",…],…] with no
+// whitespace and no backslash in any string; ok is false otherwise.
+func decodeEventsPlain(raw string) (evs [][]string, ok bool) {
+	i, n := 0, len(raw)
+	if n < 2 || raw[0] != '[' {
+		return nil, false
+	}
+	i = 1
+	if raw[i] == ']' {
+		return [][]string{}, i+1 == n
+	}
+	for {
+		if i >= n || raw[i] != '[' {
+			return nil, false
+		}
+		i++
+		ev := make([]string, 0, 12) // an event has 5 fields and up to 4 pairs
+		if i < n && raw[i] == ']' {
+			i++
+		} else {
+			for {
+				if i >= n || raw[i] != '"' {
+					return nil, false
+				}
+				j := i + 1
+				for j < n && raw[j] != '"' {
+					// An escape, a control character or a byte that is not
+					// valid UTF-8 is left to encoding/json, which replaces
+					// invalid bytes.
+					if c := raw[j]; c == '\\' || c < 0x20 || c >= 0x80 {
+						return nil, false
+					}
+					j++
+				}
+				if j >= n {
+					return nil, false
+				}
+				ev = append(ev, raw[i+1:j])
+				i = j + 1
+				if i < n && raw[i] == ',' {
+					i++
+					continue
+				}
+				if i < n && raw[i] == ']' {
+					i++
+					break
+				}
+				return nil, false
+			}
+		}
+		evs = append(evs, ev)
+		if i < n && raw[i] == ',' {
+			i++
+			continue
+		}
+		if i < n && raw[i] == ']' && i+1 == n {
+			return evs, true
+		}
+		return nil, false
+	}
 }
 
 // splitResume splits an event ID into the stream entry to read from and
