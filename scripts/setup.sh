@@ -59,7 +59,7 @@ start_mysql() {
     --socket="$MYSQL_SOCK" --pid-file="$VAR/run/mysqld.pid" \
     --port="$MYSQL_PORT" --bind-address=127.0.0.1 --skip-name-resolve \
     --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci \
-    --innodb-buffer-pool-size=512M --innodb-log-file-size=256M \
+    --innodb-buffer-pool-size="$MYSQL_BUFFER_POOL" --innodb-log-file-size=256M \
     --innodb-flush-log-at-trx-commit=2 --max-connections=500 \
     --log-error="$VAR/log/mariadb.log" </dev/null >/dev/null 2>&1 &
   for _ in $(seq 1 120); do mysql_up && break; sleep 0.5; done
