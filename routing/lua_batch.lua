@@ -1,13 +1,12 @@
 -- batch: runs a list of operations in order, atomically, as one script.
--- ARGV is "name, n, arg1 … argn" per operation. Each operation's body is
--- an op_<name>(ARGV) function before this (script.go); it sees only its
--- own arguments as ARGV and behaves as if it were a script of its own,
+-- ARGV is "name, n, arg1 … argn" per operation. Each operation sees only
+-- its own arguments as ARGV and behaves as if it were a script of its own,
 -- except that it shares the time, the read caches and the event entry of
--- the batch. A failed operation (fail, or a Redis error) is reported in its
+-- the batch. The operations in FAST (script.go: answer, enqueue, end) try
+-- fast_<name> first (lua_fast.lua); every other case runs op_<name> from
+-- lib(). A failed operation (fail, or a Redis error) is reported in its
 -- slot and does not stop the others.
 -- Returns one {1, result} or {0, 'code message'} per operation.
-local OPS = {['agent'] = op_agent, ['enqueue'] = op_enqueue, ['answer'] = op_answer, ['rna'] = op_rna,
-  ['abandon'] = op_abandon, ['end'] = op_end}
 local out = {}
 local i = 1
 while i <= #ARGV do
@@ -15,12 +14,18 @@ while i <= #ARGV do
   local args = {}
   for j = 1, n do args[j] = ARGV[i + 1 + j] end
   i = i + 2 + n
-  local f = OPS[name]
-  local ok, res
-  if f then
-    ok, res = pcall(f, args)
-  else
-    ok, res = false, {err = 'invalid Unknown routing operation ' .. tostring(name) .. '.'}
+  local ok, done, res = true, false, nil
+  local f = FAST[name]
+  if f then ok, done, res = pcall(f, args) end
+  if ok and not done then
+    local op = lib().OPS[name]
+    if op then
+      ok, res = pcall(op, args)
+    else
+      ok, res = false, {err = 'invalid Unknown routing operation ' .. tostring(name) .. '.'}
+    end
+  elseif not ok then
+    res = done
   end
   if ok then
     if res == nil then res = '' end

@@ -31,44 +31,8 @@ local flush -- defined with emit below
 local function fail(code, msg)
   error({err = code .. ' ' .. msg})
 end
--- split returns the comma-separated items of s. The lists are read only
--- and a script splits the same queue list several times: memoized.
-local SPLIT = {}
-local function split(s)
-  s = s or ''
-  local t = SPLIT[s]
-  if t then return t end
-  t = {}
-  for x in string.gmatch(s, '[^,]+') do t[#t + 1] = x end
-  SPLIT[s] = t
-  return t
-end
--- hmget reads the named fields of a hash into a table (missing fields stay
--- nil). Cheaper than HGETALL: only the fields a script uses become Lua
--- strings, which is most of a script's cost.
-local function hmget(k, fields)
-  local r = redis.call('HMGET', k, unpack(fields))
-  local t = {}
-  for i = 1, #fields do
-    if r[i] then t[fields[i]] = r[i] end
-  end
-  return t
-end
--- A call's hash holds only what cannot be derived: its waiting score
--- comes from prio and enq (cscore), qenq (when it entered its current
--- queues) is written only once it differs from enq, hops and offers only
--- once they are not 0. Every field written is an argument converted,
--- stored and appended to the AOF.
-local CALL_FIELDS = {'state', 'agent', 'queue', 'queues', 'node', 'enq', 'qenq', 'prio', 'hops', 'offers',
-  'answered', 'caller'}
--- The agent fields the scripts read (set_agent writes reason, since and
--- queue without comparing: reading a field costs more than writing it).
-local AGENT_FIELDS = {'state', 'call', 'idle', 'day', 'calls', 'qs'}
 local function num(s, d) return tonumber(s or '') or d end
 local function ckey(id) return P .. 'c:' .. id end
--- load_call reads a call; fields (default CALL_FIELDS) narrows the read to
--- what a script uses: every field read becomes a Lua string.
-local function load_call(id, fields) return hmget(ckey(id), fields or CALL_FIELDS) end
 local function akey(id) return P .. 'a:' .. id end
 local function qkey(q, suffix) return P .. 'q:' .. q .. suffix end
 
@@ -161,7 +125,10 @@ flush = function()
   QSDIRTY = {}
 end
 
--- Agents ---------------------------------------------------------------
+-- NOWAIT[q] is set once a read found nobody waiting in q, until a call is
+-- added there: in a batch where agents keep freeing up (calls end), only
+-- the first looks at an empty queue.
+local NOWAIT = {}
 
 -- agent_queues returns the agent's memberships as {queue, tier, pos}, from
 -- the agent's qs field ("tier:pos:queue,…", kept by putqueue beside the
@@ -199,6 +166,53 @@ local function ascore(strategy, tier, pos, calls, idle)
   if strategy == 'skills' then return math.min(tier, 800) * TS + idle end
   return idle
 end
+
+-- Everything above is on the path of every batch run; everything below is
+-- what the batch script builds only when an operation needs it (@lazy: see
+-- script.go), as a run pays for every closure it creates.
+-- @lazy
+
+-- split returns the comma-separated items of s. The lists are read only
+-- and a script splits the same queue list several times: memoized.
+local SPLIT = {}
+local function split(s)
+  s = s or ''
+  local t = SPLIT[s]
+  if t then return t end
+  t = {}
+  for x in string.gmatch(s, '[^,]+') do t[#t + 1] = x end
+  SPLIT[s] = t
+  return t
+end
+-- hmget reads the named fields of a hash into a table (missing fields stay
+-- nil). Cheaper than HGETALL: only the fields a script uses become Lua
+-- strings, which is most of a script's cost.
+local function hmget(k, fields)
+  local r = redis.call('HMGET', k, unpack(fields))
+  local t = {}
+  for i = 1, #fields do
+    if r[i] then t[fields[i]] = r[i] end
+  end
+  return t
+end
+-- A call's hash holds only what cannot be derived: its waiting score
+-- comes from prio and enq (cscore), qenq (when it entered its current
+-- queues) is written only once it differs from enq, hops and offers only
+-- once they are not 0. Every field written is an argument converted,
+-- stored and appended to the AOF.
+local CALL_FIELDS = {'state', 'agent', 'queue', 'queues', 'node', 'enq', 'qenq', 'prio', 'hops', 'offers',
+  'answered', 'caller'}
+-- The agent fields the scripts read (set_agent writes reason, since and
+-- queue without comparing: reading a field costs more than writing it).
+local AGENT_FIELDS = {'state', 'call', 'idle', 'day', 'calls', 'qs'}
+-- load_call reads a call; fields (default CALL_FIELDS) narrows the read to
+-- what a script uses: every field read becomes a Lua string.
+local function load_call(id, fields) return hmget(ckey(id), fields or CALL_FIELDS) end
+
+-- Agents ---------------------------------------------------------------
+
+
+
 
 local function avail_add_one(id, a, q, tier, pos)
   local c = qcfg(q)
@@ -246,10 +260,6 @@ end
 
 -- Calls ----------------------------------------------------------------
 
--- NOWAIT[q] is set once a read found nobody waiting in q, until a call is
--- added there: in a batch where agents keep freeing up (calls end), only
--- the first looks at an empty queue.
-local NOWAIT = {}
 
 -- cscore is a waiting call's score: (99 − priority)·10¹³ + enqueue ms, so
 -- that ZRANK is its position (priority first, then age).

@@ -59,6 +59,10 @@ type Config struct {
 	RequireDesk bool
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+
+	// libraryOnly runs enqueue and end through the library's op_<name>
+	// always, never their fast paths: the tests compare the two.
+	libraryOnly bool
 }
 
 func (c *Config) setDefaults() error {

@@ -56,7 +56,7 @@ func TestScriptsCarryTheirDefinitions(t *testing.T) {
 		}
 	}
 	for name, body := range map[string]string{"putqueue": luaPutQueue, "agent": luaAgent, "enqueue": luaEnqueue,
-		"answer": luaAnswer, "rna": luaRNA, "abandon": luaAbandon, "end": luaEnd, "tick": luaTick, "restart": luaRestart} {
+		"rna": luaRNA, "abandon": luaAbandon, "end": luaEnd, "tick": luaTick, "restart": luaRestart} {
 		body = "local function main()\n" + body + "\nend\nlocal res = main()\nflush()\nreturn res\n"
 		src := lib.prelude(body) + body
 		have := map[string]bool{}
@@ -79,6 +79,51 @@ func TestScriptsCarryTheirDefinitions(t *testing.T) {
 		for id := range luaIdents(src) {
 			if defined[id] && !have[id] {
 				t.Errorf("script %s uses %s but does not define it", name, id)
+			}
+		}
+	}
+}
+
+// The batch script defines every library name it uses, and its code
+// outside lib() (the definitions of every run, the fast paths, the batch
+// loop) uses none of the names defined only inside lib(): in Redis that
+// would read an undefined global and fail at run time.
+func TestBatchScriptCarriesItsDefinitions(t *testing.T) {
+	pre := luaConstants(Config{})
+	defined := map[string]bool{}
+	for _, c := range parseLua(pre + luaLib) {
+		for _, d := range c.defines {
+			defined[d] = true
+		}
+	}
+	_, lazySrc, _ := strings.Cut(luaLib, lazyMark)
+	lazy := map[string]bool{}
+	for _, c := range parseLua(lazySrc) {
+		for _, d := range c.defines {
+			lazy[d] = true
+		}
+	}
+	for _, fast := range []bool{true, false} {
+		src := batchScript(pre, fast)
+		have := map[string]bool{}
+		for _, c := range parseLua(src) {
+			for _, d := range c.defines {
+				have[d] = true
+			}
+		}
+		for id := range luaIdents(src) {
+			if defined[id] && !have[id] {
+				t.Errorf("batch script (fast %t) uses %s but does not define it", fast, id)
+			}
+		}
+		before, rest, ok := strings.Cut(src, "local function lib()\n")
+		_, after, ok2 := strings.Cut(rest, "return LIB\nend\n")
+		if !ok || !ok2 {
+			t.Fatalf("batch script (fast %t) has no lib()", fast)
+		}
+		for id := range luaIdents(before + after) {
+			if lazy[id] {
+				t.Errorf("batch script (fast %t) uses %s, defined only inside lib(), outside it", fast, id)
 			}
 		}
 	}

@@ -1,0 +1,203 @@
+package routing
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ringdesk/ringdesk"
+	"github.com/ringdesk/ringdesk/routing/routingtest"
+)
+
+// TestFastPathsMatchLibrary runs one scenario twice, with enqueue and end
+// on their fast paths (lua_fast.lua) and through the library only, and
+// requires the same replies, the same keys and values, and the same events
+// in the same order: the fast paths are a second copy of the library's
+// behaviour for the common case, and must not drift from it.
+func TestFastPathsMatchLibrary(t *testing.T) {
+	for _, requireDesk := range []bool{false, true} {
+		t.Run(fmt.Sprintf("requireDesk=%t", requireDesk), func(t *testing.T) {
+			fast, fastLog := runFastScenario(t, false, requireDesk)
+			lib, libLog := runFastScenario(t, true, requireDesk)
+			if d := diffLines(libLog, fastLog); d != "" {
+				t.Errorf("replies differ (library → fast):\n%s", d)
+			}
+			if d := diffLines(lib, fast); d != "" {
+				t.Errorf("state differs (library → fast):\n%s", d)
+			}
+		})
+	}
+}
+
+// runFastScenario drives calls through queues of every strategy the fast
+// paths take (and some they hand to the library), and returns the site's
+// keys and events, normalised so that two runs compare, and the replies.
+func runFastScenario(t *testing.T, libraryOnly, requireDesk bool) (state, replies []string) {
+	rdb, site := routingtest.MustRedis(t)
+	r, err := NewRouter(rdb, Config{Site: site, Node: "n1", RequireDesk: requireDesk, libraryOnly: libraryOnly})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	hour := time.Hour
+	queues := []*ringdesk.Queue{
+		{Name: "idle", Strategy: ringdesk.StrategyLongestIdle, RingTimeout: hour,
+			Members: []ringdesk.QueueMember{{AgentID: "a1"}, {AgentID: "a2"}, {AgentID: "a5"}}},
+		{Name: "fewest", Strategy: ringdesk.StrategyFewestCalls, RingTimeout: hour, WrapUp: hour,
+			Members: []ringdesk.QueueMember{{AgentID: "a3"}, {AgentID: "a1"}}},
+		{Name: "skills", Strategy: ringdesk.StrategySkills, RingTimeout: hour,
+			Members: []ringdesk.QueueMember{{AgentID: "a4", Tier: 2}, {AgentID: "a5", Tier: 1}}},
+		{Name: "widen", Strategy: ringdesk.StrategySkills, RingTimeout: hour, TierWiden: hour,
+			Members: []ringdesk.QueueMember{{AgentID: "a4", Tier: 1}}},
+		{Name: "rr", Strategy: ringdesk.StrategyRoundRobin, RingTimeout: hour,
+			Members: []ringdesk.QueueMember{{AgentID: "a6"}, {AgentID: "a7"}}},
+		{Name: "small", Strategy: ringdesk.StrategyLongestIdle, RingTimeout: hour, MaxLen: 1,
+			Members: []ringdesk.QueueMember{{AgentID: "a8"}}},
+	}
+	for _, q := range queues {
+		if err := r.PutQueue(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if requireDesk { // every agent but a2 has a desk
+		for _, a := range []string{"a1", "a3", "a4", "a5", "a6", "a7", "a8"} {
+			rdb.ZAdd(ctx, "rd:{"+site+"}:desk:presence:"+a, redis.Z{Score: 1e13, Member: "n1"})
+		}
+	}
+	var log []string
+	note := func(what string, v any, err error) {
+		log = append(log, fmt.Sprintf("%s: %+v %v", what, v, err))
+	}
+	enq := func(id string, prio int, qs ...string) string {
+		p, err := r.Enqueue(ctx, &ringdesk.WaitingCall{ID: id, Queues: qs, Priority: prio, CallerE164: "+15550100"})
+		note("enqueue "+id, p, err)
+		if p == nil {
+			return ""
+		}
+		return p.AgentID
+	}
+	answerEnd := func(id, agent string) {
+		note("answer "+id, nil, r.Answer(ctx, id, agent))
+		note("end "+id, nil, r.End(ctx, id))
+	}
+	for _, a := range []string{"a1", "a2", "a3", "a4", "a5", "a6", "a7", "a8"} {
+		note("login "+a, nil, r.Login(ctx, a, true))
+		time.Sleep(2 * time.Millisecond) // distinct idle times
+	}
+	// Offered at once, answered, ended: the agent is available again.
+	for i, q := range []string{"idle", "idle", "skills", "fewest", "rr", "widen", "small"} {
+		id := fmt.Sprintf("c%d", i)
+		if agent := enq(id, i%3, q); agent != "" {
+			answerEnd(id, agent)
+		}
+	}
+	// Several queues; a call that waits; an agent freed by an end takes it.
+	x := enq("x1", 0, "idle", "skills")
+	y := enq("y1", 0, "idle")
+	z := enq("z1", 0, "idle")
+	enq("w1", 5, "idle") // waits: nobody is left
+	answerEnd("x1", x)   // the freed agent takes w1 (via match_agent)
+	answerEnd("y1", y)
+	answerEnd("z1", z)
+	c, err := r.FindCall(ctx, "w1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	note("find w1", []any{c.Status, c.Queue, c.AgentID, c.Offers}, nil)
+	if c.AgentID != "" {
+		answerEnd("w1", c.AgentID)
+	}
+	// Conflicts and errors go through the same checks.
+	enq("c0", 0, "idle")   // exists
+	enq("nq", 0, "nosuch") // unknown queue
+	note("end unknown", nil, r.End(ctx, "nosuch"))
+	enq("r1", 0, "idle")
+	note("end ringing", nil, r.End(ctx, "r1"))
+	note("abandon r1", nil, r.Abandon(ctx, "r1"))
+	// Wrap-up: the fewest-calls queue has one; the agent ends it.
+	f := enq("f1", 0, "fewest")
+	answerEnd("f1", f)
+	note("endwrap "+f, nil, r.EndWrapUp(ctx, f))
+	return dumpSite(t, rdb, site), log
+}
+
+var (
+	digitsRE = regexp.MustCompile(`\d{10,}`)
+	streamRE = regexp.MustCompile(`\d+-\d+`)
+	timedRE  = regexp.MustCompile(`"(wait_ms|talk_ms)","\d+"`)
+)
+
+// dumpSite lists every key of a site with its content, one line per field,
+// member or event, with times (and what depends on them) replaced.
+func dumpSite(t *testing.T, rdb redis.UniversalClient, site string) []string {
+	ctx := context.Background()
+	prefix := "rd:{" + site + "}:"
+	keys, err := rdb.Keys(ctx, prefix+"*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	norm := func(s string) string {
+		s = timedRE.ReplaceAllString(s, `"$1","D"`)
+		return digitsRE.ReplaceAllString(s, "T")
+	}
+	var out []string
+	for _, k := range keys {
+		name := strings.TrimPrefix(k, prefix)
+		if strings.HasPrefix(name, "nodes") {
+			continue
+		}
+		switch typ := rdb.Type(ctx, k).Val(); typ {
+		case "hash":
+			for f, v := range rdb.HGetAll(ctx, k).Val() {
+				if f == "aht" || f == "since" || f == "idle" {
+					v = "D"
+				}
+				out = append(out, norm(fmt.Sprintf("%s %s=%s", name, f, v)))
+			}
+		case "zset":
+			for _, z := range rdb.ZRangeWithScores(ctx, k, 0, -1).Val() {
+				out = append(out, norm(fmt.Sprintf("%s %v %.0f", name, z.Member, z.Score)))
+			}
+		case "set":
+			for _, m := range rdb.SMembers(ctx, k).Val() {
+				out = append(out, fmt.Sprintf("%s %s", name, m))
+			}
+		case "stream":
+			for i, m := range rdb.XRange(ctx, k, "-", "+").Val() {
+				out = append(out, norm(streamRE.ReplaceAllString(fmt.Sprintf("%s #%03d %v", name, i, m.Values["e"]), "ID")))
+			}
+		default:
+			out = append(out, name+" "+typ)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// diffLines lists the lines only in a (-) and only in b (+).
+func diffLines(a, b []string) string {
+	count := map[string]int{}
+	for _, l := range a {
+		count[l]++
+	}
+	for _, l := range b {
+		count[l]--
+	}
+	var d []string
+	for l, n := range count {
+		switch {
+		case n > 0:
+			d = append(d, "- "+l)
+		case n < 0:
+			d = append(d, "+ "+l)
+		}
+	}
+	slices.Sort(d)
+	return strings.Join(d, "\n")
+}

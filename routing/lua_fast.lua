@@ -1,0 +1,133 @@
+-- The operations of every call, written for the common case. A run of the
+-- batch script creates only the small helpers above the @lazy line of
+-- lua_lib.lua; the rest of the library (and op_<name> for the operations
+-- of lua_<name>.lua) is built by lib() when an operation needs it.
+--
+-- fast_enqueue and fast_end handle the common case and return true and
+-- the result. Otherwise they return false before they have written
+-- anything, and the operation runs as op_<name> from the library. What
+-- they write, and the events they emit in their order, is what op_<name>
+-- writes and emits for the same case: the tests run both paths.
+-- fast_answer is the whole answer operation.
+
+-- answer: ARGV call id, agent id. Reads fields by position and writes the
+-- agent directly: generic tables cost more than the commands here.
+local function fast_answer(ARGV)
+  local id, aid = ARGV[1], ARGV[2]
+  local ck, ak = ckey(id), akey(aid)
+  local c = redis.call('HMGET', ck, 'state', 'agent', 'queue', 'node', 'enq')
+  local cs, q = c[1], c[3]
+  if not cs then fail('not_found', 'Call ' .. id .. ' does not exist.') end
+  if cs ~= 'ringing' or c[2] ~= aid then
+    fail('conflict', 'Call ' .. id .. ' is not ringing at agent ' .. aid .. ' (' .. cs .. ').')
+  end
+  local a = redis.call('HMGET', ak, 'state', 'call', 'day', 'calls')
+  if a[1] ~= 'ringing' or a[2] ~= id then
+    fail('conflict', 'Agent ' .. aid .. ' is not ringing for call ' .. id .. '.')
+  end
+  if not can('ringing', 'on-call') then fail('conflict', 'Agent ' .. aid .. ' cannot go from ringing to on-call.') end
+  redis.call('ZREM', P .. 'ring', id)
+  redis.call('HSET', ck, 'state', 'on-call', 'answered', NOWS)
+  local day = math.floor(NOW / 86400000)
+  local calls = 1
+  if num(a[3], -1) == day then calls = num(a[4], 0) + 1 end
+  -- call and queue stay as the reservation wrote them.
+  redis.call('HSET', ak, 'state', 'on-call', 'reason', '', 'since', NOWS, 'day', n2s(day), 'calls', n2s(calls))
+  emit(false, 'agent-state', id, aid, q, '', 'from', 'ringing', 'state', 'on-call', 'reason', '')
+  emit(false, 'answered', id, aid, q, c[4], 'wait_ms', n2s(NOW - num(c[5], NOW)))
+  return true, 'on-call'
+end
+
+-- fast_enqueue: a new call for one queue whose strategy offers the head of
+-- the available set (longest-idle, fewest-calls, skills without widening),
+-- not full, with an available agent at the head (and a desk, when one is
+-- required) who carries their memberships: offered at once. Everything
+-- else (waiting, several queues, round-robin, widening, overflow, a stale
+-- index entry, a conflict) is op_enqueue's.
+local function fast_enqueue(ARGV)
+  local id, node, prio, caller, q = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
+  if not prio or not caller or not q or string.find(q, ',', 1, true) then return false end
+  local cfg = qcfg(q)
+  local strategy = cfg.strategy
+  if not strategy or strategy == 'round-robin' or (strategy == 'skills' and num(cfg.widen, 0) > 0) then
+    return false
+  end
+  local maxlen = num(cfg.maxlen, 0)
+  if maxlen > 0 and redis.call('ZCARD', qkey(q, ':wait')) >= maxlen then return false end
+  local ck = ckey(id)
+  if redis.call('EXISTS', ck) == 1 then return false end
+  local aid = redis.call('ZRANGE', qkey(q, ':avail'), 0, 0)[1]
+  if not aid then return false end
+  local ak = akey(aid)
+  local a = redis.call('HMGET', ak, 'state', 'idle', 'qs')
+  if a[1] ~= 'available' or not a[3] or not can('available', 'ringing') then return false end
+  if REQUIRE_DESK and redis.call('ZCOUNT', P .. 'desk:presence:' .. aid, NOW, '+inf') == 0 then return false end
+
+  local ps, ring = n2s(prio), num(cfg.ring, 20000)
+  redis.call('SADD', P .. 'n:' .. node .. ':calls', id)
+  emit(false, 'enqueued', id, '', q, node, 'queues', q, 'priority', ps)
+  redis.call('ZADD', P .. 'ring', n2s(NOW + ring), id)
+  for _, m in ipairs(agent_queues(aid, {qs = a[3]})) do redis.call('ZREM', qkey(m[1], ':avail'), aid) end
+  redis.call('HSET', ak, 'state', 'ringing', 'reason', '', 'since', NOWS, 'call', id, 'queue', q, 'idle', a[2] or '0')
+  emit(false, 'agent-state', id, aid, q, '', 'from', 'available', 'state', 'ringing', 'reason', '')
+  emit(true, 'offer', id, aid, q, node, 'wait_ms', '0', 'ring_ms', n2s(ring), 'attempt', '1')
+  redis.call('HSET', ck, 'queues', q, 'prio', ps, 'enq', NOWS, 'node', node, 'caller', caller, 'state', 'ringing',
+    'agent', aid, 'queue', q, 'offered', NOWS, 'offers', '1')
+  return true, {'ringing', '', q, 0, aid}
+end
+
+-- fast_end: an answered call whose agent is on it and carries their
+-- memberships ends; the agent goes to wrap-up, or is available again and
+-- offered the best waiting call (by the library's match_agent, only when
+-- one of the agent's queues has calls waiting).
+local function fast_end(ARGV)
+  local id = ARGV[1]
+  local ck = ckey(id)
+  local c = redis.call('HMGET', ck, 'state', 'agent', 'queue', 'node', 'enq', 'answered')
+  local aid, q, node = c[2], c[3], c[4]
+  if c[1] ~= 'on-call' or not aid or aid == '' or not q or q == '' or not node then return false end
+  local ak = akey(aid)
+  local a = redis.call('HMGET', ak, 'state', 'call', 'idle', 'day', 'calls', 'qs')
+  if a[1] ~= 'on-call' or a[2] ~= id or not a[6] then return false end
+  local wrap = num(qcfg(q).wrap, 0)
+  local to = 'available'
+  if wrap > 0 then to = 'wrap-up' end
+  if not can('on-call', to) then return false end
+
+  local answered = num(c[6], NOW)
+  local talk = NOW - answered
+  redis.call('SREM', P .. 'n:' .. node .. ':calls', id)
+  redis.call('HSET', ck, 'state', 'ended', 'result', 'completed', 'ended', NOWS)
+  redis.call('PEXPIRE', ck, KEEPMS)
+  emit(false, 'ended', id, aid, q, node, 'result', 'completed', 'wait_ms', n2s(answered - num(c[5], NOW)),
+    'talk_ms', n2s(talk))
+  local st = qstats(q)
+  local handled = num(st.handled, 0) + 1
+  local aht = num(st.aht, 0)
+  aht = aht + (talk + wrap - aht) / math.min(handled, 50)
+  qstats_set(q, 'handled', n2s(handled))
+  qstats_set(q, 'aht', n2s(aht))
+  if wrap > 0 then
+    redis.call('HSET', ak, 'state', 'wrap-up', 'reason', '', 'since', NOWS, 'call', id, 'queue', q, 'idle', a[3] or '0')
+    emit(false, 'agent-state', id, aid, q, '', 'from', 'on-call', 'state', 'wrap-up', 'reason', '')
+    redis.call('ZADD', P .. 'wrap', n2s(NOW + wrap), aid)
+    return true, 'ended'
+  end
+  redis.call('HSET', ak, 'state', 'available', 'reason', '', 'since', NOWS, 'call', '', 'queue', '', 'idle', NOWS)
+  local ag = {state = 'available', reason = '', call = '', queue = '', idle = NOWS, day = a[4], calls = a[5], qs = a[6]}
+  local ms = agent_queues(aid, ag)
+  local calls = calls_today(ag)
+  for _, m in ipairs(ms) do
+    redis.call('ZADD', qkey(m[1], ':avail'), n2s(ascore(qcfg(m[1]).strategy, m[2], m[3], calls, NOW)), aid)
+  end
+  emit(false, 'agent-state', '', aid, '', '', 'from', 'on-call', 'state', 'available', 'reason', '')
+  local waiting = false
+  for _, m in ipairs(ms) do
+    local mq = m[1]
+    if not NOWAIT[mq] then
+      if redis.call('EXISTS', qkey(mq, ':wait')) == 1 then waiting = true else NOWAIT[mq] = true end
+    end
+  end
+  if waiting then lib().match_agent(aid, ag) end
+  return true, 'ended'
+end
