@@ -43,7 +43,11 @@ if [ "$what" = all ] || [ "$what" = routing ]; then
   go test -run '^$' -bench 'Cycle' -benchtime 40000x -timeout 30m ./routing/
   command -v redis-benchmark >/dev/null && {
     say "redis-benchmark on the same Redis, for scale"
-    redis-benchmark -h "${RINGDESK_TEST_REDIS_ADDR%:*}" -p "${RINGDESK_TEST_REDIS_ADDR##*:}" -q -n 100000 -c 50 -t set,get
+    case "$RINGDESK_TEST_REDIS_ADDR" in
+      /*) where=(-s "$RINGDESK_TEST_REDIS_ADDR") ;;
+      *) where=(-h "${RINGDESK_TEST_REDIS_ADDR%:*}" -p "${RINGDESK_TEST_REDIS_ADDR##*:}") ;;
+    esac
+    redis-benchmark "${where[@]}" -q -n 100000 -c 50 -t set,get
   }
 fi
 if [ "$what" = all ] || [ "$what" = desk ]; then

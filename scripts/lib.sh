@@ -16,6 +16,7 @@ MYSQL_BUFFER_POOL=${RINGDESK_PRIVATE_MYSQL_BUFFER_POOL:-2G}
 MYSQL_DIR="$VAR/mysql"
 MYSQL_SOCK="$VAR/run/mysqld.sock"
 REDIS_DIR="$VAR/redis"
+REDIS_SOCK="$VAR/run/redis.sock"
 PRIVATE_DSN="ringdesk:ringdesk@tcp(127.0.0.1:$MYSQL_PORT)/ringdesk"
 PRIVATE_REDIS="127.0.0.1:$REDIS_PORT"
 

@@ -71,6 +71,7 @@ start_redis() {
   mkdir -p "$REDIS_DIR"
   say "starting Redis on 127.0.0.1:$REDIS_PORT"
   redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$REDIS_DIR" \
+    --unixsocket "$REDIS_SOCK" --unixsocketperm 700 \
     --appendonly yes --save '' --daemonize yes --pidfile "$VAR/run/redis.pid" \
     --logfile "$VAR/log/redis.log" >/dev/null
   for _ in $(seq 1 60); do redis_up && break; sleep 0.25; done

@@ -417,11 +417,15 @@ func (b *bench) startRingdesk(ctx context.Context, agents []*benchAgent) error {
 		}
 	}
 	if cfg, err := store.ParseDSN(b.o.DSN); err == nil {
-		if _, p, err := net.SplitHostPort(cfg.Addr); err == nil {
+		if cfg.Net == "unix" {
+			b.mysqlPid = unixListenerPID(cfg.Addr)
+		} else if _, p, err := net.SplitHostPort(cfg.Addr); err == nil {
 			b.mysqlPid = listenerPID(atoi(p))
 		}
 	}
-	if _, p, err := net.SplitHostPort(b.o.Redis); err == nil {
+	if strings.HasPrefix(b.o.Redis, "/") {
+		b.redisPid = unixListenerPID(b.o.Redis)
+	} else if _, p, err := net.SplitHostPort(b.o.Redis); err == nil {
 		b.redisPid = listenerPID(atoi(p))
 	}
 	if b.sipPort, err = freeUDPPort(); err != nil {

@@ -279,6 +279,30 @@ func listenerPID(port int) int {
 			}
 		}
 	}
+	return socketOwner(inodes)
+}
+
+// unixListenerPID is listenerPID for a Unix socket path (/proc/net/unix:
+// Num RefCount Protocol Flags Type St Inode Path; a listener has the
+// __SO_ACCEPTCON flag, 00010000).
+func unixListenerPID(path string) int {
+	inodes := map[string]bool{}
+	b, err := os.ReadFile("/proc/net/unix")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		x := strings.Fields(line)
+		if len(x) >= 8 && x[7] == path && x[3] == "00010000" {
+			inodes["socket:["+x[6]+"]"] = true
+		}
+	}
+	return socketOwner(inodes)
+}
+
+// socketOwner returns the pid of a process holding one of the sockets
+// ("socket:[inode]"), 0 when none is visible.
+func socketOwner(inodes map[string]bool) int {
 	if len(inodes) == 0 {
 		return 0
 	}

@@ -161,7 +161,7 @@ func (c *Config) keys() []configKey {
 		{"mysql.dsn", &c.MySQL.DSN, "MySQL/MariaDB DSN, user:password@tcp(host:port)/database"},
 		{"mysql.max_open_conns", &c.MySQL.MaxOpenConns, "largest number of open MySQL connections"},
 		{"mysql.migrate_on_start", &c.MySQL.MigrateOnStart, "apply pending migrations when serve starts"},
-		{"redis.addrs", &c.Redis.Addrs, "Redis address(es), comma-separated: one server, cluster nodes, or sentinels"},
+		{"redis.addrs", &c.Redis.Addrs, "Redis address(es), comma-separated: one server (host:port or a Unix socket path), cluster nodes, or sentinels"},
 		{"redis.master_name", &c.Redis.MasterName, "Sentinel master name; set to use Sentinel"},
 		{"redis.username", &c.Redis.Username, "Redis ACL user name"},
 		{"redis.password", &c.Redis.Password, "Redis password"},
@@ -450,8 +450,16 @@ func (c *Config) Validate() error {
 		return bad("redis.addrs", "at least one address is required, such as 127.0.0.1:6379")
 	}
 	for _, a := range c.Redis.Addrs {
+		// An absolute path is a Unix socket (go-redis dials it as one): one
+		// server on this machine, cheaper per round trip than TCP loopback.
+		if strings.HasPrefix(a, "/") {
+			if len(c.Redis.Addrs) > 1 || c.Redis.MasterName != "" {
+				return bad("redis.addrs", "%q: a Unix socket is one server; Cluster and Sentinel take host:port addresses", a)
+			}
+			continue
+		}
 		if _, _, err := net.SplitHostPort(a); err != nil {
-			return bad("redis.addrs", "%q is not host:port", a)
+			return bad("redis.addrs", "%q is not host:port or a Unix socket path", a)
 		}
 	}
 	if c.Redis.DB < 0 || c.Redis.DB > 15 {

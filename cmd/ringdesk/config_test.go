@@ -83,6 +83,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"not a bool", "", map[string]string{"RINGDESK_MYSQL_MIGRATE_ON_START": "maybe"}, "mysql.migrate_on_start", "true or false"},
 		{"no redis", "", map[string]string{"RINGDESK_REDIS_ADDRS": " , "}, "redis.addrs", "at least one"},
 		{"redis no port", "redis:\n  addrs: [\"localhost\"]\n", nil, "redis.addrs", "host:port"},
+		{"socket in a cluster", "redis:\n  addrs: [\"/run/redis.sock\", \"b:2\"]\n", nil, "redis.addrs", "Unix socket is one server"},
 		{"redis db range", "redis:\n  db: 16\n", nil, "redis.db", "between"},
 		{"cluster db", "redis:\n  addrs: [\"a:1\", \"b:2\"]\n  db: 3\n", nil, "redis.db", "Cluster"},
 		{"bad site", "redis:\n  site: \"my site\"\n", nil, "redis.site", "letters"},
@@ -157,5 +158,16 @@ func TestConfigCommand(t *testing.T) {
 	}
 	if code := run(context.Background(), env, []string{"config", "--key", "nope"}); code != 1 {
 		t.Errorf("--key nope: exit %d, want 1", code)
+	}
+}
+
+func TestConfigRedisUnixSocket(t *testing.T) {
+	env := map[string]string{"RINGDESK_REDIS_ADDRS": "/run/ringdesk/redis.sock"}
+	c, err := LoadConfig("", func(k string) string { return env[k] }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Redis.Addrs) != 1 || c.Redis.Addrs[0] != "/run/ringdesk/redis.sock" {
+		t.Errorf("redis.addrs = %q", c.Redis.Addrs)
 	}
 }
