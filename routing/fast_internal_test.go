@@ -59,6 +59,8 @@ func runFastScenario(t *testing.T, libraryOnly, requireDesk bool) (state, replie
 			Members: []ringdesk.QueueMember{{AgentID: "a6"}, {AgentID: "a7"}}},
 		{Name: "small", Strategy: ringdesk.StrategyLongestIdle, RingTimeout: hour, MaxLen: 1,
 			Members: []ringdesk.QueueMember{{AgentID: "a8"}}},
+		{Name: "solo", Strategy: ringdesk.StrategyLongestIdle, RingTimeout: hour, WrapUp: hour,
+			Members: []ringdesk.QueueMember{{AgentID: "a9"}}},
 	}
 	for _, q := range queues {
 		if err := r.PutQueue(ctx, q); err != nil {
@@ -66,7 +68,7 @@ func runFastScenario(t *testing.T, libraryOnly, requireDesk bool) (state, replie
 		}
 	}
 	if requireDesk { // every agent but a2 has a desk
-		for _, a := range []string{"a1", "a3", "a4", "a5", "a6", "a7", "a8"} {
+		for _, a := range []string{"a1", "a3", "a4", "a5", "a6", "a7", "a8", "a9"} {
 			rdb.ZAdd(ctx, "rd:{"+site+"}:desk:presence:"+a, redis.Z{Score: 1e13, Member: "n1"})
 		}
 	}
@@ -86,7 +88,7 @@ func runFastScenario(t *testing.T, libraryOnly, requireDesk bool) (state, replie
 		note("answer "+id, nil, r.Answer(ctx, id, agent))
 		note("end "+id, nil, r.End(ctx, id))
 	}
-	for _, a := range []string{"a1", "a2", "a3", "a4", "a5", "a6", "a7", "a8"} {
+	for _, a := range []string{"a1", "a2", "a3", "a4", "a5", "a6", "a7", "a8", "a9"} {
 		note("login "+a, nil, r.Login(ctx, a, true))
 		time.Sleep(2 * time.Millisecond) // distinct idle times
 	}
@@ -124,6 +126,20 @@ func runFastScenario(t *testing.T, libraryOnly, requireDesk bool) (state, replie
 	f := enq("f1", 0, "fewest")
 	answerEnd("f1", f)
 	note("endwrap "+f, nil, r.EndWrapUp(ctx, f))
+	// Ending wrap-up and going ready, with and without a call waiting.
+	answerEnd("s1", enq("s1", 0, "solo")) // a9 to wrap-up
+	enq("s2", 0, "solo")                  // waits for a9
+	note("endwrap a9", nil, r.EndWrapUp(ctx, "a9"))
+	answerEnd("s2", "a9")
+	note("ready a9 (wrap-up)", nil, r.SetReady(ctx, "a9"))
+	note("endwrap a9 again", nil, r.EndWrapUp(ctx, "a9"))
+	note("away a9", nil, r.SetAway(ctx, "a9", "break"))
+	enq("s3", 0, "solo")
+	note("ready a9 (away)", nil, r.SetReady(ctx, "a9"))
+	answerEnd("s3", "a9")
+	note("away a9 in wrap-up", nil, r.SetAway(ctx, "a9", "lunch"))
+	note("ready a9 (away, nothing waiting)", nil, r.SetReady(ctx, "a9"))
+	note("ready a9 (available)", nil, r.SetReady(ctx, "a9"))
 	return dumpSite(t, rdb, site), log
 }
 

@@ -2,10 +2,10 @@
 -- ARGV is "name, n, arg1 … argn" per operation. Each operation sees only
 -- its own arguments as ARGV and behaves as if it were a script of its own,
 -- except that it shares the time, the read caches and the event entry of
--- the batch. The operations in FAST (script.go: answer, enqueue, end) try
--- fast_<name> first (lua_fast.lua); every other case runs op_<name> from
--- lib(). A failed operation (fail, or a Redis error) is reported in its
--- slot and does not stop the others.
+-- the batch. The operations in FAST (script.go: answer, enqueue, end,
+-- agent) try fast_<name> first (lua_fast.lua); every other case runs
+-- op_<name> from lib(). A failed operation (fail, or a Redis error) is
+-- reported in its slot and does not stop the others.
 -- Returns one {1, result} or {0, 'code message'} per operation.
 local out = {}
 local i = 1

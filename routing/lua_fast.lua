@@ -131,3 +131,39 @@ local function fast_end(ARGV)
   if waiting then lib().match_agent(aid, ag) end
   return true, 'ended'
 end
+
+-- fast_agent: endwrap (from wrap-up) and ready (from away or wrap-up) of
+-- an agent who carries their memberships: available again, and offered
+-- the best waiting call by the library's match_agent only when one of the
+-- agent's queues has calls waiting. login, away and logout, and anything
+-- unusual, are op_agent's.
+local function fast_agent(ARGV)
+  local op, aid = ARGV[1], ARGV[2]
+  if (op ~= 'endwrap' and op ~= 'ready') or not aid then return false end
+  local ak = akey(aid)
+  local a = redis.call('HMGET', ak, 'state', 'day', 'calls', 'qs')
+  local from = a[1]
+  if not a[4] or not (from == 'wrap-up' or (op == 'ready' and from == 'away')) or not can(from, 'available') then
+    return false
+  end
+  if from == 'wrap-up' then redis.call('ZREM', P .. 'wrap', aid) end
+  redis.call('HSET', ak, 'state', 'available', 'reason', '', 'since', NOWS, 'call', '', 'queue', '', 'idle', NOWS)
+  local ag = {state = 'available', reason = '', call = '', queue = '', idle = NOWS, day = a[2], calls = a[3], qs = a[4]}
+  local ms = agent_queues(aid, ag)
+  local calls = calls_today(ag)
+  for _, m in ipairs(ms) do
+    redis.call('ZADD', qkey(m[1], ':avail'), n2s(ascore(qcfg(m[1]).strategy, m[2], m[3], calls, NOW)), aid)
+  end
+  emit(false, 'agent-state', '', aid, '', '', 'from', from, 'state', 'available', 'reason', '')
+  for _, m in ipairs(ms) do
+    local mq = m[1]
+    if not NOWAIT[mq] then
+      if redis.call('EXISTS', qkey(mq, ':wait')) == 1 then
+        lib().match_agent(aid, ag)
+        return true, redis.call('HGET', ak, 'state')
+      end
+      NOWAIT[mq] = true
+    end
+  end
+  return true, 'available'
+end

@@ -93,8 +93,9 @@ func batchScript(pre string, fast bool) string {
 	}
 	fmt.Fprintf(&ops, "LIB = {match_agent = match_agent, OPS = {%s}}\n", exports.String())
 	lazy := parseLua(lazySrc).prelude(ops.String()) + ops.String()
-	// FAST: the operations tried on their fast path first.
-	fastOps := "local FAST = {['answer'] = fast_answer, ['enqueue'] = fast_enqueue, ['end'] = fast_end}\n"
+	// FAST: the operations tried on their fast path first (answer has
+	// no other).
+	fastOps := "local FAST = {['answer'] = fast_answer, ['enqueue'] = fast_enqueue, ['end'] = fast_end, ['agent'] = fast_agent}\n"
 	if !fast {
 		fastOps = "local FAST = {['answer'] = fast_answer}\n"
 	}
