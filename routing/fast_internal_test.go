@@ -217,3 +217,52 @@ func diffLines(a, b []string) string {
 	slices.Sort(d)
 	return strings.Join(d, "\n")
 }
+
+// The common case never builds the library: that is the fast paths' whole
+// point, and a condition that sent them to the library every time would
+// still pass TestFastPathsMatchLibrary. The batch script is run with a
+// line that counts lib() builds (the only difference).
+func TestFastPathsSkipTheLibrary(t *testing.T) {
+	rdb, site := routingtest.MustRedis(t)
+	r, err := NewRouter(rdb, Config{Site: site, Node: "n1", RequireDesk: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const build = "local function lib()\nif LIB then return LIB end\n"
+	src := batchScript(luaConstants(r.cfg), true)
+	if !strings.Contains(src, build) {
+		t.Fatal("batch script has no lib() to count")
+	}
+	r.s.batch = redis.NewScript(strings.Replace(src, build, build+"redis.call('INCR', P .. 'libbuilt')\n", 1))
+	ctx := context.Background()
+	built := func() int {
+		n, _ := rdb.Get(ctx, "rd:{"+site+"}:libbuilt").Int()
+		return n
+	}
+	if err := r.PutQueue(ctx, &ringdesk.Queue{Name: "q", RingTimeout: time.Hour, WrapUp: time.Hour,
+		Members: []ringdesk.QueueMember{{AgentID: "a1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	rdb.ZAdd(ctx, "rd:{"+site+"}:desk:presence:a1", redis.Z{Score: 1e13, Member: "n1"})
+	if err := r.Login(ctx, "a1", true); err != nil { // op_agent: builds it
+		t.Fatal(err)
+	}
+	if built() != 1 {
+		t.Fatalf("login built the library %d times, want 1", built())
+	}
+	for i := range 3 {
+		id := fmt.Sprintf("c%d", i)
+		p, err := r.Enqueue(ctx, &ringdesk.WaitingCall{ID: id, Queues: []string{"q"}})
+		if err != nil || p.AgentID != "a1" {
+			t.Fatalf("enqueue %s: %+v %v", id, p, err)
+		}
+		for _, err := range []error{r.Answer(ctx, id, "a1"), r.End(ctx, id), r.EndWrapUp(ctx, "a1")} {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if built() != 1 {
+		t.Errorf("enqueue, answer, end and end of wrap-up built the library %d times", built()-1)
+	}
+}
