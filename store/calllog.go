@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -87,7 +88,8 @@ func callUpdateSet(upd ringdesk.CallUpdate) ([]string, []any) {
 // WriteCallLog applies many call-log writes in one transaction, so that
 // a busy call path costs MySQL a few statements per batch rather than a
 // dozen per call: the new calls in one multi-row INSERT (a row already
-// there is kept, as CreateCall's ECONFLICT on a replay), then each call's
+// there is kept, as CreateCall's ECONFLICT on a replay; a new call's update
+// in the same batch goes into its INSERT, see insertCalls), then each call's
 // update (already merged in order), one statement for all the calls that
 // change the same columns, then the events in one multi-row INSERT IGNORE
 // (an event recorded before is kept). It
@@ -114,34 +116,26 @@ func (db *DB) WriteCallLog(ctx context.Context, creates []*ringdesk.Call, update
 		return nil, fmt.Errorf("write call log: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	if len(creates) > 0 {
-		const cols = 20
-		var b strings.Builder
-		b.WriteString(`INSERT IGNORE INTO calls (id, direction, sip_call_id, caller_raw, caller_e164, caller_name, callee,
-			customer_id, queue_id, agent_id, state, offered_at, answered_at, ended_at, wrapup_ended_at, wait_ms, talk_ms,
-			end_reason, disposition, notes) VALUES `)
-		args := make([]any, 0, cols*len(creates))
-		now := db.Now()
-		for i, c := range creates {
-			if i > 0 {
-				b.WriteString(", ")
+	// A call created in this batch takes the batch's update of it in its
+	// INSERT (the call path's "queued" and customer updates follow the
+	// create within milliseconds): one row written instead of a row and an
+	// update of it. Its INSERT then sets those columns on a row already
+	// there (a replay), as the update would have.
+	var folded map[string]ringdesk.CallUpdate
+	for _, c := range creates {
+		if upd, ok := updates[c.ID]; ok {
+			if folded == nil {
+				folded = map[string]ringdesk.CallUpdate{}
+				rest := make(map[string]ringdesk.CallUpdate, len(updates))
+				maps.Copy(rest, updates)
+				updates = rest
 			}
-			b.WriteString("(?" + strings.Repeat(", ?", cols-1) + ")")
-			state, offered := c.State, c.OfferedAt
-			if state == "" {
-				state = ringdesk.CallStateOffered
-			}
-			if offered.IsZero() {
-				offered = now
-			}
-			args = append(args, c.ID, c.Direction, c.SIPCallID, c.CallerRaw, nullString(c.CallerE164), c.CallerName, c.Callee,
-				nullInt(c.CustomerID), nullInt(c.QueueID), nullInt(c.AgentID), state, offered,
-				nullTime(c.AnsweredAt), nullTime(c.EndedAt), nullTime(c.WrapupEndedAt), c.WaitMS, c.TalkMS,
-				c.EndReason, c.Disposition, c.Notes)
+			folded[c.ID] = upd
+			delete(updates, c.ID)
 		}
-		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
-			return nil, fmt.Errorf("write call log: create %d calls: %w", len(creates), formatError(err, "Calls"))
-		}
+	}
+	if err := db.insertCalls(ctx, tx, creates, folded); err != nil {
+		return nil, fmt.Errorf("write call log: %w", err)
 	}
 	if len(updates) > 0 {
 		m, err := db.upsertCallUpdates(ctx, tx, updates)
@@ -175,6 +169,116 @@ func (db *DB) WriteCallLog(ctx context.Context, creates []*ringdesk.Call, update
 		return nil, fmt.Errorf("write call log: %w", err)
 	}
 	return missing, nil
+}
+
+// insertCalls inserts new calls, one statement per set of folded columns:
+// a call without an update is kept when its row is there already (INSERT
+// IGNORE, as CreateCall's ECONFLICT on a replay); a call with one gets the
+// update's values and sets just those columns on a row already there.
+func (db *DB) insertCalls(ctx context.Context, tx *sqlx.Tx, creates []*ringdesk.Call, folded map[string]ringdesk.CallUpdate) error {
+	const cols = 20
+	type group struct {
+		set   []string // "col = ?" of the update, nil for none
+		calls []*ringdesk.Call
+	}
+	groups := map[string]*group{}
+	var order []string
+	for _, c := range creates {
+		var set []string
+		if upd, ok := folded[c.ID]; ok {
+			set, _ = callUpdateSet(upd)
+			c = withCallUpdate(c, upd)
+		}
+		key := strings.Join(set, ",")
+		g := groups[key]
+		if g == nil {
+			g = &group{set: set}
+			groups[key] = g
+			order = append(order, key)
+		}
+		g.calls = append(g.calls, c)
+	}
+	now := db.Now()
+	for _, key := range order {
+		g := groups[key]
+		var b strings.Builder
+		if len(g.set) == 0 {
+			b.WriteString("INSERT IGNORE")
+		} else {
+			b.WriteString("INSERT")
+		}
+		b.WriteString(` INTO calls (id, direction, sip_call_id, caller_raw, caller_e164, caller_name, callee,
+			customer_id, queue_id, agent_id, state, offered_at, answered_at, ended_at, wrapup_ended_at, wait_ms, talk_ms,
+			end_reason, disposition, notes) VALUES `)
+		args := make([]any, 0, cols*len(g.calls))
+		for i, c := range g.calls {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("(?" + strings.Repeat(", ?", cols-1) + ")")
+			state, offered := c.State, c.OfferedAt
+			if state == "" {
+				state = ringdesk.CallStateOffered
+			}
+			if offered.IsZero() {
+				offered = now
+			}
+			args = append(args, c.ID, c.Direction, c.SIPCallID, c.CallerRaw, nullString(c.CallerE164), c.CallerName, c.Callee,
+				nullInt(c.CustomerID), nullInt(c.QueueID), nullInt(c.AgentID), state, offered,
+				nullTime(c.AnsweredAt), nullTime(c.EndedAt), nullTime(c.WrapupEndedAt), c.WaitMS, c.TalkMS,
+				c.EndReason, c.Disposition, c.Notes)
+		}
+		if len(g.set) > 0 {
+			b.WriteString(" ON DUPLICATE KEY UPDATE ")
+			for i, sc := range g.set {
+				col := strings.TrimSuffix(sc, " = ?")
+				if i > 0 {
+					b.WriteString(", ")
+				}
+				b.WriteString(col + " = VALUES(" + col + ")")
+			}
+		}
+		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+			return fmt.Errorf("create %d calls: %w", len(g.calls), formatError(err, "Calls"))
+		}
+	}
+	return nil
+}
+
+// withCallUpdate returns a copy of c with upd applied, each column as
+// UpdateCall would write it.
+func withCallUpdate(c *ringdesk.Call, upd ringdesk.CallUpdate) *ringdesk.Call {
+	n := *c
+	if upd.State != "" {
+		n.State = upd.State
+	}
+	if upd.QueueID != nil {
+		n.QueueID = *upd.QueueID
+	}
+	if upd.AgentID != nil {
+		n.AgentID = *upd.AgentID
+	}
+	if upd.CustomerID != nil {
+		n.CustomerID = *upd.CustomerID
+	}
+	if upd.AnsweredAt != nil {
+		t := *upd.AnsweredAt
+		n.AnsweredAt = &t
+	}
+	if upd.EndedAt != nil {
+		t := *upd.EndedAt
+		n.EndedAt = &t
+	}
+	if upd.WaitMS != nil {
+		n.WaitMS = max(*upd.WaitMS, 0)
+	}
+	if upd.TalkMS != nil {
+		n.TalkMS = max(*upd.TalkMS, 0)
+	}
+	if upd.EndReason != nil {
+		n.EndReason = *upd.EndReason
+	}
+	return &n
 }
 
 // AppendCallEvent records one call event. An event with a (call, seq)

@@ -186,3 +186,42 @@ func TestWriteCallLog(t *testing.T) {
 		t.Fatalf("a refused batch wrote its call: %v", err)
 	}
 }
+
+// A call created and updated in one batch is written by one INSERT that
+// carries the update, and a replay of that batch (the row is there) still
+// applies the update's columns and keeps the others.
+func TestWriteCallLogFoldsUpdatesIntoCreates(t *testing.T) {
+	db := storetest.MustOpenDB(t, "GB")
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	cust, wait := int64(42), int64(-5)
+	answered := now.Add(2 * time.Second)
+	creates := []*ringdesk.Call{{ID: "f1", Direction: ringdesk.Inbound, CallerRaw: "1", OfferedAt: now}}
+	updates := map[string]ringdesk.CallUpdate{"f1": {State: ringdesk.CallStateAnswered, CustomerID: &cust,
+		AnsweredAt: &answered, WaitMS: &wait}}
+	if _, err := db.WriteCallLog(ctx, creates, updates, nil); err != nil {
+		t.Fatal(err)
+	}
+	c, err := db.FindCallByID(ctx, "f1")
+	if err != nil || c.State != ringdesk.CallStateAnswered || c.CustomerID != 42 || c.WaitMS != 0 ||
+		c.AnsweredAt == nil || !c.AnsweredAt.Equal(answered) || c.CallerRaw != "1" {
+		t.Fatalf("f1 = %+v, %v", c, err)
+	}
+	if len(updates) != 1 {
+		t.Errorf("WriteCallLog changed the caller's updates: %v", updates)
+	}
+	// The row moves on; a replay of the first batch sets its columns again
+	// (as replaying the update would) and keeps the rest of the row.
+	talk := int64(900)
+	if _, err := db.WriteCallLog(ctx, nil, map[string]ringdesk.CallUpdate{"f1": {State: ringdesk.CallStateEnded, TalkMS: &talk}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	creates[0].CallerRaw = "changed"
+	if _, err := db.WriteCallLog(ctx, creates, updates, nil); err != nil {
+		t.Fatal(err)
+	}
+	c, err = db.FindCallByID(ctx, "f1")
+	if err != nil || c.State != ringdesk.CallStateAnswered || c.TalkMS != 900 || c.CallerRaw != "1" || c.CustomerID != 42 {
+		t.Fatalf("f1 after replay = %+v, %v", c, err)
+	}
+}
