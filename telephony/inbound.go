@@ -131,10 +131,13 @@ type liveCall struct {
 	queue     string
 	queueID   int64
 	caller    Caller
+	// match, customers, history and cases are the customer lookup's,
+	// written before looked is closed: read them only after <-looked.
 	match     string
 	customers []*ringdesk.Customer
 	history   []ringdesk.HistoryItem
 	cases     []ringdesk.Case
+	looked    chan struct{}
 	invitedAt time.Time // the trunk's INVITE arrived
 	dlg       *sipgo.DialogServerSession
 	notices   chan ringdesk.RoutingEvent
@@ -406,21 +409,33 @@ func (in *Inbound) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	c := &liveCall{
 		id: uuidV7(), sipCallID: req.CallID().Value(), queue: route.Queue, queueID: route.QueueID,
 		caller: caller, invitedAt: invitedAt, notices: make(chan ringdesk.RoutingEvent, 16), cancelled: cancelled,
-		connected: make(chan struct{}),
-	}
-	in.lookup(c)
-	var customerID int64
-	if c.match == ringdesk.MatchOne {
-		customerID = c.customers[0].ID
+		connected: make(chan struct{}), looked: make(chan struct{}),
 	}
 	in.cfg.Calls.Create(ringdesk.Call{
 		ID: c.id, Direction: ringdesk.Inbound, SIPCallID: c.sipCallID, CallerRaw: callerRaw(caller),
 		CallerE164: caller.Phone.E164, CallerName: caller.Name, Callee: DialledNumber(req),
-		CustomerID: customerID, QueueID: c.queueID, State: ringdesk.CallStateOffered, OfferedAt: invitedAt.UTC(),
+		QueueID: c.queueID, State: ringdesk.CallStateOffered, OfferedAt: invitedAt.UTC(),
 	})
-	in.event(c, "offered", 0, "trunk="+trunk.Name+" match="+c.match)
 	log := in.log.With("call_id", c.id, "queue", c.queue)
-	log.Info("call offered", "trunk", trunk.Name, "caller", MaskNumber(caller.Phone.E164), "match", c.match)
+	// The customer lookup (MySQL) and routing the call (Redis) do not
+	// depend on each other: they run at once, and the pop waits for the
+	// slower of the two instead of their sum. The lookup's results go on
+	// the call (its customer, the "offered" event, which keeps the first
+	// sequence number) when they are in; only the pop reads them.
+	offeredSeq := int(c.seq.Add(1))
+	in.wg.Add(1)
+	go func() {
+		defer in.wg.Done()
+		defer close(c.looked)
+		in.lookup(c)
+		if c.match == ringdesk.MatchOne {
+			id := c.customers[0].ID
+			in.cfg.Calls.Update(c.id, ringdesk.CallUpdate{CustomerID: &id})
+		}
+		in.cfg.Calls.Event(ringdesk.CallEvent{CallID: c.id, Seq: offeredSeq, Kind: "offered", At: invitedAt.UTC(),
+			QueueID: c.queueID, Data: "trunk=" + trunk.Name + " match=" + c.match})
+		log.Info("call offered", "trunk", trunk.Name, "caller", MaskNumber(caller.Phone.E164), "match", c.match)
+	}()
 
 	dlg, err := lg.dsc.ReadInvite(req, tx)
 	if err != nil {
@@ -910,7 +925,9 @@ func (in *Inbound) lookup(c *liveCall) {
 	}
 }
 
+// pop builds the screen-pop once the customer lookup is in.
 func (in *Inbound) pop(c *liveCall, agentID string, offeredAt time.Time) *ringdesk.Pop {
+	<-c.looked
 	p := &ringdesk.Pop{
 		CallID: c.id, AgentID: agentID, Queue: c.queue, CallerRaw: callerRaw(c.caller), CallerE164: c.caller.Phone.E164,
 		CallerName: c.caller.Name, Match: c.match, WaitMS: offeredAt.Sub(c.invitedAt).Milliseconds(), OfferedAt: offeredAt.UTC(),
