@@ -79,8 +79,8 @@ func newScripts(cfg Config) *scripts {
 // that it uses, lib() holding the ones below it with the op_<name>
 // functions, then lua_fast.lua and lua_batch.lua. A run that only takes
 // the fast paths never creates the library's closures: a closure costs
-// every run that defines it (about a fifth of a run's time in Redis at one
-// operation per run).
+// every run that defines it (an empty run took 17 µs of Redis time with
+// the whole library defined, 11 with only the part above the mark).
 func batchScript(pre string, fast bool) string {
 	hotSrc, lazySrc, ok := strings.Cut(luaLib, lazyMark)
 	if !ok {
