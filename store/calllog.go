@@ -2,12 +2,16 @@ package store
 
 import (
 	"context"
+	"database/sql/driver"
+	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/jmoiron/sqlx"
 
 	"github.com/ringdesk/ringdesk"
@@ -97,6 +101,31 @@ func callUpdateSet(upd ringdesk.CallUpdate) ([]string, []any) {
 // UpdateCall: nothing to retry) and EINVALID, with nothing written, for a
 // call or event that CreateCall or AppendCallEvent would refuse.
 func (db *DB) WriteCallLog(ctx context.Context, creates []*ringdesk.Call, updates map[string]ringdesk.CallUpdate,
+	events []ringdesk.CallEvent) (missing []string, err error) {
+	missing, err = db.writeCallLog(ctx, creates, updates, events)
+	if err != nil && transient(err) {
+		// Said as EUNAVAILABLE so that the call log retries the batch (or
+		// spools it) rather than writing its rows one by one to a server
+		// that is already struggling.
+		return nil, fmt.Errorf("%w: %v", ringdesk.Errorf(ringdesk.EUNAVAILABLE, "MySQL did not take the call log batch in time."), err)
+	}
+	return missing, err
+}
+
+// transient reports whether a failed write may succeed as it is when
+// tried again: the time ran out, the connection went, or MySQL gave up on
+// a lock (deadlock, lock wait timeout).
+func transient(err error) bool {
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		return me.Number == 1205 || me.Number == 1213
+	}
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) ||
+		errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysql.ErrInvalidConn) || errors.As(err, &ne)
+}
+
+func (db *DB) writeCallLog(ctx context.Context, creates []*ringdesk.Call, updates map[string]ringdesk.CallUpdate,
 	events []ringdesk.CallEvent) (missing []string, err error) {
 	for _, c := range creates {
 		if c.ID == "" || len(c.ID) > 36 {
@@ -377,9 +406,16 @@ func (db *DB) upsertCallUpdates(ctx context.Context, tx *sqlx.Tx, updates map[st
 	now := db.Now()
 	for _, key := range order {
 		g := groups[key]
+		// The INSERT half never applies (every row is there), but MySQL
+		// checks it: it names every column without a default (state too,
+		// when the update does not set it).
 		var b strings.Builder
-		b.WriteString("INSERT INTO calls (id, direction, offered_at, notes, " + key + ") VALUES ")
-		row := "(?, 'inbound', ?, ''" + strings.Repeat(", ?", len(g.cols)) + ")"
+		fixed, fixedVals := "id, direction, offered_at, notes, ", "?, 'inbound', ?, ''"
+		if !slices.Contains(g.cols, "state") {
+			fixed, fixedVals = fixed+"state, ", fixedVals+", 'offered'"
+		}
+		b.WriteString("INSERT INTO calls (" + fixed + key + ") VALUES ")
+		row := "(" + fixedVals + strings.Repeat(", ?", len(g.cols)) + ")"
 		args := make([]any, 0, len(g.rows)*(len(g.cols)+2))
 		for i, r := range g.rows {
 			if i > 0 {

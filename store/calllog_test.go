@@ -225,3 +225,37 @@ func TestWriteCallLogFoldsUpdatesIntoCreates(t *testing.T) {
 		t.Fatalf("f1 after replay = %+v, %v", c, err)
 	}
 }
+
+// A batch that runs out of time is EUNAVAILABLE (the call log tries it
+// again or spools it) and writes nothing.
+func TestWriteCallLogTransient(t *testing.T) {
+	db := storetest.MustOpenDB(t, "GB")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := db.WriteCallLog(ctx, []*ringdesk.Call{{ID: "t1", Direction: ringdesk.Inbound, CallerRaw: "1"}}, nil, nil)
+	if ringdesk.ErrorCode(err) != ringdesk.EUNAVAILABLE {
+		t.Fatalf("err = %v, want EUNAVAILABLE", err)
+	}
+	if _, err := db.FindCallByID(context.Background(), "t1"); ringdesk.ErrorCode(err) != ringdesk.ENOTFOUND {
+		t.Fatalf("a failed batch wrote its call: %v", err)
+	}
+}
+
+// An update that does not set the state (the call path's customer update,
+// when its create went in an earlier batch) is written like any other:
+// the upsert's INSERT half must name every column without a default.
+func TestWriteCallLogUpdateWithoutState(t *testing.T) {
+	db := storetest.MustOpenDB(t, "GB")
+	ctx := context.Background()
+	if _, err := db.WriteCallLog(ctx, []*ringdesk.Call{{ID: "s1", Direction: ringdesk.Inbound, CallerRaw: "1"}}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	cust := int64(9)
+	missing, err := db.WriteCallLog(ctx, nil, map[string]ringdesk.CallUpdate{"s1": {CustomerID: &cust}}, nil)
+	if err != nil || len(missing) != 0 {
+		t.Fatalf("customer-only update: missing %v, %v", missing, err)
+	}
+	if c, err := db.FindCallByID(ctx, "s1"); err != nil || c.CustomerID != 9 || c.State != ringdesk.CallStateOffered {
+		t.Fatalf("s1 = %+v, %v", c, err)
+	}
+}
