@@ -328,14 +328,27 @@ func (l *CallLog) lost(op callOp, err error) {
 // applyAll writes ops to MySQL: as one batch when the store can, else (or
 // when the batch is refused) one by one. It returns how many ops are in
 // MySQL, in order, and the error that stopped the rest.
+//
+// A batch that failed because MySQL is away or struggling (EUNAVAILABLE:
+// out of time, connection lost, deadlock) is tried once more and then
+// left to the caller (the spool), not written one by one: that sends a
+// struggling server a statement per write instead of a few per batch.
 func (l *CallLog) applyAll(ctx context.Context, ops []callOp) (int, error) {
 	if bs, ok := l.store.(CallBatchStore); ok && len(ops) > 1 {
-		if err := l.applyBatch(ctx, bs, ops); err == nil {
-			return len(ops), nil
-		} else if ringdesk.ErrorCode(err) != ringdesk.EINVALID {
-			l.log.Debug("call log batch failed: writing one by one", "error", err, "ops", len(ops))
+		err := l.applyBatch(ctx, bs, ops)
+		if ringdesk.ErrorCode(err) == ringdesk.EUNAVAILABLE {
+			l.log.Debug("call log batch failed: trying it again", "error", err, "ops", len(ops))
+			err = l.applyBatch(ctx, bs, ops)
+			if ringdesk.ErrorCode(err) == ringdesk.EUNAVAILABLE {
+				return 0, err
+			}
 		}
-		// One by one finds the write at fault, as before batching.
+		if err == nil {
+			return len(ops), nil
+		}
+		// One by one finds the write at fault, as before batching; a
+		// refused batch is a bug (or bad data) worth seeing in the log.
+		l.log.Warn("call log batch refused: writing it one by one", "error", err, "ops", len(ops))
 	}
 	for i, op := range ops {
 		if err := l.apply(ctx, op); err != nil {

@@ -337,3 +337,72 @@ func TestCallLogSpoolFull(t *testing.T) {
 		t.Fatalf("write after the replay: %v", err)
 	}
 }
+
+// busyStore is the real store whose first failBatches batches fail as a
+// struggling MySQL's do (EUNAVAILABLE), counting the single-row writes.
+type busyStore struct {
+	*store.DB
+	failBatches atomic.Int64
+	batches     atomic.Int64
+	singles     atomic.Int64
+}
+
+func (b *busyStore) WriteCallLog(ctx context.Context, creates []*ringdesk.Call, updates map[string]ringdesk.CallUpdate,
+	events []ringdesk.CallEvent) ([]string, error) {
+	b.batches.Add(1)
+	if b.failBatches.Add(-1) >= 0 {
+		return nil, ringdesk.Errorf(ringdesk.EUNAVAILABLE, "MySQL did not take the batch in time (test).")
+	}
+	return b.DB.WriteCallLog(ctx, creates, updates, events)
+}
+
+func (b *busyStore) CreateCall(ctx context.Context, c *ringdesk.Call) error {
+	b.singles.Add(1)
+	return b.DB.CreateCall(ctx, c)
+}
+
+func (b *busyStore) UpdateCall(ctx context.Context, id string, u ringdesk.CallUpdate) error {
+	b.singles.Add(1)
+	return b.DB.UpdateCall(ctx, id, u)
+}
+
+func (b *busyStore) AppendCallEvent(ctx context.Context, ev ringdesk.CallEvent) error {
+	b.singles.Add(1)
+	return b.DB.AppendCallEvent(ctx, ev)
+}
+
+// TestCallLogBusyMySQL: a batch that fails because MySQL is struggling is
+// tried again as a batch, never split into single-row writes; one that
+// fails twice is spooled whole.
+func TestCallLogBusyMySQL(t *testing.T) {
+	for _, fails := range []int64{1, 2} {
+		t.Run(fmt.Sprintf("fails=%d", fails), func(t *testing.T) {
+			db := &busyStore{DB: storetest.MustOpenDB(t, "GB")}
+			db.failBatches.Store(fails)
+			log := telephony.NewCallLog(db, t.TempDir(), quiet())
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			now := time.Now().UTC().Truncate(time.Millisecond)
+			for i := range 20 {
+				id := fmt.Sprintf("busy-%02d", i)
+				log.Create(ringdesk.Call{ID: id, Direction: ringdesk.Inbound, CallerRaw: "1", OfferedAt: now})
+				log.Event(ringdesk.CallEvent{CallID: id, Seq: 1, Kind: "offered", At: now})
+				log.Update(id, ringdesk.CallUpdate{State: ringdesk.CallStateQueued})
+			}
+			if err := log.Open(); err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = log.Close(ctx) }()
+			if err := log.Sync(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if fails == 1 && (db.singles.Load() != 0 || log.Spooled() || db.batches.Load() != 2) {
+				t.Fatalf("after one failed batch: %d batches, %d single writes, spooled %t; want 2, 0, false",
+					db.batches.Load(), db.singles.Load(), log.Spooled())
+			}
+			if fails == 2 && (db.singles.Load() != 0 || !log.Spooled()) {
+				t.Fatalf("after two failed batches: %d single writes, spooled %t; want 0, true", db.singles.Load(), log.Spooled())
+			}
+		})
+	}
+}
