@@ -160,6 +160,13 @@ func validReason(s string) bool {
 // encode builds an envelope; payload marshalling of our own types does not
 // fail.
 func encode(typ, id string, payload any) ringdesk.DeskMessage {
+	// The payloads of every call (progress, agent states) encode
+	// themselves, without reflection.
+	if a, ok := payload.(interface{ AppendJSON([]byte) ([]byte, bool) }); ok {
+		if p, ok := a.AppendJSON(make([]byte, 0, 256)); ok {
+			return ringdesk.DeskMessage{Type: typ, V: Version, ID: id, Payload: p}
+		}
+	}
 	p, err := json.Marshal(payload)
 	if err != nil {
 		p = []byte("{}")
