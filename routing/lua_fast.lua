@@ -76,6 +76,33 @@ local function fast_enqueue(ARGV)
   return true, {'ringing', '', q, 0, aid}
 end
 
+-- make_available makes an agent (from: on-call, wrap-up or away; with
+-- memberships qs) available, as set_agent and then match_agent do: in
+-- every queue's available set, and offered the best waiting call by the
+-- library's match_agent only when one of its queues has calls waiting.
+-- Returns whether match_agent ran (the agent may be ringing now).
+local function make_available(aid, ak, from, day, calls, qs)
+  redis.call('HSET', ak, 'state', 'available', 'reason', '', 'since', NOWS, 'call', '', 'queue', '', 'idle', NOWS)
+  local ag = {state = 'available', reason = '', call = '', queue = '', idle = NOWS, day = day, calls = calls, qs = qs}
+  local ms = agent_queues(aid, ag)
+  local today = calls_today(ag)
+  for _, m in ipairs(ms) do
+    redis.call('ZADD', qkey(m[1], ':avail'), n2s(ascore(qcfg(m[1]).strategy, m[2], m[3], today, NOW)), aid)
+  end
+  emit(false, 'agent-state', '', aid, '', '', 'from', from, 'state', 'available', 'reason', '')
+  for _, m in ipairs(ms) do
+    local mq = m[1]
+    if not NOWAIT[mq] then
+      if redis.call('EXISTS', qkey(mq, ':wait')) == 1 then
+        lib().match_agent(aid, ag)
+        return true
+      end
+      NOWAIT[mq] = true
+    end
+  end
+  return false
+end
+
 -- fast_end: an answered call whose agent is on it and carries their
 -- memberships ends; the agent goes to wrap-up, or is available again and
 -- offered the best waiting call (by the library's match_agent, only when
@@ -113,22 +140,7 @@ local function fast_end(ARGV)
     redis.call('ZADD', P .. 'wrap', n2s(NOW + wrap), aid)
     return true, 'ended'
   end
-  redis.call('HSET', ak, 'state', 'available', 'reason', '', 'since', NOWS, 'call', '', 'queue', '', 'idle', NOWS)
-  local ag = {state = 'available', reason = '', call = '', queue = '', idle = NOWS, day = a[4], calls = a[5], qs = a[6]}
-  local ms = agent_queues(aid, ag)
-  local calls = calls_today(ag)
-  for _, m in ipairs(ms) do
-    redis.call('ZADD', qkey(m[1], ':avail'), n2s(ascore(qcfg(m[1]).strategy, m[2], m[3], calls, NOW)), aid)
-  end
-  emit(false, 'agent-state', '', aid, '', '', 'from', 'on-call', 'state', 'available', 'reason', '')
-  local waiting = false
-  for _, m in ipairs(ms) do
-    local mq = m[1]
-    if not NOWAIT[mq] then
-      if redis.call('EXISTS', qkey(mq, ':wait')) == 1 then waiting = true else NOWAIT[mq] = true end
-    end
-  end
-  if waiting then lib().match_agent(aid, ag) end
+  make_available(aid, ak, 'on-call', a[4], a[5], a[6])
   return true, 'ended'
 end
 
@@ -147,23 +159,6 @@ local function fast_agent(ARGV)
     return false
   end
   if from == 'wrap-up' then redis.call('ZREM', P .. 'wrap', aid) end
-  redis.call('HSET', ak, 'state', 'available', 'reason', '', 'since', NOWS, 'call', '', 'queue', '', 'idle', NOWS)
-  local ag = {state = 'available', reason = '', call = '', queue = '', idle = NOWS, day = a[2], calls = a[3], qs = a[4]}
-  local ms = agent_queues(aid, ag)
-  local calls = calls_today(ag)
-  for _, m in ipairs(ms) do
-    redis.call('ZADD', qkey(m[1], ':avail'), n2s(ascore(qcfg(m[1]).strategy, m[2], m[3], calls, NOW)), aid)
-  end
-  emit(false, 'agent-state', '', aid, '', '', 'from', from, 'state', 'available', 'reason', '')
-  for _, m in ipairs(ms) do
-    local mq = m[1]
-    if not NOWAIT[mq] then
-      if redis.call('EXISTS', qkey(mq, ':wait')) == 1 then
-        lib().match_agent(aid, ag)
-        return true, redis.call('HGET', ak, 'state')
-      end
-      NOWAIT[mq] = true
-    end
-  end
+  if make_available(aid, ak, from, a[2], a[3], a[4]) then return true, redis.call('HGET', ak, 'state') end
   return true, 'available'
 end
