@@ -107,7 +107,7 @@ func (db *DB) WriteCallLog(ctx context.Context, creates []*ringdesk.Call, update
 		// Said as EUNAVAILABLE so that the call log retries the batch (or
 		// spools it) rather than writing its rows one by one to a server
 		// that is already struggling.
-		return nil, fmt.Errorf("%w: %v", ringdesk.Errorf(ringdesk.EUNAVAILABLE, "MySQL did not take the call log batch in time."), err)
+		return nil, fmt.Errorf("%w: %v", ringdesk.Errorf(ringdesk.EUNAVAILABLE, "MySQL could not take the call log batch (out of time, connection lost or a lock given up)."), err)
 	}
 	return missing, err
 }
