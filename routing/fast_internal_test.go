@@ -73,8 +73,12 @@ func runFastScenario(t *testing.T, libraryOnly, requireDesk bool) (state, replie
 		}
 	}
 	var log []string
+	// Each operation in a millisecond of its own: longest-idle order comes
+	// from idle times in ms (ties go by agent id), so two runs agree only
+	// if no two agents ever free up in the same millisecond.
 	note := func(what string, v any, err error) {
 		log = append(log, fmt.Sprintf("%s: %+v %v", what, v, err))
+		time.Sleep(2 * time.Millisecond)
 	}
 	enq := func(id string, prio int, qs ...string) string {
 		p, err := r.Enqueue(ctx, &ringdesk.WaitingCall{ID: id, Queues: qs, Priority: prio, CallerE164: "+15550100"})
@@ -90,7 +94,6 @@ func runFastScenario(t *testing.T, libraryOnly, requireDesk bool) (state, replie
 	}
 	for _, a := range []string{"a1", "a2", "a3", "a4", "a5", "a6", "a7", "a8", "a9"} {
 		note("login "+a, nil, r.Login(ctx, a, true))
-		time.Sleep(2 * time.Millisecond) // distinct idle times
 	}
 	// Offered at once, answered, ended: the agent is available again.
 	for i, q := range []string{"idle", "idle", "skills", "fewest", "rr", "widen", "small"} {
