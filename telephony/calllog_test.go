@@ -406,3 +406,42 @@ func TestCallLogBusyMySQL(t *testing.T) {
 		})
 	}
 }
+
+// TestCallLogReplayInBatches: a spool is replayed in batches of writes,
+// not a statement per record (a long outage spools hundreds of thousands).
+func TestCallLogReplayInBatches(t *testing.T) {
+	db := &busyStore{DB: storetest.MustOpenDB(t, "GB")}
+	db.failBatches.Store(2) // the first batch fails twice: spooled
+	dir := t.TempDir()
+	log := telephony.NewCallLog(db, dir, quiet(), telephony.WithReplayInterval(50*time.Millisecond))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	const calls = 1250 // 2,500 records: the first drain takes 1,000
+	for i := range calls {
+		id := fmt.Sprintf("spooled-%04d", i)
+		log.Create(ringdesk.Call{ID: id, Direction: ringdesk.Inbound, CallerRaw: "1", OfferedAt: now})
+		log.Event(ringdesk.CallEvent{CallID: id, Seq: 1, Kind: "offered", At: now})
+	}
+	if err := log.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = log.Close(ctx) }()
+	if err := log.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for log.Spooled() {
+		if ctx.Err() != nil {
+			t.Fatal("spool never replayed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, i := range []int{0, 600, calls - 1} {
+		if _, err := db.FindCallByID(ctx, fmt.Sprintf("spooled-%04d", i)); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	if db.singles.Load() != 0 || db.batches.Load() > 5 {
+		t.Fatalf("%d batches and %d single writes for 2,500 records; want at most 5 and none", db.batches.Load(), db.singles.Load())
+	}
+}
