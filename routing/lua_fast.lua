@@ -128,12 +128,7 @@ local function fast_end(ARGV)
   redis.call('PEXPIRE', ck, KEEPMS)
   emit(false, 'ended', id, aid, q, node, 'result', 'completed', 'wait_ms', n2s(answered - num(c[5], NOW)),
     'talk_ms', n2s(talk))
-  local st = qstats(q)
-  local handled = num(st.handled, 0) + 1
-  local aht = num(st.aht, 0)
-  aht = aht + (talk + wrap - aht) / math.min(handled, 50)
-  qstats_set(q, 'handled', n2s(handled))
-  qstats_set(q, 'aht', n2s(aht))
+  fold_handle_time(q, talk + wrap)
   if wrap > 0 then
     redis.call('HSET', ak, 'state', 'wrap-up', 'reason', '', 'since', NOWS, 'call', id, 'queue', q, 'idle', a[3] or '0')
     emit(false, 'agent-state', id, aid, q, '', 'from', 'on-call', 'state', 'wrap-up', 'reason', '')

@@ -72,6 +72,17 @@ local function qstats_set(q, k, v)
   QSDIRTY[q] = true
 end
 
+-- fold_handle_time counts a handled call in q's statistics and folds its
+-- handle time (talk + wrap-up, ms) into the queue's average (a moving
+-- average over the last 50 calls).
+local function fold_handle_time(q, ms)
+  local st = qstats(q)
+  local handled = num(st.handled, 0) + 1
+  local aht = num(st.aht, 0)
+  qstats_set(q, 'handled', n2s(handled))
+  qstats_set(q, 'aht', n2s(aht + (ms - aht) / math.min(handled, 50)))
+end
+
 local NOTICE_KINDS = {['offer'] = true, ['ring-no-answer'] = true, ['overflow'] = true, ['ended'] = true,
   ['requeued'] = true}
 -- Events are gathered while a script runs and written by flush as one
@@ -573,12 +584,7 @@ local function finish_agent(id, c, talk)
   local aid, q = c.agent, c.queue
   local cfg = qcfg(q)
   local wrap = num(cfg.wrap, 0)
-  local st = qstats(q)
-  local handled = num(st.handled, 0) + 1
-  local aht = num(st.aht, 0)
-  aht = aht + (talk + wrap - aht) / math.min(handled, 50)
-  qstats_set(q, 'handled', n2s(handled))
-  qstats_set(q, 'aht', n2s(aht))
+  fold_handle_time(q, talk + wrap)
   local a = load_agent(aid)
   if a.state ~= 'on-call' or a.call ~= id then return end
   if wrap > 0 then
