@@ -50,9 +50,22 @@ type InboundConfig struct {
 	Normalizer    ringdesk.PhoneNormalizer
 	Logger        *slog.Logger
 
-	// LookupBudget bounds the customer lookup: past it the pop says
-	// "unavailable" and the call routes anyway. Default 300 ms.
+	// LookupBudget bounds how long the pop waits for the customer
+	// lookup: past it the pop says "unavailable" and the call routes
+	// anyway. Default 300 ms.
 	LookupBudget time.Duration
+	// LookupTimeout bounds the lookup's queries themselves, which go on
+	// past the budget: go-sql-driver/mysql closes the connection of a
+	// query cancelled mid-flight, and when MySQL is late because it is
+	// overloaded, reconnecting (a new server thread, the handshake, the
+	// session's settings) adds to its load. Default 5 s.
+	LookupTimeout time.Duration
+	// MaxLookups bounds the lookups running at once, late ones included.
+	// A call arriving while that many run pops "unavailable" at once
+	// instead of queueing for MySQL behind them. Default 16: half of the
+	// store's default pool, so that the call log and the pages keep
+	// theirs.
+	MaxLookups int
 	// QueuedInterval is how often 182 Queued is repeated while the caller
 	// waits (upstream Timer C needs one at least every 60 s). Default 30 s.
 	QueuedInterval time.Duration
@@ -95,6 +108,10 @@ type Inbound struct {
 	calls map[string]*liveCall // by call id
 	aors  map[int64]aorEntry   // agents' SIP user names, so MySQL stays off the ring path
 	bySIP map[string]*liveCall // by the SIP Call-ID of either leg
+
+	lookups     chan struct{} // one token per lookup running (MaxLookups)
+	lateLookups atomic.Int64  // lookups still running when their pop went out
+	shedLookups atomic.Int64  // lookups not run: MaxLookups were running
 
 	closing atomic.Bool
 	quit    chan struct{} // closed when Close gives up waiting: live calls end
@@ -170,6 +187,13 @@ func NewInbound(cfg InboundConfig) (*Inbound, error) {
 	if cfg.LookupBudget <= 0 {
 		cfg.LookupBudget = 300 * time.Millisecond
 	}
+	if cfg.LookupTimeout <= 0 {
+		cfg.LookupTimeout = 5 * time.Second
+	}
+	cfg.LookupTimeout = max(cfg.LookupTimeout, cfg.LookupBudget)
+	if cfg.MaxLookups <= 0 {
+		cfg.MaxLookups = 16
+	}
 	if cfg.QueuedInterval <= 0 || cfg.QueuedInterval > 60*time.Second {
 		cfg.QueuedInterval = 30 * time.Second
 	}
@@ -180,7 +204,14 @@ func NewInbound(cfg InboundConfig) (*Inbound, error) {
 		cfg.HistoryLimit = 5
 	}
 	return &Inbound{cfg: cfg, log: cfg.Logger, calls: map[string]*liveCall{}, bySIP: map[string]*liveCall{},
-		aors: map[int64]aorEntry{}, quit: make(chan struct{})}, nil
+		aors: map[int64]aorEntry{}, lookups: make(chan struct{}, cfg.MaxLookups), quit: make(chan struct{})}, nil
+}
+
+// LookupStats counts the customer lookups that missed their pop: late
+// ones (still running at the budget; they finish on their own) and shed
+// ones (not run, as MaxLookups were running). For metrics.
+func (in *Inbound) LookupStats() (late, shed int64) {
+	return in.lateLookups.Load(), in.shedLookups.Load()
 }
 
 // Register installs the INVITE, ACK, BYE and CANCEL handlers on srv. Call
@@ -901,40 +932,104 @@ func (in *Inbound) handleBye(req *sip.Request, tx sip.ServerTransaction) {
 	}
 }
 
-// lookup finds the caller's customer records within the lookup budget.
+// lookup finds the caller's customer, with their recent history and open
+// cases when there is exactly one, for the pop. It waits at most the
+// budget: the queries run in a goroutine of their own that outlives a
+// late lookup (see LookupTimeout), and what they find later is dropped.
+// At most MaxLookups run at once; beyond them the lookup is skipped.
 func (in *Inbound) lookup(c *liveCall) {
 	if c.caller.Anonymous || c.caller.Phone.E164 == "" {
 		c.match = ringdesk.MatchUnknown
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), in.cfg.LookupBudget)
-	defer cancel()
-	cs, err := in.cfg.Customers.LookupByPhone(ctx, c.caller.Phone.E164)
+	select {
+	case in.lookups <- struct{}{}:
+	default:
+		in.shedLookups.Add(1)
+		in.log.Warn("customer lookup skipped: too many lookups running", "call_id", c.id,
+			"max_lookups", in.cfg.MaxLookups, "caller", MaskNumber(c.caller.Phone.E164))
+		c.match = ringdesk.MatchUnavailable
+		return
+	}
+	// found gets the match and then, for one customer, the match with
+	// its history and cases.
+	found := make(chan lookupResult, 2)
+	start := time.Now()
+	in.wg.Add(1)
+	go func() {
+		defer in.wg.Done()
+		defer func() { <-in.lookups }()
+		ctx, cancel := context.WithTimeout(context.Background(), in.cfg.LookupTimeout)
+		defer cancel()
+		err := in.findCustomer(ctx, c.caller.Phone.E164, found)
+		if took := time.Since(start); took > in.cfg.LookupBudget {
+			in.log.Info("late customer lookup finished", "call_id", c.id, "took", took, "error", err)
+		}
+	}()
+	budget := time.NewTimer(in.cfg.LookupBudget)
+	defer budget.Stop()
+	var r lookupResult
+	select {
+	case r = <-found:
+	case <-budget.C:
+		in.lateLookups.Add(1)
+		in.log.Warn("customer lookup over budget: the pop goes without the record", "call_id", c.id,
+			"budget", in.cfg.LookupBudget, "caller", MaskNumber(c.caller.Phone.E164))
+		c.match = ringdesk.MatchUnavailable
+		return
+	}
+	if r.match == ringdesk.MatchOne {
+		select {
+		case r = <-found:
+		case <-budget.C: // the record without its history
+			in.lateLookups.Add(1)
+		}
+	}
+	c.match, c.customers, c.history, c.cases = r.match, r.customers, r.history, r.cases
+}
+
+// lookupResult is what a customer lookup found.
+type lookupResult struct {
+	match     string
+	customers []*ringdesk.Customer
+	history   []ringdesk.HistoryItem
+	cases     []ringdesk.Case
+}
+
+// findCustomer runs the lookup's queries and sends what they found on
+// found (buffered for two): the match, then for one customer the match
+// with the history and open cases that could be read. It returns the
+// phone lookup's error, for the log.
+func (in *Inbound) findCustomer(ctx context.Context, e164 string, found chan<- lookupResult) error {
+	cs, err := in.cfg.Customers.LookupByPhone(ctx, e164)
 	switch {
 	case err != nil:
-		in.log.Warn("customer lookup unavailable", "error", err, "caller", MaskNumber(c.caller.Phone.E164))
-		c.match = ringdesk.MatchUnavailable
+		in.log.Warn("customer lookup unavailable", "error", err, "caller", MaskNumber(e164))
+		found <- lookupResult{match: ringdesk.MatchUnavailable}
+		return err
 	case len(cs) == 0:
-		c.match = ringdesk.MatchUnknown
-	case len(cs) == 1:
-		c.match = ringdesk.MatchOne
-		c.customers = cs
-		// History and open cases at once: the pop waits for the slower of
-		// the two queries, not their sum.
-		var wg sync.WaitGroup
-		wg.Go(func() {
-			if h, err := in.cfg.Customers.CustomerHistory(ctx, cs[0].ID, in.cfg.HistoryLimit); err == nil {
-				c.history = h
-			}
-		})
-		if oc, err := in.cfg.Customers.FindOpenCases(ctx, cs[0].ID, in.cfg.HistoryLimit); err == nil {
-			c.cases = oc
-		}
-		wg.Wait()
-	default:
-		c.match = ringdesk.MatchSeveral
-		c.customers = cs
+		found <- lookupResult{match: ringdesk.MatchUnknown}
+		return nil
+	case len(cs) > 1:
+		found <- lookupResult{match: ringdesk.MatchSeveral, customers: cs}
+		return nil
 	}
+	r := lookupResult{match: ringdesk.MatchOne, customers: cs}
+	found <- r
+	// History and open cases at once: the pop waits for the slower of
+	// the two queries, not their sum.
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if h, err := in.cfg.Customers.CustomerHistory(ctx, cs[0].ID, in.cfg.HistoryLimit); err == nil {
+			r.history = h
+		}
+	})
+	if oc, err := in.cfg.Customers.FindOpenCases(ctx, cs[0].ID, in.cfg.HistoryLimit); err == nil {
+		r.cases = oc
+	}
+	wg.Wait()
+	found <- r
+	return nil
 }
 
 // pop builds the screen-pop once the customer lookup is in.

@@ -3,6 +3,7 @@ package telephony_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -40,6 +41,7 @@ const (
 type callEnv struct {
 	t      *testing.T
 	db     *store.DB
+	dsn    string // db's
 	rdb    redisClient
 	agents []agentUser
 	site   string
@@ -77,8 +79,8 @@ type envOptions struct {
 	members  int
 	maxLen   int
 	maxWait  time.Duration
-	// slowLookup makes the customer lookup hang past its budget.
-	slowLookup bool
+	// maxLookups is the Inbound's MaxLookups (0: its default).
+	maxLookups int
 	// join starts a second node on join's MySQL, Redis site, users and
 	// queues; node names it (default "node-a").
 	join *callEnv
@@ -96,12 +98,13 @@ func newCallEnv(t *testing.T, opt envOptions) (*callEnv, []agentUser) {
 		opt.node = "node-a"
 	}
 	var db *store.DB
+	var dsn string
 	var rdb redisClient
 	var site string
 	if opt.join != nil {
-		db, rdb, site = opt.join.db, opt.join.rdb, opt.join.site
+		db, dsn, rdb, site = opt.join.db, opt.join.dsn, opt.join.rdb, opt.join.site
 	} else {
-		db = storetest.MustOpenDB(t, "GB")
+		db, dsn = storetest.MustOpenDBWithDSN(t, "GB")
 		rdb, site = routingtest.MustRedis(t)
 	}
 	ctx := context.Background()
@@ -180,16 +183,12 @@ func newCallEnv(t *testing.T, opt envOptions) (*callEnv, []agentUser) {
 	if err := dids.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
-	env := &callEnv{t: t, db: db, rdb: rdb, agents: agents, site: site, router: router, regs: routing.NewRegistrations(rdb, site), hub: hub,
+	env := &callEnv{t: t, db: db, dsn: dsn, rdb: rdb, agents: agents, site: site, router: router, regs: routing.NewRegistrations(rdb, site), hub: hub,
 		http: hs, auth: auth, calls: calls, logs: logs}
-	var customers telephony.CustomerLookup = db
-	if opt.slowLookup {
-		customers = slowLookup{db}
-	}
 	in, err := telephony.NewInbound(telephony.InboundConfig{
-		Node: opt.node, Router: router, Desks: hub, Registrations: env.regs, Customers: customers, Agents: db,
-		LookupBudget: 200 * time.Millisecond,
-		Calls:        calls, DIDs: dids, Admission: adm, Normalizer: db.Normalizer(), Logger: logger,
+		Node: opt.node, Router: router, Desks: hub, Registrations: env.regs, Customers: db, Agents: db,
+		LookupBudget: 200 * time.Millisecond, MaxLookups: opt.maxLookups,
+		Calls: calls, DIDs: dids, Admission: adm, Normalizer: db.Normalizer(), Logger: logger,
 		QueuedInterval: 2 * time.Second,
 		OnPop: func(callID, agentID string, a, b time.Duration) {
 			env.mu.Lock()
@@ -1032,31 +1031,95 @@ func TestInboundMaxWait(t *testing.T) {
 	}
 }
 
-// slowLookup is a customer lookup that answers only when its deadline
-// has passed, like a MySQL that hangs.
-type slowLookup struct{ *store.DB }
-
-func (s slowLookup) LookupByPhone(ctx context.Context, raw string) ([]*ringdesk.Customer, error) {
-	<-ctx.Done()
-	return nil, ctx.Err()
-}
-
-// TestInboundLookupUnavailable: a customer lookup past its budget pops
-// "unavailable" and the call still routes and connects.
+// TestInboundLookupUnavailable: while MySQL cannot answer the customer
+// lookup (another session holds a write lock on the phones), a call's pop
+// says "unavailable" once the budget has passed and the call still routes
+// and connects; a call arriving while MaxLookups run is not looked up at
+// all. The late query is not cancelled (the driver would drop its
+// connection): it finishes once the lock is gone.
 func TestInboundLookupUnavailable(t *testing.T) {
-	env, agents := newCallEnv(t, envOptions{slowLookup: true})
-	desk := env.desk(agents[0], true)
-	ph := env.phone(agents[0], "agent_answer.xml", "-d", "100")
-	errc := make(chan error, 1)
-	go func() { errc <- env.call("trunk_call.xml", knownPhone, 200*time.Millisecond) }()
-	pop, _ := desk.pop(20 * time.Second)
-	if pop.Match != ringdesk.MatchUnavailable || pop.CallerE164 != knownPhone {
-		t.Fatalf("pop %+v: want lookup unavailable with the caller's number", pop)
-	}
-	if err := <-errc; err != nil {
+	env, agents := newCallEnv(t, envOptions{maxLookups: 1})
+	ctx := context.Background()
+	sqldb, err := sql.Open("mysql", env.dsn)
+	if err != nil {
 		t.Fatal(err)
 	}
-	ph.wait(t)
+	defer sqldb.Close()
+	lock, err := sqldb.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if _, err := lock.ExecContext(ctx, "LOCK TABLES customer_phones WRITE"); err != nil {
+		t.Fatal(err)
+	}
+	unlocked := false
+	unlock := func() {
+		if !unlocked {
+			unlocked = true
+			if _, err := lock.ExecContext(ctx, "UNLOCK TABLES"); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	defer unlock()
+
+	pops := make(chan deskMsg, 2)
+	var phones []*phone
+	for _, a := range agents[:2] {
+		d := env.desk(a, true)
+		go func() { pops <- d.next(agentdesk.TypePop, 30*time.Second) }()
+		phones = append(phones, env.phone(a, "agent_answer.xml", "-d", "100"))
+	}
+	errc := make(chan error, 2)
+	// The first call stays up while the second comes in, which goes to
+	// the other agent.
+	go func() { errc <- env.call("trunk_call.xml", knownPhone, 3*time.Second) }()
+	popOf := func() *ringdesk.Pop {
+		t.Helper()
+		m := <-pops
+		if m.Type == "" {
+			t.Fatal("no pop reached the desks")
+		}
+		var p ringdesk.Pop
+		if err := json.Unmarshal(m.Payload, &p); err != nil {
+			t.Fatal(err)
+		}
+		return &p
+	}
+	for i, want := range []struct{ late, shed int64 }{{1, 0}, {1, 1}} {
+		if i == 1 {
+			go func() { errc <- env.call("trunk_call.xml", knownPhone, 200*time.Millisecond) }()
+		}
+		pop := popOf()
+		if pop.Match != ringdesk.MatchUnavailable || pop.CallerE164 != knownPhone {
+			t.Fatalf("pop %d %+v: want lookup unavailable with the caller's number", i+1, pop)
+		}
+		if late, shed := env.in.LookupStats(); late != want.late || shed != want.shed {
+			t.Fatalf("after pop %d: %d late and %d shed lookups, want %d and %d", i+1, late, shed, want.late, want.shed)
+		}
+	}
+	for range 2 {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, ph := range phones {
+		ph.wait(t)
+	}
+	unlock()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(env.logs.String(), `msg="late customer lookup finished"`) {
+		if time.Now().After(deadline) {
+			t.Fatal("the late lookup did not finish after the lock was gone")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, l := range strings.Split(env.logs.String(), "\n") {
+		if strings.Contains(l, `msg="late customer lookup finished"`) && !strings.Contains(l, "error=<nil>") {
+			t.Fatalf("the late lookup failed instead of finishing: %s", l)
+		}
+	}
 	env.finalCall(ringdesk.CallStateEnded)
 }
 

@@ -125,6 +125,18 @@ func (m *Main) Open(ctx context.Context) error {
 			}, func() float64 { return float64(calls.SpoolBytes()) }),
 		)
 	}
+	if in := m.Inbound; in != nil {
+		m.metrics.MustRegister(
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "ringdesk_lookup_late_total",
+				Help: "Customer lookups still running when their pop went out (the pop said unavailable, or lacked the history).",
+			}, func() float64 { late, _ := in.LookupStats(); return float64(late) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "ringdesk_lookup_shed_total",
+				Help: "Customer lookups not run because the most allowed at once (16) were running (the pop said unavailable).",
+			}, func() float64 { _, shed := in.LookupStats(); return float64(shed) }),
+		)
+	}
 	m.HTTP.Mount("GET /desk/ws", m.Desk)
 	if err := m.HTTP.Open(); err != nil {
 		return err
