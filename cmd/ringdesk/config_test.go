@@ -93,6 +93,8 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"bad duration", "", map[string]string{"RINGDESK_SHUTDOWN_TIMEOUT": "soon"}, "shutdown_timeout", "duration"},
 		{"short duration", "shutdown_timeout: 10ms\n", nil, "shutdown_timeout", "between"},
 		{"bad node", "node: \"a b\"\n", nil, "node", "letters"},
+		{"gc percent too low", "runtime:\n  gc_percent: 10\n", nil, "runtime.gc_percent", "between"},
+		{"gc percent not a number", "", map[string]string{"RINGDESK_RUNTIME_GC_PERCENT": "lots"}, "runtime.gc_percent", "whole number"},
 		{"spool cap too small", "calls:\n  spool_max_bytes: 100\n", nil, "calls.spool_max_bytes", "minimum"},
 		{"tls without cert", "sip:\n  listen_tls: \":5061\"\n", nil, "sip.listen_tls", "tls_cert"},
 		{"tls cert missing", "sip:\n  listen_tls: \":5061\"\n  tls_cert: /nonexistent.pem\n  tls_key: /nonexistent.key\n", nil, "sip.tls_cert", "cannot load"},

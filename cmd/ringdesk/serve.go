@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -392,6 +393,12 @@ func runServe(ctx context.Context, env *cliEnv, args []string) error {
 		return errUsage
 	}
 	m := &Main{Config: cfg, Logger: newLogger(cfg, env.stderr)}
+	// The Go runtime has read GOGC already; an operator's GOGC wins.
+	if v := env.getenv("GOGC"); v != "" {
+		m.Logger.Info("GOGC is set: runtime.gc_percent is not used", "gogc", v)
+	} else {
+		debug.SetGCPercent(cfg.Runtime.GCPercent)
+	}
 	if err := m.Open(ctx); err != nil {
 		m.Close()
 		return err

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -98,7 +99,8 @@ func TestServeHealthAndMetrics(t *testing.T) {
 	if !strings.Contains(string(b), `ringdesk_http_requests_total{code="2xx",route="GET /healthz"} 1`) {
 		t.Errorf("metrics do not count the health request:\n%.2000s", b)
 	}
-	for _, want := range []string{"ringdesk_calllog_spool_overflow_total 0", "ringdesk_calllog_spool_bytes 0"} {
+	for _, want := range []string{"ringdesk_calllog_spool_overflow_total 0", "ringdesk_calllog_spool_bytes 0",
+		"ringdesk_lookup_late_total 0", "ringdesk_lookup_shed_total 0"} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("metrics lack %q:\n%.2000s", want, b)
 		}
@@ -127,7 +129,8 @@ func TestServeStopsOnSignalAndRejectsBadConfig(t *testing.T) {
 	ln.Close()
 	env := &cliEnv{stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard, getenv: func(k string) string {
 		return map[string]string{"RINGDESK_MYSQL_DSN": cfg.MySQL.DSN, "RINGDESK_REDIS_ADDRS": cfg.Redis.Addrs[0], "RINGDESK_HTTP_LISTEN": addr,
-			"RINGDESK_SIP_LISTEN_UDP": "127.0.0.1:0", "RINGDESK_SIP_LISTEN_TCP": "127.0.0.1:0", "RINGDESK_REDIS_SITE": cfg.Redis.Site, "RINGDESK_CALLS_SPOOL_DIR": cfg.Calls.SpoolDir}[k]
+			"RINGDESK_SIP_LISTEN_UDP": "127.0.0.1:0", "RINGDESK_SIP_LISTEN_TCP": "127.0.0.1:0", "RINGDESK_REDIS_SITE": cfg.Redis.Site, "RINGDESK_CALLS_SPOOL_DIR": cfg.Calls.SpoolDir,
+			"RINGDESK_RUNTIME_GC_PERCENT": "300"}[k]
 	}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int)
@@ -142,6 +145,10 @@ func TestServeStopsOnSignalAndRejectsBadConfig(t *testing.T) {
 			t.Fatal("serve did not come up")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	// serve set the collector's pace (no GOGC in its environment).
+	if prev := debug.SetGCPercent(100); prev != 300 {
+		t.Errorf("GC percent %d while serving, want runtime.gc_percent's 300", prev)
 	}
 	cancel() // as SIGTERM does through signal.NotifyContext
 	select {
