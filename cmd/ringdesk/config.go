@@ -132,14 +132,18 @@ func DefaultConfig() Config {
 }
 
 // DefaultGCPercent is serve's GOGC. Go's 100 collects each time the heap
-// doubles; the call path keeps every SIP transaction for its timers (up to
-// 32 s), so under load the live heap is large and each collection's mark
-// phase takes a share of the CPU for tens to hundreds of milliseconds,
-// which is where the call path's slowest pops came from. Measured with
-// scripts/bench.sh at 500 calls/s on a 2-core machine: INVITE→pop p99
-// 93–188 ms at GOGC 100, 50–76 ms at 400 (CPU per call 5 % lower, RSS
-// 250 → 400 MiB over a 10 s step).
-const DefaultGCPercent = 400
+// doubles; the call path keeps every SIP transaction for its timers (sipgo:
+// 32 s), so under load the live heap is large (~330 MB at 500 calls/s) and
+// each collection's mark phase takes a share of the CPU for up to half a
+// second: the windows of the slowest pops line up with them (gctrace).
+// Fewer collections cost memory. scripts/bench.sh at 500 calls/s on a
+// 2-core machine, INVITE→pop p99 / CPU per call / RSS:
+// 10 s steps: GOGC 100 93–188 ms, 1.72 ms, 240 MiB; 400 49–77 ms, 1.66 ms, 390 MiB.
+// 60 s steps (steady state): GOGC 100 238–252 ms, 1.77–1.84 ms, 750 MiB;
+// 200 207 ms, 1.71 ms, 970 MiB; 400 142 ms, 1.65 ms, 1.7 GiB.
+// 200 takes part of the gain for a third more memory; a box with memory to
+// spare may go higher, a small one lower (runtime.gc_percent).
+const DefaultGCPercent = 200
 
 // configKey is one setting as named in the file (dotted), the environment
 // (RINGDESK_ + upper case with underscores) and flags (--dotted.name).
