@@ -155,6 +155,7 @@ type liveCall struct {
 	history   []ringdesk.HistoryItem
 	cases     []ringdesk.Case
 	looked    chan struct{}
+	lookedAt  time.Time // when looked was closed
 	invitedAt time.Time // the trunk's INVITE arrived
 	dlg       *sipgo.DialogServerSession
 	notices   chan ringdesk.RoutingEvent
@@ -457,8 +458,9 @@ func (in *Inbound) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	in.wg.Add(1)
 	go func() {
 		defer in.wg.Done()
-		defer close(c.looked)
 		in.lookup(c)
+		c.lookedAt = time.Now()
+		close(c.looked)
 		if c.match == ringdesk.MatchOne {
 			id := c.customers[0].ID
 			in.cfg.Calls.Update(c.id, ringdesk.CallUpdate{CustomerID: &id})
@@ -613,7 +615,12 @@ func (in *Inbound) offer(c *liveCall, ev ringdesk.RoutingEvent) bool {
 	if in.cfg.OnPop != nil {
 		in.cfg.OnPop(c.id, agentID, poppedAt.Sub(c.invitedAt), ringAt.Sub(poppedAt))
 	}
-	log.Info("agent rung", "invite_to_pop", poppedAt.Sub(c.invitedAt), "pop_to_ring", ringAt.Sub(poppedAt))
+	// Where the time to the pop went: the lookup (MySQL) and the offer
+	// (routing, Redis; queue_wait_ms of it waiting for a free agent) run
+	// at once; the pop waits for both, then goes out.
+	log.Info("agent rung", "invite_to_pop", poppedAt.Sub(c.invitedAt), "pop_to_ring", ringAt.Sub(poppedAt),
+		"invite_to_lookup", c.lookedAt.Sub(c.invitedAt), "invite_to_offer", offeredAt.Sub(c.invitedAt),
+		"queue_wait_ms", ev.Fields["wait_ms"])
 	if err != nil {
 		log.Warn("invite agent", "error", err)
 		in.rona(c, agentID, uid, "invite-failed")
