@@ -60,6 +60,8 @@ type Config struct {
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 
+	// version overrides engineVersion (tests of a mixed site).
+	version string
 	// libraryOnly runs enqueue and end through the library's op_<name>
 	// always, never their fast paths: the tests compare the two.
 	libraryOnly bool
@@ -153,8 +155,10 @@ func NewRouter(rdb redis.UniversalClient, cfg Config) (*Router, error) {
 // Node returns the node id.
 func (r *Router) Node() string { return r.cfg.Node }
 
-// Open loads the scripts, ends the calls a previous process with the same
-// node id left behind (their SIP dialogs died with it: result node-lost),
+// Open loads the scripts, joins the site (ECONFLICT while a live node runs
+// another engine version, see lua_join.lua), ends the calls a previous
+// process with the same node id left behind (their SIP dialogs died with
+// it: result node-lost),
 // heartbeats once and starts the node's loops: the tick (heartbeat and
 // reaper) and the notice reader.
 func (r *Router) Open(ctx context.Context) error {
@@ -162,6 +166,15 @@ func (r *Router) Open(ctx context.Context) error {
 		if err := s.Load(ctx, r.rdb).Err(); err != nil {
 			return formatError("load routing scripts", err)
 		}
+	}
+	// One engine version per site: a node of another version may read
+	// and write the same keys differently.
+	version := r.cfg.version
+	if version == "" {
+		version = engineVersion
+	}
+	if err := r.s.join.Run(ctx, r.rdb, r.keys, r.cfg.Node, version).Err(); err != nil {
+		return formatError("join the site", err)
 	}
 	// Calls this node id still owns are a previous process's: end them.
 	for {
@@ -388,6 +401,9 @@ func codeError(op, msg string) error {
 	if i := strings.Index(msg, " script: "); i >= 0 {
 		msg = msg[:i]
 	}
+	// A script of its own (see newScripts) raises its error, and Redis
+	// puts ERR before a code it does not know.
+	msg = strings.TrimPrefix(msg, "ERR ")
 	for _, code := range []string{ringdesk.ECONFLICT, ringdesk.EINVALID, ringdesk.ENOTFOUND, ringdesk.EUNAVAILABLE} {
 		if rest, ok := strings.CutPrefix(msg, code+" "); ok {
 			return fmt.Errorf("%s: %w", op, ringdesk.Errorf(code, "%s", rest))

@@ -1,7 +1,9 @@
 package routing
 
 import (
+	"crypto/sha256"
 	_ "embed"
+	"encoding/hex"
 	"fmt"
 	"regexp"
 	"sort"
@@ -35,14 +37,34 @@ var (
 	luaRestart string
 	//go:embed lua_batch.lua
 	luaBatch string
+	//go:embed lua_join.lua
+	luaJoin string
 )
+
+// engineRevision counts changes to what the scripts share with Go (reply
+// and event formats) that the scripts' text does not show; bump it with
+// such a change.
+const engineRevision = 1
+
+// engineVersion names this build's routing engine: its scripts and
+// engineRevision. Open refuses to join a site where a live node runs
+// another one (see lua_join.lua).
+var engineVersion = func() string {
+	h := sha256.New()
+	fmt.Fprintf(h, "revision %d\n", engineRevision)
+	for _, src := range []string{luaLib, luaPutQueue, luaAgent, luaEnqueue, luaFast, luaRNA, luaAbandon, luaEnd,
+		luaTick, luaRestart, luaBatch, luaJoin} {
+		fmt.Fprintf(h, "%d\n%s", len(src), src)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:12]
+}()
 
 // scripts are the engine's Lua scripts, loaded once by Open and run by SHA
 // (go-redis falls back to EVAL, which reloads them, after a Redis restart).
 // The operations on calls and agents run through batch (see batcher);
 // the rare ones, putQueue, tick and restart, are scripts of their own.
 type scripts struct {
-	putQueue, batch, tick, restart *redis.Script
+	putQueue, batch, tick, restart, join *redis.Script
 }
 
 // batchOps are the operations of the batch script that the library runs:
@@ -72,6 +94,7 @@ func newScripts(cfg Config) *scripts {
 		batch:    redis.NewScript(batchScript(pre, !cfg.libraryOnly)),
 		tick:     mk(luaTick),
 		restart:  mk(luaRestart),
+		join:     mk(luaJoin),
 	}
 }
 
@@ -107,7 +130,7 @@ func batchScript(pre string, fast bool) string {
 }
 
 func (s *scripts) all() []*redis.Script {
-	return []*redis.Script{s.putQueue, s.batch, s.tick, s.restart}
+	return []*redis.Script{s.putQueue, s.batch, s.tick, s.restart, s.join}
 }
 
 // luaConstants renders the constants the scripts share, the agent state

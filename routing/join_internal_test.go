@@ -1,0 +1,60 @@
+package routing
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ringdesk/ringdesk"
+	"github.com/ringdesk/ringdesk/routing/routingtest"
+)
+
+// TestOneEngineVersionPerSite: a node does not join a site while a live
+// node runs another engine version; nodes of the same version do, and
+// once the other version's node has left (or died), the new one does.
+func TestOneEngineVersionPerSite(t *testing.T) {
+	rdb, site := routingtest.MustRedis(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	open := func(node, version string) (*Router, error) {
+		r, err := NewRouter(rdb, Config{Site: site, Node: node, HeartbeatTTL: time.Second, version: version})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r, r.Open(ctx)
+	}
+	a, err := open("a", "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := open("b", "v1")
+	if err != nil {
+		t.Fatalf("a node of the same version: %v", err)
+	}
+	if _, err := open("c", "v2"); ringdesk.ErrorCode(err) != ringdesk.ECONFLICT ||
+		!strings.Contains(err.Error(), "runs routing engine v1") {
+		t.Fatalf("a node of another version joined beside live ones: %v", err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b.stop() // dies: its heartbeat runs out
+	time.Sleep(1100 * time.Millisecond)
+	c, err := open("c", "v2")
+	if err != nil {
+		t.Fatalf("the new version after the old nodes left: %v", err)
+	}
+	defer c.Close()
+	if _, err := open("a", "v1"); ringdesk.ErrorCode(err) != ringdesk.ECONFLICT {
+		t.Fatalf("an old node came back beside the new one: %v", err)
+	}
+}
+
+// TestEngineVersionNamesTheScripts: the version is the same for the same
+// build and is not the empty string.
+func TestEngineVersionNamesTheScripts(t *testing.T) {
+	if len(engineVersion) != 12 || strings.Trim(engineVersion, "0123456789abcdef") != "" {
+		t.Fatalf("engine version %q: want 12 hex digits", engineVersion)
+	}
+}
