@@ -158,9 +158,8 @@ func (r *Router) Node() string { return r.cfg.Node }
 // Open loads the scripts, joins the site (ECONFLICT while a live node runs
 // another engine version, see lua_join.lua), ends the calls a previous
 // process with the same node id left behind (their SIP dialogs died with
-// it: result node-lost),
-// heartbeats once and starts the node's loops: the tick (heartbeat and
-// reaper) and the notice reader.
+// it: result node-lost), heartbeats once and starts the node's loops: the
+// tick (heartbeat and reaper) and the notice reader.
 func (r *Router) Open(ctx context.Context) error {
 	for _, s := range r.s.all() {
 		if err := s.Load(ctx, r.rdb).Err(); err != nil {
@@ -171,7 +170,7 @@ func (r *Router) Open(ctx context.Context) error {
 	// and write the same keys differently.
 	version := r.cfg.version
 	if version == "" {
-		version = engineVersion
+		version = engineVersion()
 	}
 	if err := r.s.join.Run(ctx, r.rdb, r.keys, r.cfg.Node, version).Err(); err != nil {
 		return formatError("join the site", err)

@@ -49,7 +49,7 @@ const engineRevision = 1
 // engineVersion names this build's routing engine: its scripts and
 // engineRevision. Open refuses to join a site where a live node runs
 // another one (see lua_join.lua).
-var engineVersion = func() string {
+func engineVersion() string {
 	h := sha256.New()
 	fmt.Fprintf(h, "revision %d\n", engineRevision)
 	for _, src := range []string{luaLib, luaPutQueue, luaAgent, luaEnqueue, luaFast, luaRNA, luaAbandon, luaEnd,
@@ -57,7 +57,7 @@ var engineVersion = func() string {
 		fmt.Fprintf(h, "%d\n%s", len(src), src)
 	}
 	return hex.EncodeToString(h.Sum(nil))[:12]
-}()
+}
 
 // scripts are the engine's Lua scripts, loaded once by Open and run by SHA
 // (go-redis falls back to EVAL, which reloads them, after a Redis restart).
