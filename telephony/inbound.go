@@ -62,9 +62,10 @@ type InboundConfig struct {
 	LookupTimeout time.Duration
 	// MaxLookups bounds the lookups running at once, late ones included.
 	// A call arriving while that many run pops "unavailable" at once
-	// instead of queueing for MySQL behind them. Default 16: half of the
-	// store's default pool, so that the call log and the pages keep
-	// theirs.
+	// instead of queueing for MySQL behind them. Default 8: a lookup holds
+	// up to two connections (history and open cases run at once), so at
+	// most half of the store's default pool of 32, and the call log and
+	// the pages keep theirs.
 	MaxLookups int
 	// QueuedInterval is how often 182 Queued is repeated while the caller
 	// waits (upstream Timer C needs one at least every 60 s). Default 30 s.
@@ -193,7 +194,7 @@ func NewInbound(cfg InboundConfig) (*Inbound, error) {
 	}
 	cfg.LookupTimeout = max(cfg.LookupTimeout, cfg.LookupBudget)
 	if cfg.MaxLookups <= 0 {
-		cfg.MaxLookups = 16
+		cfg.MaxLookups = 8
 	}
 	if cfg.QueuedInterval <= 0 || cfg.QueuedInterval > 60*time.Second {
 		cfg.QueuedInterval = 30 * time.Second

@@ -134,7 +134,7 @@ func (m *Main) Open(ctx context.Context) error {
 			}, func() float64 { late, _ := in.LookupStats(); return float64(late) }),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{
 				Name: "ringdesk_lookup_shed_total",
-				Help: "Customer lookups not run because the most allowed at once (16) were running (the pop said unavailable).",
+				Help: "Customer lookups not run because the most allowed at once (8) were running (the pop said unavailable).",
 			}, func() float64 { _, shed := in.LookupStats(); return float64(shed) }),
 		)
 	}
