@@ -72,6 +72,10 @@ type Settings struct {
 	// a-z, 0-9, '-', '_').
 	Dispositions []string
 	AwayReasons  []string
+	// MetricsToken, when set, is the bearer token /metrics requires
+	// (Prometheus: authorization.credentials); empty, /metrics answers
+	// anyone who reaches the web port.
+	MetricsToken string
 }
 
 // DefaultSettings are the settings of a new Server.

@@ -55,6 +55,7 @@ type Config struct {
 		LoginLimitUser int           `yaml:"login_limit_user"`
 		LoginLimitAddr int           `yaml:"login_limit_addr"`
 		LoginWindow    time.Duration `yaml:"login_window"`
+		MetricsToken   string        `yaml:"metrics_token"`
 	} `yaml:"web"`
 	Desk struct {
 		AllowedOrigins []string `yaml:"allowed_origins"`
@@ -172,6 +173,7 @@ func (c *Config) keys() []configKey {
 		{"web.login_limit_user", &c.Web.LoginLimitUser, "login attempts per user name per web.login_window (a success starts again)"},
 		{"web.login_limit_addr", &c.Web.LoginLimitAddr, "failed logins per source address per web.login_window"},
 		{"web.login_window", &c.Web.LoginWindow, "the window of the login limits"},
+		{"web.metrics_token", &c.Web.MetricsToken, "bearer token /metrics requires (at least 16 characters); empty: /metrics is open to whoever reaches the web port"},
 		{"desk.allowed_origins", &c.Desk.AllowedOrigins, "extra origins (scheme://host:port) allowed to open the desk socket; same-origin is always allowed"},
 		{"desk.dispositions", &c.Desk.Dispositions, "the dispositions an agent picks from in wrap-up, comma-separated in env"},
 		{"desk.away_reasons", &c.Desk.AwayReasons, "the reasons an agent picks from when going away (1–32 of a-z 0-9 - _)"},
@@ -383,6 +385,9 @@ func (c *Config) Validate() error {
 	}
 	if err := checkAddr("debug.pprof_listen", c.Debug.PprofListen, true); err != nil {
 		return err
+	}
+	if t := c.Web.MetricsToken; t != "" && (len(t) < 16 || strings.ContainsAny(t, " \t\r\n")) {
+		return bad("web.metrics_token", "a token must be at least 16 characters, without spaces")
 	}
 	if c.Runtime.GCPercent < 25 || c.Runtime.GCPercent > 10000 {
 		return bad("runtime.gc_percent", "%d is not between 25 and 10000", c.Runtime.GCPercent)

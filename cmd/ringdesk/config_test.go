@@ -93,6 +93,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"bad duration", "", map[string]string{"RINGDESK_SHUTDOWN_TIMEOUT": "soon"}, "shutdown_timeout", "duration"},
 		{"short duration", "shutdown_timeout: 10ms\n", nil, "shutdown_timeout", "between"},
 		{"bad node", "node: \"a b\"\n", nil, "node", "letters"},
+		{"short metrics token", "web:\n  metrics_token: short\n", nil, "web.metrics_token", "16 characters"},
 		{"gc percent too low", "runtime:\n  gc_percent: 10\n", nil, "runtime.gc_percent", "between"},
 		{"gc percent not a number", "", map[string]string{"RINGDESK_RUNTIME_GC_PERCENT": "lots"}, "runtime.gc_percent", "whole number"},
 		{"spool cap too small", "calls:\n  spool_max_bytes: 100\n", nil, "calls.spool_max_bytes", "minimum"},

@@ -185,7 +185,7 @@ func (m *Main) newWeb(site string) *web.Server {
 	c := m.Config.Web
 	s.Settings = web.Settings{SecureCookies: c.SecureCookies, SessionIdle: c.SessionIdle, SessionMax: c.SessionMax,
 		LoginLimitUser: c.LoginLimitUser, LoginLimitAddr: c.LoginLimitAddr, LoginWindow: c.LoginWindow,
-		Dispositions: m.Config.Desk.Dispositions, AwayReasons: m.Config.Desk.AwayReasons}
+		Dispositions: m.Config.Desk.Dispositions, AwayReasons: m.Config.Desk.AwayReasons, MetricsToken: c.MetricsToken}
 	return s
 }
 
