@@ -139,7 +139,7 @@ func TestConfigMissingFile(t *testing.T) {
 }
 
 func TestConfigCommand(t *testing.T) {
-	path := writeFile(t, "redis:\n  password: hunter2hunter2\nmysql:\n  dsn: \"u:s3cret@tcp(db:3306)/rd\"\n")
+	path := writeFile(t, "redis:\n  password: hunter2hunter2\nmysql:\n  dsn: \"u:s3cret@tcp(db:3306)/rd\"\nweb:\n  metrics_token: metrics-t0ken-0123456789\n")
 	var out, errOut strings.Builder
 	env := &cliEnv{stdin: strings.NewReader(""), stdout: &out, stderr: &errOut, getenv: func(k string) string {
 		return map[string]string{"RINGDESK_CONFIG": path, "RINGDESK_LOG_LEVEL": "debug"}[k]
@@ -147,12 +147,13 @@ func TestConfigCommand(t *testing.T) {
 	if code := run(context.Background(), env, []string{"config"}); code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
-	for _, want := range []string{"mysql.dsn: u:****@tcp(db:3306)/rd\n", "redis.password: ****\n", "log.level: debug\n", "http.listen: :8080\n"} {
+	for _, want := range []string{"mysql.dsn: u:****@tcp(db:3306)/rd\n", "redis.password: ****\n", "web.metrics_token: ****\n",
+		"log.level: debug\n", "http.listen: :8080\n"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("config output lacks %q:\n%s", want, out.String())
 		}
 	}
-	if strings.Contains(out.String(), "s3cret") || strings.Contains(out.String(), "hunter2") {
+	if strings.Contains(out.String(), "s3cret") || strings.Contains(out.String(), "hunter2") || strings.Contains(out.String(), "t0ken") {
 		t.Errorf("config output shows a secret:\n%s", out.String())
 	}
 	out.Reset()

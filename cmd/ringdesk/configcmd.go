@@ -56,10 +56,11 @@ func keyString(k configKey) string {
 	return fmt.Sprint(k.ptr)
 }
 
-// maskSecret hides passwords: redis.password whole, the DSN's password part.
+// maskSecret hides secrets: redis.password and web.metrics_token whole, the
+// DSN's password part.
 func maskSecret(name, v string) string {
 	switch name {
-	case "redis.password":
+	case "redis.password", "web.metrics_token":
 		if v != "" {
 			return "****"
 		}
