@@ -9,26 +9,10 @@ import (
 )
 
 // routes is the one list of what the server answers. Every route but the
-// public few (login, health, metrics, assets, the desk socket, which checks
-// its own credentials) requires a role: withSession refuses requests without
-// a session and state-changing requests without the CSRF token before any
-// of these run.
-// metricsAuth lets a request through to next only with the bearer token of
-// Settings.MetricsToken, when one is set.
-func (s *Server) metricsAuth(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if want := s.Settings.MetricsToken; want != "" {
-			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="ringdesk metrics"`)
-				http.Error(w, "A bearer token is required.", http.StatusUnauthorized)
-				return
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
+// public few (login, health, metrics unless a token is set, assets, the
+// desk socket, which checks its own credentials) requires a role:
+// withSession refuses requests without a session and state-changing
+// requests without the CSRF token before any of these run.
 func (s *Server) routes() {
 	s.handle("GET /healthz", s.handleHealth)
 	s.mux.Handle("GET /metrics", s.metricsAuth(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})))
@@ -63,4 +47,20 @@ func (s *Server) routes() {
 	s.handle("PATCH /api/cases/{id}", s.require(anyRole...)(s.handleCaseUpdate))
 	s.handle("GET /admin/import", s.require(adminRole...)(s.handleImportPage))
 	s.handle("POST /admin/import", s.require(adminRole...)(s.handleImport))
+}
+
+// metricsAuth lets a request through to next only with the bearer token of
+// Settings.MetricsToken, when one is set.
+func (s *Server) metricsAuth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if want := s.Settings.MetricsToken; want != "" {
+			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="ringdesk metrics"`)
+				http.Error(w, "A bearer token is required.", http.StatusUnauthorized)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
