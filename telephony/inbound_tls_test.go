@@ -19,12 +19,10 @@ import (
 // as packaged has no TLS). Like a TLS phone behind NAT it registers over
 // its own connection and takes its calls on that connection.
 type tlsPhone struct {
-	ua       *sipgo.UserAgent
-	client   *sipgo.Client
-	invites  chan *sip.Request
-	acks     chan *sip.Request
-	byes     chan *sip.Request
-	register *sip.Request
+	client  *sipgo.Client
+	invites chan *sip.Request
+	acks    chan *sip.Request
+	byes    chan *sip.Request
 }
 
 func newTLSPhone(t *testing.T, cfg *tls.Config) *tlsPhone {
@@ -42,7 +40,7 @@ func newTLSPhone(t *testing.T, cfg *tls.Config) *tlsPhone {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &tlsPhone{ua: ua, client: client, invites: make(chan *sip.Request, 4), acks: make(chan *sip.Request, 4),
+	p := &tlsPhone{client: client, invites: make(chan *sip.Request, 4), acks: make(chan *sip.Request, 4),
 		byes: make(chan *sip.Request, 4)}
 	srv.OnInvite(func(req *sip.Request, tx sip.ServerTransaction) {
 		p.invites <- req
@@ -92,7 +90,6 @@ func (p *tlsPhone) Register(t *testing.T, addr, user string) {
 	if err != nil || res.StatusCode != sip.StatusOK {
 		t.Fatalf("TLS REGISTER: %v %v", res, err)
 	}
-	p.register = req
 }
 
 // TestInboundTLSAgent: an agent phone registered over TLS from behind NAT
