@@ -83,7 +83,9 @@ func DeleteSite(tb testing.TB, rdb redis.UniversalClient, site string) {
 // NewClient returns a client for addr sized for tests that run many
 // goroutines, as a second node's client for instance.
 func NewClient(addr string) *redis.Client {
-	return redis.NewClient(&redis.Options{Addr: addr, PoolSize: 64})
+	// RESP2, as routing.OpenRedis (not imported: routing's internal tests use
+	// this package).
+	return redis.NewClient(&redis.Options{Addr: addr, PoolSize: 64, Protocol: 2})
 }
 
 // Addr returns the test Redis address (empty when unset).
