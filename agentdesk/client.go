@@ -59,6 +59,21 @@ func (c *Client) Next(ctx context.Context) (ringdesk.DeskMessage, error) {
 	return msg, nil
 }
 
+// NextRaw waits for the next message from the server and returns it as
+// it came, for clients that read only a few fields (the bench's desks).
+func (c *Client) NextRaw(ctx context.Context) ([]byte, error) {
+	if dl, ok := ctx.Deadline(); ok {
+		c.conn.SetReadDeadline(dl)
+	} else {
+		c.conn.SetReadDeadline(time.Time{})
+	}
+	_, b, err := c.conn.ReadMessage()
+	if err != nil {
+		return nil, fmt.Errorf("desk read: %w", err)
+	}
+	return b, nil
+}
+
 // Send sends a command with a fresh request id and returns the id; the
 // server answers with an ack carrying it.
 func (c *Client) Send(typ string, payload any) (string, error) {

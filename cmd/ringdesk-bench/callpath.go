@@ -90,15 +90,18 @@ type stepResult struct {
 	RedisMSPerCall  float64 `json:"redis_cpu_ms_per_call"`
 	PhonesMSPerCall float64 `json:"phones_cpu_ms_per_call"`
 	CallerMSPerCall float64 `json:"caller_cpu_ms_per_call"`
-	RSSPeakMiB      float64 `json:"rss_peak_mib"`
-	SocketDrops     int64   `json:"socket_drops"`  // the server's UDP socket (/proc/net/udp)
-	RcvbufErrors    int64   `json:"rcvbuf_errors"` // machine-wide /proc/net/snmp deltas
-	InErrors        int64   `json:"in_errors"`
-	Logged          int     `json:"logged"` // calls rows for the step's Call-IDs
-	LoggedFinal     int     `json:"logged_final"`
-	LoggedStates    string  `json:"logged_states,omitempty"`
-	LogLag          float64 `json:"log_lag_s"` // from sipp's end until every row was final
-	Profile         string  `json:"profile,omitempty"`
+	// DesksMSPerCall is this program's own CPU: the desk WebSocket
+	// clients, mostly. It runs on the same machine as the rest.
+	DesksMSPerCall float64 `json:"desks_cpu_ms_per_call"`
+	RSSPeakMiB     float64 `json:"rss_peak_mib"`
+	SocketDrops    int64   `json:"socket_drops"`  // the server's UDP socket (/proc/net/udp)
+	RcvbufErrors   int64   `json:"rcvbuf_errors"` // machine-wide /proc/net/snmp deltas
+	InErrors       int64   `json:"in_errors"`
+	Logged         int     `json:"logged"` // calls rows for the step's Call-IDs
+	LoggedFinal    int     `json:"logged_final"`
+	LoggedStates   string  `json:"logged_states,omitempty"`
+	LogLag         float64 `json:"log_lag_s"` // from sipp's end until every row was final
+	Profile        string  `json:"profile,omitempty"`
 }
 
 // bench holds what a run started, so that stop can end all of it.
@@ -633,7 +636,7 @@ func (b *bench) ringdeskStep(ctx context.Context, rate, calls int, warm bool) st
 	for i, p := range b.phones {
 		phonePids[i] = p.Pid()
 	}
-	mysql0, redis0, phones0 := cpuOf(b.mysqlPid), cpuOf(b.redisPid), cpuOf(phonePids...)
+	mysql0, redis0, phones0, self0 := cpuOf(b.mysqlPid), cpuOf(b.redisPid), cpuOf(phonePids...), cpuOf(os.Getpid())
 	snmp0 := readUDPCounters()
 	drops0 := socketDrops(b.sipPort)
 	logOff := fileSize(b.serveLog)
@@ -692,6 +695,7 @@ func (b *bench) ringdeskStep(ctx context.Context, rate, calls int, warm bool) st
 	r.RedisMSPerCall = float64((cpuOf(b.redisPid) - redis0).Microseconds()) / 1000 / n
 	r.PhonesMSPerCall = float64((cpuOf(phonePids...) - phones0).Microseconds()) / 1000 / n
 	r.CallerMSPerCall = float64(caller.CPU().Microseconds()) / 1000 / n
+	r.DesksMSPerCall = float64((cpuOf(os.Getpid()) - self0).Microseconds()) / 1000 / n
 	r.SocketDrops = socketDrops(b.sipPort) - drops0
 	r.RcvbufErrors, r.InErrors = snmp1.RcvbufErrors-snmp0.RcvbufErrors, snmp1.InErrors-snmp0.InErrors
 	r.LoadEnd = loadAvg()

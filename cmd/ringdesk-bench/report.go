@@ -67,7 +67,7 @@ func printPhase(w io.Writer, ph *phase, full bool) {
 	fmt.Fprintf(w, "\n%s\n", ph.Name)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	if full {
-		fmt.Fprintln(tw, "cps\tplaced/s\tattempted\tok\tfailed\tpop e2e p50/p99 ms\tpop rd p50/p99\tagent-INV e2e p50/p99\tagent-INV rd p50/p99\tCPU ms/call\tcores\tmysql/redis/sipp ms/call\tRSS MiB\tsock drops\trcvbuf err\tlogged\tload\tresult\t")
+		fmt.Fprintln(tw, "cps\tplaced/s\tattempted\tok\tfailed\tpop e2e p50/p99 ms\tpop rd p50/p99\tagent-INV e2e p50/p99\tagent-INV rd p50/p99\tCPU ms/call\tcores\tmysql/redis/sipp/desks ms/call\tRSS MiB\tsock drops\trcvbuf err\tlogged\tload\tresult\t")
 	} else {
 		fmt.Fprintln(tw, "cps\tplaced/s\tattempted\tok\tfailed\tagent-INV e2e p50/p99 ms\tCPU ms/call\tcores\tsipp ms/call\tRSS MiB\tsock drops\trcvbuf err\tload\tresult\t")
 	}
@@ -82,9 +82,9 @@ func printPhase(w io.Writer, ph *phase, full bool) {
 			l1 = load[0]
 		}
 		if full {
-			fmt.Fprintf(tw, "%d\t%.0f\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%.2f\t%.2f\t%.2f/%.2f/%.2f\t%.0f\t%d\t%d\t%d/%d\t%s\t%s\t\n",
+			fmt.Fprintf(tw, "%d\t%.0f\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%.2f\t%.2f\t%.2f/%.2f/%.2f/%.2f\t%.0f\t%d\t%d\t%d/%d\t%s\t%s\t\n",
 				s.Rate, s.Achieved, s.Attempted, s.Succeeded, s.Failed, pq(s.PopE2E), pq(s.PopInternal), pq(s.AgentE2E), pq(s.AgentIntern),
-				s.CPUPerCallMS, s.CPUShare, s.MySQLMSPerCall, s.RedisMSPerCall, s.PhonesMSPerCall+s.CallerMSPerCall, s.RSSPeakMiB, s.SocketDrops, s.RcvbufErrors, s.LoggedFinal, s.Attempted, l1, res)
+				s.CPUPerCallMS, s.CPUShare, s.MySQLMSPerCall, s.RedisMSPerCall, s.PhonesMSPerCall+s.CallerMSPerCall, s.DesksMSPerCall, s.RSSPeakMiB, s.SocketDrops, s.RcvbufErrors, s.LoggedFinal, s.Attempted, l1, res)
 		} else {
 			fmt.Fprintf(tw, "%d\t%.0f\t%d\t%d\t%d\t%s\t%.3f\t%.2f\t%.2f\t%.0f\t%d\t%d\t%s\t%s\t\n",
 				s.Rate, s.Achieved, s.Attempted, s.Succeeded, s.Failed, pq(s.AgentE2E),
