@@ -76,39 +76,39 @@ for _, node in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. now, '+inf')) 
 end
 return {n, table.concat(here, ' ')}`
 
-// NewDeskBus returns the desk bus of a site on rdb. The site name must be
-// the routing engine's (a valid id: no spaces, ':', '{' or '}').
-func NewDeskBus(rdb redis.UniversalClient, site string) *DeskBus {
-	return &DeskBus{
-		rdb:    rdb,
-		prefix: "rd:{" + site + "}:",
-		// KEYS[1] presence; ARGV node, ttl ms.
-		presenceSet: redis.NewScript(deskNowLua + `
+// deskLua are the desk bus's scripts. They share keys with the routing
+// engine's (a routing script reads the desk presence), so they count in
+// engineVersion too.
+var deskLua = struct {
+	presenceSet, publish, connected, setPop, setProgress, clearCurrent string
+}{
+	// KEYS[1] presence; ARGV node, ttl ms.
+	presenceSet: deskNowLua + `
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local ttl = tonumber(ARGV[2])
 redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
 local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 redis.call('PEXPIRE', KEYS[1], math.max(1, tonumber(last[2]) - now))
-return 1`),
-		// KEYS[1] unused, KEYS[2] presence; ARGV[4] channel prefix,
-		// ARGV[5] payload, ARGV[6] local nodes (the layout of setPop and
-		// setProgress).
-		publish: redis.NewScript(deskNowLua + deskPublishLua),
-		// KEYS[1] presence.
-		connected: redis.NewScript(deskNowLua + `
-return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')`),
-		// KEYS[1] current, KEYS[2] presence; ARGV call, pop, ttl ms,
-		// channel prefix, payload, local nodes. Returns what
-		// deskPublishLua returns.
-		setPop: redis.NewScript(deskNowLua + `
+return 1`,
+	// KEYS[1] unused, KEYS[2] presence; ARGV[4] channel prefix,
+	// ARGV[5] payload, ARGV[6] local nodes (the layout of setPop and
+	// setProgress).
+	publish: deskNowLua + deskPublishLua,
+	// KEYS[1] presence.
+	connected: deskNowLua + `
+return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')`,
+	// KEYS[1] current, KEYS[2] presence; ARGV call, pop, ttl ms,
+	// channel prefix, payload, local nodes. Returns what
+	// deskPublishLua returns.
+	setPop: deskNowLua + `
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'call', ARGV[1], 'pop', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
-` + deskPublishLua),
-		// KEYS[1] current, KEYS[2] presence; ARGV call, progress, ttl ms,
-		// channel prefix, payload, local nodes. Returns {saved 0|1,
-		// subscriptions reached, local nodes where present}.
-		setProgress: redis.NewScript(deskNowLua + `
+` + deskPublishLua,
+	// KEYS[1] current, KEYS[2] presence; ARGV call, progress, ttl ms,
+	// channel prefix, payload, local nodes. Returns {saved 0|1,
+	// subscriptions reached, local nodes where present}.
+	setProgress: deskNowLua + `
 local saved = 0
 local cur = redis.call('HGET', KEYS[1], 'call')
 if not cur or cur == ARGV[1] then
@@ -120,13 +120,33 @@ local function published()
 ` + deskPublishLua + `
 end
 local p = published()
-return {saved, p[1], p[2]}`),
-		// KEYS[1] current; ARGV call ("" = any).
-		clearCurrent: redis.NewScript(`
+return {saved, p[1], p[2]}`,
+	// KEYS[1] current; ARGV call ("" = any).
+	clearCurrent: `
 if ARGV[1] == '' or redis.call('HGET', KEYS[1], 'call') == ARGV[1] then
 	return redis.call('DEL', KEYS[1])
 end
-return 0`),
+return 0`,
+}
+
+// deskLuaSources lists the desk bus's scripts, for engineVersion.
+func deskLuaSources() []string {
+	d := deskLua
+	return []string{d.presenceSet, d.publish, d.connected, d.setPop, d.setProgress, d.clearCurrent}
+}
+
+// NewDeskBus returns the desk bus of a site on rdb. The site name must be
+// the routing engine's (a valid id: no spaces, ':', '{' or '}').
+func NewDeskBus(rdb redis.UniversalClient, site string) *DeskBus {
+	return &DeskBus{
+		rdb:          rdb,
+		prefix:       "rd:{" + site + "}:",
+		presenceSet:  redis.NewScript(deskLua.presenceSet),
+		publish:      redis.NewScript(deskLua.publish),
+		connected:    redis.NewScript(deskLua.connected),
+		setPop:       redis.NewScript(deskLua.setPop),
+		setProgress:  redis.NewScript(deskLua.setProgress),
+		clearCurrent: redis.NewScript(deskLua.clearCurrent),
 	}
 }
 

@@ -2,9 +2,12 @@ package routing
 
 import (
 	"context"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/ringdesk/ringdesk"
 	"github.com/ringdesk/ringdesk/routing/routingtest"
@@ -57,5 +60,33 @@ func TestEngineVersionNamesTheScripts(t *testing.T) {
 	v := engineVersion()
 	if len(v) != 12 || strings.Trim(v, "0123456789abcdef") != "" || engineVersion() != v {
 		t.Fatalf("engine version %q: want the same 12 hex digits each time", v)
+	}
+}
+
+// TestEngineVersionCoversTheDeskBus: every script the desk bus runs (it
+// shares keys with the engine's) is among those the version hashes, so a
+// change to one makes a new engine version.
+func TestEngineVersionCoversTheDeskBus(t *testing.T) {
+	covered := map[string]bool{}
+	for _, src := range engineSources() {
+		covered[redis.NewScript(src).Hash()] = true
+	}
+	b := NewDeskBus(nil, "x")
+	scripts := map[string]*redis.Script{"presenceSet": b.presenceSet, "publish": b.publish, "connected": b.connected,
+		"setPop": b.setPop, "setProgress": b.setProgress, "clearCurrent": b.clearCurrent}
+	for name, s := range scripts {
+		if !covered[s.Hash()] {
+			t.Errorf("desk bus script %s is not in engineSources: the engine version does not cover it", name)
+		}
+	}
+	// A script added to the bus must be added above too.
+	typ, n := reflect.TypeOf(b).Elem(), 0
+	for i := range typ.NumField() {
+		if typ.Field(i).Type == reflect.TypeOf((*redis.Script)(nil)) {
+			n++
+		}
+	}
+	if n != len(scripts) {
+		t.Fatalf("the desk bus has %d scripts, this test checks %d", n, len(scripts))
 	}
 }

@@ -52,11 +52,17 @@ const engineRevision = 1
 func engineVersion() string {
 	h := sha256.New()
 	fmt.Fprintf(h, "revision %d\n", engineRevision)
-	for _, src := range []string{luaLib, luaPutQueue, luaAgent, luaEnqueue, luaFast, luaRNA, luaAbandon, luaEnd,
-		luaTick, luaRestart, luaBatch, luaJoin} {
+	for _, src := range engineSources() {
 		fmt.Fprintf(h, "%d\n%s", len(src), src)
 	}
 	return hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+// engineSources are the Lua scripts engineVersion covers: the engine's and
+// the desk bus's, which share keys with them.
+func engineSources() []string {
+	return append([]string{luaLib, luaPutQueue, luaAgent, luaEnqueue, luaFast, luaRNA, luaAbandon, luaEnd,
+		luaTick, luaRestart, luaBatch, luaJoin}, deskLuaSources()...)
 }
 
 // scripts are the engine's Lua scripts, loaded once by Open and run by SHA
