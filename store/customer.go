@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -484,30 +485,106 @@ func (db *DB) CustomerHistory(ctx context.Context, id int64, limit int) ([]ringd
 	if limit <= 0 || limit > 500 {
 		limit = 50
 	}
-	// Each branch is limited on its own index; the at most 3·limit rows are
-	// merged here. Sorting them in MySQL (ORDER BY … LIMIT on the union)
-	// took a temporary table and a filesort: half the statement's cost, and
-	// this runs on every screen-pop.
 	items := []ringdesk.HistoryItem{}
-	err := db.db.SelectContext(ctx, &items, `
+	if err := db.db.SelectContext(ctx, &items, historyQuery(""), id, limit, id, limit, id, limit); err != nil {
+		return nil, fmt.Errorf("customer %d history: %w", id, err)
+	}
+	return sortHistory(items, limit), nil
+}
+
+// CustomerActivity returns what a screen-pop shows beside the record: the
+// customer's history as CustomerHistory returns it and open cases as
+// FindOpenCases does (each with its limits), read in one statement. A pop
+// waits for it; two statements cost MySQL a third more CPU (measured:
+// ~250 against ~330 µs a call).
+func (db *DB) CustomerActivity(ctx context.Context, id int64, limit int) ([]ringdesk.HistoryItem, []ringdesk.Case, error) {
+	// Each part keeps its own method's limits.
+	hl, cl := limit, limit
+	if hl <= 0 || hl > 500 {
+		hl = 50
+	}
+	if cl <= 0 || cl > 100 {
+		cl = 10
+	}
+	var rows []activityRow
+	if err := db.db.SelectContext(ctx, &rows, historyQuery(openCasesBranch), id, hl, id, hl, id, hl, id, cl); err != nil {
+		return nil, nil, fmt.Errorf("customer %d activity: %w", id, err)
+	}
+	items := make([]ringdesk.HistoryItem, 0, len(rows))
+	cases := []ringdesk.Case{}
+	for _, r := range rows {
+		if r.Kind != "open-case" {
+			items = append(items, r.HistoryItem)
+			continue
+		}
+		cid, err := strconv.ParseInt(r.ID, 10, 64)
+		if err != nil {
+			return nil, nil, fmt.Errorf("customer %d activity: case id %q: %w", id, r.ID, err)
+		}
+		cases = append(cases, ringdesk.Case{ID: cid, CustomerID: id, CallID: r.CaseCallID, Subject: r.Title,
+			Description: r.Body, Status: r.Status, Priority: r.Priority, OwnerID: r.OwnerID, Version: r.Version,
+			CreatedAt: r.At, UpdatedAt: r.UpdatedAt.Time, ClosedAt: r.ClosedAt})
+	}
+	// The open-cases branch is ordered as FindOpenCases orders (created
+	// first, then id, newest first); UNION ALL keeps no order.
+	slices.SortFunc(cases, func(a, b ringdesk.Case) int {
+		return cmp.Or(b.CreatedAt.Compare(a.CreatedAt), cmp.Compare(b.ID, a.ID))
+	})
+	return sortHistory(items, hl), cases, nil
+}
+
+// activityRow is a row of CustomerActivity's statement: a history item,
+// or an open case (kind "open-case") with the case's own columns.
+type activityRow struct {
+	ringdesk.HistoryItem
+	CaseCallID string       `db:"case_call_id"`
+	Priority   string       `db:"priority"`
+	OwnerID    int64        `db:"owner_id"`
+	Version    int64        `db:"version"`
+	UpdatedAt  sql.NullTime `db:"updated_at"`
+	ClosedAt   *time.Time   `db:"closed_at"`
+}
+
+// openCasesBranch is the branch of historyQuery that reads a customer's
+// open cases (FindOpenCases), in the columns of activityRow.
+const openCasesBranch = `
+		UNION ALL
+		(SELECT 'open-case', CAST(id AS CHAR), created_at, subject, status, description, '',
+			COALESCE(call_id, ''), priority, COALESCE(owner_id, 0), version, updated_at, closed_at
+		 FROM cases WHERE customer_id = ? AND status IN ('open', 'pending') ORDER BY created_at DESC, id DESC LIMIT ?)`
+
+// historyQuery is the statement of CustomerHistory (arguments: id, limit
+// three times), with the open cases branch after it when extra is
+// openCasesBranch: every branch then carries the case columns too.
+//
+// Each branch is limited on its own index; the at most 3·limit rows are
+// merged by sortHistory. Sorting them in MySQL (ORDER BY … LIMIT on the
+// union) took a temporary table and a filesort: half the statement's cost,
+// and this runs on every screen-pop.
+func historyQuery(extra string) string {
+	caseCols := ""
+	if extra != "" {
+		caseCols = `, '' AS case_call_id, '' AS priority, 0 AS owner_id, 0 AS version, NULL AS updated_at, NULL AS closed_at`
+	}
+	return `
 		(SELECT 'call' AS kind, x.id, x.offered_at AS at, x.direction AS title,
 			CASE WHEN x.disposition = '' THEN x.state ELSE CONCAT(x.state, ': ', x.disposition) END AS status, x.notes AS body,
-			COALESCE(NULLIF(u.display_name, ''), u.username, '') AS author
+			COALESCE(NULLIF(u.display_name, ''), u.username, '') AS author` + caseCols + `
 		 FROM calls x LEFT JOIN users u ON u.id = x.agent_id
 		 WHERE x.customer_id = ? ORDER BY x.offered_at DESC LIMIT ?)
 		UNION ALL
-		(SELECT 'note', CAST(x.id AS CHAR), x.created_at, '', '', x.body, COALESCE(NULLIF(u.display_name, ''), u.username, '')
+		(SELECT 'note', CAST(x.id AS CHAR), x.created_at, '', '', x.body, COALESCE(NULLIF(u.display_name, ''), u.username, '')` + caseCols + `
 		 FROM notes x LEFT JOIN users u ON u.id = x.author_id
 		 WHERE x.customer_id = ? ORDER BY x.created_at DESC LIMIT ?)
 		UNION ALL
-		(SELECT 'case', CAST(x.id AS CHAR), x.created_at, x.subject, x.status, x.description, COALESCE(NULLIF(u.display_name, ''), u.username, '')
+		(SELECT 'case', CAST(x.id AS CHAR), x.created_at, x.subject, x.status, x.description, COALESCE(NULLIF(u.display_name, ''), u.username, '')` + caseCols + `
 		 FROM cases x LEFT JOIN users u ON u.id = x.owner_id
-		 WHERE x.customer_id = ? ORDER BY x.created_at DESC LIMIT ?)`, id, limit, id, limit, id, limit)
-	if err != nil {
-		return nil, fmt.Errorf("customer %d history: %w", id, err)
-	}
-	// Newest first; at the same time calls, then cases, then notes (by
-	// kind), the highest id first.
+		 WHERE x.customer_id = ? ORDER BY x.created_at DESC LIMIT ?)` + extra
+}
+
+// sortHistory orders history items newest first; at the same time calls,
+// then cases, then notes (by kind), the highest id first. It keeps limit.
+func sortHistory(items []ringdesk.HistoryItem, limit int) []ringdesk.HistoryItem {
 	slices.SortFunc(items, func(a, b ringdesk.HistoryItem) int {
 		if c := b.At.Compare(a.At); c != 0 {
 			return c
@@ -520,7 +597,7 @@ func (db *DB) CustomerHistory(ctx context.Context, id int64, limit int) ([]ringd
 	if len(items) > limit {
 		items = items[:limit]
 	}
-	return items, nil
+	return items
 }
 
 // CreateNote adds a note to a live customer.

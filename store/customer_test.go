@@ -368,3 +368,84 @@ func TestLookupByPhoneShared(t *testing.T) {
 		}
 	}
 }
+
+// TestCustomerActivity: one statement gives what CustomerHistory and
+// FindOpenCases give, with each one's limits and order.
+func TestCustomerActivity(t *testing.T) {
+	db := storetest.MustOpenDB(t, "GB")
+	ctx := context.Background()
+	base := time.Date(2026, 3, 4, 9, 0, 0, 0, time.UTC)
+	tick := base
+	db.Now = func() time.Time { tick = tick.Add(time.Minute); return tick }
+	u := &ringdesk.User{Username: "grace", DisplayName: "Grace H", Role: ringdesk.RoleAgent}
+	if err := db.CreateUser(ctx, u, "login-password", ""); err != nil {
+		t.Fatal(err)
+	}
+	c := mustCreate(t, db, &ringdesk.Customer{Name: "Act Ivity"})
+	other := mustCreate(t, db, &ringdesk.Customer{Name: "Other"})
+	for i := range 12 {
+		call := &ringdesk.Call{ID: fmt.Sprintf("0190a0a0-0000-7000-8000-%012d", i), Direction: ringdesk.Inbound, CustomerID: c.ID,
+			AgentID: u.ID, State: ringdesk.CallStateEnded, OfferedAt: base.Add(time.Duration(i) * 90 * time.Second)}
+		if err := db.CreateCall(ctx, call); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.CreateNote(ctx, &ringdesk.Note{CustomerID: c.ID, AuthorID: u.ID, Body: "call back"}); err != nil {
+		t.Fatal(err)
+	}
+	// More open cases than FindOpenCases returns (10 at most), older.
+	for i := range 8 {
+		if err := db.CreateCase(ctx, &ringdesk.Case{CustomerID: c.ID, Subject: fmt.Sprintf("old %d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, k := range []ringdesk.Case{
+		{Subject: "open, owned", Status: ringdesk.CaseOpen, OwnerID: u.ID, CallID: "0190a0a0-0000-7000-8000-000000000003", Priority: "high"},
+		{Subject: "pending", Status: ringdesk.CasePending},
+		{Subject: "to close", Status: ringdesk.CaseOpen},
+		{Subject: "open 2", Status: ringdesk.CaseOpen},
+		{Subject: "open 3", Status: ringdesk.CaseOpen},
+	} {
+		k.CustomerID = c.ID
+		if i == 4 {
+			tick = tick.Add(-time.Minute) // created in the same ms as "open 2": ordered by id
+		}
+		if err := db.CreateCase(ctx, &k); err != nil {
+			t.Fatal(err)
+		}
+		if k.Subject == "to close" {
+			if _, err := db.CloseCase(ctx, k.ID, k.Version); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := db.CreateCase(ctx, &ringdesk.Case{CustomerID: other.ID, Subject: "not mine"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, limit := range []int{0, 2, 3, 10, 200, 600} {
+		h, oc, err := db.CustomerActivity(ctx, c.ID, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantH, err := db.CustomerHistory(ctx, c.ID, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantC, err := db.FindOpenCases(ctx, c.ID, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(h, wantH) {
+			t.Errorf("limit %d: history\n%+v\nwant\n%+v", limit, h, wantH)
+		}
+		if !reflect.DeepEqual(oc, wantC) {
+			t.Errorf("limit %d: open cases\n%+v\nwant\n%+v", limit, oc, wantC)
+		}
+		if limit == 10 && (len(h) != 10 || len(oc) != 10 || oc[0].Subject != "open 3" || oc[1].Subject != "open 2" || oc[3].OwnerID != u.ID) {
+			t.Errorf("limit 10: %d history items, open cases %+v", len(h), oc)
+		}
+	}
+	if h, oc, err := db.CustomerActivity(ctx, 999999, 10); err != nil || len(h) != 0 || len(oc) != 0 || h == nil || oc == nil {
+		t.Errorf("unknown customer: %v, %v, %v; want empty, not nil", h, oc, err)
+	}
+}

@@ -21,8 +21,9 @@ import (
 // CustomerLookup finds who is calling; store.DB implements it.
 type CustomerLookup interface {
 	LookupByPhone(ctx context.Context, raw string) ([]*ringdesk.Customer, error)
-	CustomerHistory(ctx context.Context, id int64, limit int) ([]ringdesk.HistoryItem, error)
-	FindOpenCases(ctx context.Context, customerID int64, limit int) ([]ringdesk.Case, error)
+	// CustomerActivity returns a customer's history and open cases (one
+	// MySQL statement for both).
+	CustomerActivity(ctx context.Context, id int64, limit int) ([]ringdesk.HistoryItem, []ringdesk.Case, error)
 }
 
 // AgentDirectory finds an agent's user (for its SIP user name, the AOR of
@@ -1024,18 +1025,9 @@ func (in *Inbound) findCustomer(ctx context.Context, e164 string, found chan<- l
 	}
 	r := lookupResult{match: ringdesk.MatchOne, customers: cs}
 	found <- r
-	// History and open cases at once: the pop waits for the slower of
-	// the two queries, not their sum.
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if h, err := in.cfg.Customers.CustomerHistory(ctx, cs[0].ID, in.cfg.HistoryLimit); err == nil {
-			r.history = h
-		}
-	})
-	if oc, err := in.cfg.Customers.FindOpenCases(ctx, cs[0].ID, in.cfg.HistoryLimit); err == nil {
-		r.cases = oc
+	if h, oc, err := in.cfg.Customers.CustomerActivity(ctx, cs[0].ID, in.cfg.HistoryLimit); err == nil {
+		r.history, r.cases = h, oc
 	}
-	wg.Wait()
 	found <- r
 	return nil
 }
