@@ -43,6 +43,9 @@ type Config struct {
 		// AdvertiseHost goes in the Via and Contact of the calls Ringdesk
 		// places to agents' phones; empty means the UDP listen address.
 		AdvertiseHost string `yaml:"advertise_host"`
+		// TransactionLinger is how long a completed transaction is kept
+		// to absorb retransmissions (telephony.SetTransactionLinger).
+		TransactionLinger time.Duration `yaml:"transaction_linger"`
 	} `yaml:"sip"`
 	Calls struct {
 		SpoolDir      string `yaml:"spool_dir"`
@@ -128,13 +131,15 @@ func DefaultConfig() Config {
 	c.Log.Level = "info"
 	c.Log.Format = "text"
 	c.Runtime.GCPercent = DefaultGCPercent
+	c.SIP.TransactionLinger = telephony.DefaultTransactionLinger
 	c.ShutdownTimeout = 30 * time.Second
 	return c
 }
 
 // DefaultGCPercent is serve's GOGC. Go's 100 collects each time the heap
-// doubles; the call path keeps every SIP transaction for its timers (sipgo:
-// 32 s), so under load the live heap is large (~330 MB at 500 calls/s) and
+// doubles; the call path keeps every SIP transaction for its timers (32 s
+// when these figures were taken; sip.transaction_linger, 5 s by default,
+// since), so under load the live heap is large (~330 MB at 500 calls/s) and
 // each collection's mark phase takes a share of the CPU for up to half a
 // second: the windows of the slowest pops line up with them (gctrace).
 // Fewer collections cost memory. scripts/bench.sh at 500 calls/s on a
@@ -165,6 +170,7 @@ func (c *Config) keys() []configKey {
 		{"sip.tls_key", &c.SIP.TLSKey, "PEM private key for SIP over TLS"},
 		{"sip.realm", &c.SIP.Realm, "SIP digest realm for phone registrations"},
 		{"sip.advertise_host", &c.SIP.AdvertiseHost, "address phones reach Ringdesk at (Via/Contact of calls to agents); empty: the UDP listen address"},
+		{"sip.transaction_linger", &c.SIP.TransactionLinger, "how long a completed SIP transaction is kept to absorb retransmissions (1s-32s; the RFCs' UDP value is 32s)"},
 		{"calls.spool_dir", &c.Calls.SpoolDir, "directory where call-log writes wait while MySQL is down (replayed in order)"},
 		{"calls.spool_max_bytes", &c.Calls.SpoolMaxBytes, "size cap of the call-log spool; past it writes are logged at ERROR and counted, not spooled"},
 		{"web.secure_cookies", &c.Web.SecureCookies, "mark cookies Secure on plain-HTTP requests too (set behind a TLS-terminating proxy)"},
@@ -388,6 +394,9 @@ func (c *Config) Validate() error {
 	}
 	if t := c.Web.MetricsToken; t != "" && (len(t) < 16 || strings.ContainsAny(t, " \t\r\n")) {
 		return bad("web.metrics_token", "a token must be at least 16 characters, without spaces")
+	}
+	if d := c.SIP.TransactionLinger; d < time.Second || d > 32*time.Second {
+		return bad("sip.transaction_linger", "%v is not between 1s and 32s", d)
 	}
 	if c.Runtime.GCPercent < 25 || c.Runtime.GCPercent > 10000 {
 		return bad("runtime.gc_percent", "%d is not between 25 and 10000", c.Runtime.GCPercent)

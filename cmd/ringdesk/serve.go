@@ -399,6 +399,10 @@ func runServe(ctx context.Context, env *cliEnv, args []string) error {
 	} else {
 		debug.SetGCPercent(cfg.Runtime.GCPercent)
 	}
+	// sipgo's transaction timers are process-wide: set before any server.
+	if err := telephony.SetTransactionLinger(cfg.SIP.TransactionLinger); err != nil {
+		return fmt.Errorf("sip.transaction_linger: %w", err)
+	}
 	if err := m.Open(ctx); err != nil {
 		m.Close()
 		return err

@@ -16,11 +16,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emiago/sipgo/sip"
 	"github.com/gorilla/websocket"
 
 	"github.com/ringdesk/ringdesk"
 	"github.com/ringdesk/ringdesk/routing"
 	"github.com/ringdesk/ringdesk/store/storetest"
+	"github.com/ringdesk/ringdesk/telephony"
 )
 
 // testConfig points at a fresh test database and the test Redis.
@@ -149,6 +151,10 @@ func TestServeStopsOnSignalAndRejectsBadConfig(t *testing.T) {
 	// serve set the collector's pace (no GOGC in its environment).
 	if prev := debug.SetGCPercent(100); prev != 300 {
 		t.Errorf("GC percent %d while serving, want runtime.gc_percent's 300", prev)
+	}
+	// and sipgo's transaction linger (sip.transaction_linger's default).
+	if sip.Timer_J != telephony.DefaultTransactionLinger || sip.Timer_L != telephony.DefaultTransactionLinger || sip.Timer_M != telephony.DefaultTransactionLinger {
+		t.Errorf("sipgo Timer J, L, M = %v, %v, %v while serving, want %v", sip.Timer_J, sip.Timer_L, sip.Timer_M, telephony.DefaultTransactionLinger)
 	}
 	cancel() // as SIGTERM does through signal.NotifyContext
 	select {
