@@ -64,9 +64,9 @@ type InboundConfig struct {
 	// MaxLookups bounds the lookups running at once, late ones included.
 	// A call arriving while that many run pops "unavailable" at once
 	// instead of queueing for MySQL behind them. Default 8: a lookup holds
-	// up to two connections (history and open cases run at once), so at
-	// most half of the store's default pool of 32, and the call log and
-	// the pages keep theirs.
+	// one connection at a time (the number, then history and open cases in
+	// one statement), so at most a quarter of the store's default pool of
+	// 32, and the call log and the pages keep theirs.
 	MaxLookups int
 	// QueuedInterval is how often 182 Queued is repeated while the caller
 	// waits (upstream Timer C needs one at least every 60 s). Default 30 s.
