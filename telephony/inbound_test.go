@@ -1034,11 +1034,13 @@ func TestInboundMaxWait(t *testing.T) {
 // TestInboundLookupUnavailable: while MySQL cannot answer the customer
 // lookup (another session holds a write lock on the phones), a call's pop
 // says "unavailable" once the budget has passed and the call still routes
-// and connects; a call arriving while MaxLookups run is not looked up at
-// all. The late query is not cancelled (the driver would drop its
-// connection): it finishes once the lock is gone.
+// and connects; a call arriving while MaxLookups run waits for a turn
+// within the budget and, when none comes, is not looked up at all; one that
+// gets a turn in time pops with the record. The late query is not cancelled
+// (the driver would drop its connection): it finishes once the lock is
+// gone.
 func TestInboundLookupUnavailable(t *testing.T) {
-	env, agents := newCallEnv(t, envOptions{maxLookups: 1})
+	env, agents := newCallEnv(t, envOptions{maxLookups: 1, members: 3})
 	ctx := context.Background()
 	sqldb, err := sql.Open("mysql", env.dsn)
 	if err != nil {
@@ -1064,16 +1066,16 @@ func TestInboundLookupUnavailable(t *testing.T) {
 	}
 	defer unlock()
 
-	pops := make(chan deskMsg, 2)
+	pops := make(chan deskMsg, 3)
 	var phones []*phone
-	for _, a := range agents[:2] {
+	for _, a := range agents[:3] {
 		d := env.desk(a, true)
 		go func() { pops <- d.next(agentdesk.TypePop, 30*time.Second) }()
 		phones = append(phones, env.phone(a, "agent_answer.xml", "-d", "100"))
 	}
-	errc := make(chan error, 2)
-	// The first call stays up while the second comes in, which goes to
-	// the other agent.
+	errc := make(chan error, 3)
+	// The first call stays up while the second and third come in, which
+	// go to the other agents.
 	go func() { errc <- env.call("trunk_call.xml", knownPhone, 3*time.Second) }()
 	popOf := func() *ringdesk.Pop {
 		t.Helper()
@@ -1099,7 +1101,20 @@ func TestInboundLookupUnavailable(t *testing.T) {
 			t.Fatalf("after pop %d: %d late and %d shed lookups, want %d and %d", i+1, late, shed, want.late, want.shed)
 		}
 	}
-	for range 2 {
+	// A lookup that finds MaxLookups running waits for a turn within its
+	// budget: the third call comes in while the first call's lookup still
+	// holds the only one; the table is unlocked 100 ms later, that lookup
+	// ends, and the third runs in time to pop with the record.
+	go func() { errc <- env.call("trunk_call.xml", knownPhone, 200*time.Millisecond) }()
+	time.Sleep(100 * time.Millisecond)
+	unlock()
+	if pop := popOf(); pop.Match != ringdesk.MatchOne || pop.Customer == nil {
+		t.Fatalf("pop 3 %+v: want the customer, after waiting for the running lookup", pop)
+	}
+	if late, shed := env.in.LookupStats(); late != 1 || shed != 1 {
+		t.Fatalf("after pop 3: %d late and %d shed lookups, want still 1 and 1", late, shed)
+	}
+	for range 3 {
 		if err := <-errc; err != nil {
 			t.Fatal(err)
 		}
@@ -1107,7 +1122,6 @@ func TestInboundLookupUnavailable(t *testing.T) {
 	for _, ph := range phones {
 		ph.wait(t)
 	}
-	unlock()
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(env.logs.String(), `msg="late customer lookup finished"`) {
 		if time.Now().After(deadline) {
