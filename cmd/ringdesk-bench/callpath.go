@@ -62,27 +62,30 @@ type phase struct {
 
 // stepResult is one rate step.
 type stepResult struct {
-	Rate         int       `json:"rate_cps"`
-	Planned      int       `json:"planned_calls"`
-	Attempted    int       `json:"attempted"`
-	Succeeded    int       `json:"succeeded"`
-	Failed       int       `json:"failed"` // failed by sipp, plus calls still open when it ended
-	Achieved     float64   `json:"achieved_cps"`
-	Sipp         sippStats `json:"sipp"`
-	SippErrors   []string  `json:"sipp_errors,omitempty"`
-	OK           bool      `json:"ok"`
-	Why          string    `json:"why,omitempty"` // why it did not pass
-	LoadStart    string    `json:"load_start"`
-	LoadEnd      string    `json:"load_end"`
-	Wall         float64   `json:"wall_s"`
-	PopE2E       latency   `json:"invite_to_pop_e2e"`          // caller's send → desk's receipt
-	AgentE2E     latency   `json:"invite_to_agent_invite_e2e"` // caller's send → phone's receipt
-	PopInternal  latency   `json:"invite_to_pop_ringdesk"`     // ringdesk's own, from its log
-	AgentIntern  latency   `json:"invite_to_agent_invite_ringdesk"`
-	Pops         int       `json:"pops"`
-	CPUSeconds   float64   `json:"cpu_s"`
-	CPUPerCallMS float64   `json:"cpu_ms_per_call"`
-	CPUShare     float64   `json:"cpu_cores"` // CPU seconds per wall second of the step
+	Rate        int       `json:"rate_cps"`
+	Planned     int       `json:"planned_calls"`
+	Attempted   int       `json:"attempted"`
+	Succeeded   int       `json:"succeeded"`
+	Failed      int       `json:"failed"` // failed by sipp, plus calls still open when it ended
+	Achieved    float64   `json:"achieved_cps"`
+	Sipp        sippStats `json:"sipp"`
+	SippErrors  []string  `json:"sipp_errors,omitempty"`
+	OK          bool      `json:"ok"`
+	Why         string    `json:"why,omitempty"` // why it did not pass
+	LoadStart   string    `json:"load_start"`
+	LoadEnd     string    `json:"load_end"`
+	Wall        float64   `json:"wall_s"`
+	PopE2E      latency   `json:"invite_to_pop_e2e"`          // caller's send → desk's receipt
+	AgentE2E    latency   `json:"invite_to_agent_invite_e2e"` // caller's send → phone's receipt
+	PopInternal latency   `json:"invite_to_pop_ringdesk"`     // ringdesk's own, from its log
+	AgentIntern latency   `json:"invite_to_agent_invite_ringdesk"`
+	Pops        int       `json:"pops"`
+	// PopsUnavailable are pops whose customer lookup did not make it in
+	// time (match "unavailable"): the agent saw the number, not the record.
+	PopsUnavailable int     `json:"pops_unavailable"`
+	CPUSeconds      float64 `json:"cpu_s"`
+	CPUPerCallMS    float64 `json:"cpu_ms_per_call"`
+	CPUShare        float64 `json:"cpu_cores"` // CPU seconds per wall second of the step
 	// The other processes on the machine that each call costs CPU in
 	// (ms per succeeded call over the step): MySQL, Redis, the sipp
 	// phones and the sipp caller. 0 when not visible.
@@ -644,7 +647,7 @@ func (b *bench) ringdeskStep(ctx context.Context, rate, calls int, warm bool) st
 	for i, p := range b.phoneLogs {
 		phoneOff[i] = fileSize(p)
 	}
-	b.desks.take()
+	_, _, _ = b.desks.take()
 	rss := sampleRSS(pid, false)
 	var prof sync.WaitGroup
 	if !warm && b.o.ProfileFrom > 0 && rate >= b.o.ProfileFrom {
@@ -700,8 +703,8 @@ func (b *bench) ringdeskStep(ctx context.Context, rate, calls int, warm bool) st
 	r.RcvbufErrors, r.InErrors = snmp1.RcvbufErrors-snmp0.RcvbufErrors, snmp1.InErrors-snmp0.InErrors
 	r.LoadEnd = loadAvg()
 
-	pops, _ := b.desks.take()
-	r.Pops = len(pops)
+	pops, _, unavailable := b.desks.take()
+	r.Pops, r.PopsUnavailable = len(pops), unavailable
 	r.PopE2E = summarize(pops)
 	var agentLat []time.Duration
 	for i, p := range b.phoneLogs {
@@ -715,6 +718,11 @@ func (b *bench) ringdeskStep(ctx context.Context, rate, calls int, warm bool) st
 	if r.OK && r.LoggedFinal < r.Attempted {
 		r.OK = false
 		r.Why = fmt.Sprintf("only %d of %d calls logged in a final state", r.LoggedFinal, r.Attempted)
+	}
+	if r.OK && r.PopsUnavailable > 0 {
+		// The point of the pop is the caller's record on screen.
+		r.OK = false
+		r.Why = fmt.Sprintf("%d pops without the caller's record (lookup unavailable)", r.PopsUnavailable)
 	}
 	if !r.OK {
 		// The log tells why: keep its warnings of this step in view.

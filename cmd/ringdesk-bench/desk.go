@@ -20,8 +20,9 @@ type desks struct {
 	wrapUp bool // end wrap-up when the state says so
 
 	mu      sync.Mutex
-	pops    []time.Duration // this step's INVITE→pop times
-	noStamp int             // pops whose caller name carried no send time
+	pops        []time.Duration // this step's INVITE→pop times
+	noStamp     int             // pops whose caller name carried no send time
+	unavailable int             // pops whose customer lookup did not make it
 
 	ackErrors atomic.Int64 // commands refused
 	dropped   atomic.Int64 // connections lost before Close
@@ -60,6 +61,7 @@ type deskMsg struct {
 	Payload struct {
 		CallID     string `json:"call_id"`
 		CallerName string `json:"caller_name"`
+		Match      string `json:"match"`
 		State      string `json:"state"`
 		OK         *bool  `json:"ok"`
 	} `json:"payload"`
@@ -91,6 +93,9 @@ func (d *desks) read(c *agentdesk.Client) {
 			} else {
 				d.noStamp++
 			}
+			if p.Match == ringdesk.MatchUnavailable {
+				d.unavailable++
+			}
 			d.mu.Unlock()
 			_, _ = c.Send(agentdesk.TypePopAck, map[string]string{"call_id": p.CallID})
 		case agentdesk.TypeState:
@@ -110,13 +115,14 @@ func (d *desks) read(c *agentdesk.Client) {
 	}
 }
 
-// take returns this step's pop times and starts the next step's.
-func (d *desks) take() ([]time.Duration, int) {
+// take returns this step's pop times, the pops without a send time and
+// those without the lookup, and starts the next step's.
+func (d *desks) take() ([]time.Duration, int, int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	p, n := d.pops, d.noStamp
-	d.pops, d.noStamp = nil, 0
-	return p, n
+	p, n, u := d.pops, d.noStamp, d.unavailable
+	d.pops, d.noStamp, d.unavailable = nil, 0, 0
+	return p, n, u
 }
 
 // Close logs the desks out and closes them.
