@@ -29,9 +29,9 @@ var procLinger = &lingerSetting{timers: []*time.Duration{&sip.Timer_J, &sip.Time
 // transaction is kept to answer retransmissions the same way: the INVITE
 // server transaction after its 2xx (RFC 6026 Timer L), the INVITE client
 // transaction after a 2xx (Timer M) and a non-INVITE server transaction
-// after its final response (RFC 3261 Timer J). Over TCP and TLS Timer J is
-// 0 and the others change nothing that matters: there are no
-// retransmissions to absorb. d must be 1–32 s. Call it before any server
+// after its final response (RFC 3261 Timer J). Over TCP and TLS sipgo
+// uses no Timer J, and L and M only hold memory: nothing is retransmitted
+// there. d must be 1–32 s. Call it before any server
 // starts; a second call with another value is refused (ECONFLICT), since
 // transactions already running would not see it.
 func SetTransactionLinger(d time.Duration) error {
