@@ -19,7 +19,7 @@ import (
 type desks struct {
 	wrapUp bool // end wrap-up when the state says so
 
-	mu      sync.Mutex
+	mu          sync.Mutex
 	pops        []time.Duration // this step's INVITE→pop times
 	noStamp     int             // pops whose caller name carried no send time
 	unavailable int             // pops whose customer lookup did not make it
