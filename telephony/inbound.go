@@ -173,6 +173,9 @@ type liveCall struct {
 	answeredAt time.Time
 	finished   bool
 	reinvite   *reinvite // the re-INVITE being relayed; nil when none
+	// The legs' remote targets once a re-INVITE or UPDATE refreshed them
+	// (RFC 3261 §12.2.1.2); nil: the dialog's first Contact.
+	callerTarget, agentTarget *sip.Uri
 }
 
 // NewInbound returns the call path. Install it with Register before the
@@ -250,7 +253,7 @@ func (in *Inbound) handleInDialog(req *sip.Request, tx sip.ServerTransaction) {
 	var res *sip.Response
 	var err error
 	if fromCaller {
-		res, err = leg.Do(ctx, toAgent(leg, req))
+		res, err = leg.Do(ctx, toAgent(c, leg, req))
 	} else {
 		res, err = c.dlg.Do(ctx, toCaller(c, req))
 	}
@@ -258,6 +261,9 @@ func (in *Inbound) handleInDialog(req *sip.Request, tx sip.ServerTransaction) {
 		in.log.Info("relay in-dialog request", "call_id", c.id, "method", req.Method, "error", err)
 		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusRequestTimeout, "Request Timeout", nil))
 		return
+	}
+	if req.Method == sip.UPDATE {
+		c.refreshTargets(req, res, fromCaller)
 	}
 	_ = tx.Respond(relayResponse(req, res))
 }
@@ -890,13 +896,17 @@ func (in *Inbound) hangup(c *liveCall, from string, _ *sip.Request) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
+	// The BYEs go to the legs' current remote targets (the dialogs' own
+	// Bye would use their first Contact).
 	if from != "agent" && leg != nil {
-		if err := leg.Bye(ctx); err != nil {
+		if err := leg.WriteBye(ctx, sip.NewRequest(sip.BYE, c.agentTargetURI(leg))); err != nil {
 			in.log.Warn("bye agent", "call_id", c.id, "error", err)
 		}
 	}
 	if from != "caller" {
-		if err := c.dlg.Bye(ctx); err != nil {
+		bye := sip.NewRequest(sip.BYE, c.callerTargetURI())
+		bye.SetTransport(c.dlg.InviteRequest.Transport())
+		if err := c.dlg.WriteBye(ctx, bye); err != nil {
 			in.log.Warn("bye caller", "call_id", c.id, "error", err)
 		}
 	}

@@ -68,19 +68,74 @@ func (in *Inbound) inDialog(lg *legs, req *sip.Request) (c *liveCall, leg *sipgo
 }
 
 // toAgent copies a request of the caller for the agent leg, to the
-// phone's Contact. The dialog fills in its own From, To, Call-ID and CSeq
-// and sends it where the phone answered from (agentUA).
-func toAgent(leg *sipgo.DialogClientSession, req *sip.Request) *sip.Request {
+// phone's remote target. The dialog fills in its own From, To, Call-ID and
+// CSeq and sends it where the phone answered from (agentUA).
+func toAgent(c *liveCall, leg *sipgo.DialogClientSession, req *sip.Request) *sip.Request {
+	return relayRequest(req, c.agentTargetURI(leg))
+}
+
+// toCaller copies a request of the agent for the caller's dialog, to the
+// caller's remote target.
+func toCaller(c *liveCall, req *sip.Request) *sip.Request {
+	return relayRequest(req, c.callerTargetURI())
+}
+
+// agentTargetURI is the agent leg's remote target: the phone's Contact in
+// its answer, or in the last target refresh.
+func (c *liveCall) agentTargetURI(leg *sipgo.DialogClientSession) sip.Uri {
+	c.mu.Lock()
+	t := c.agentTarget
+	c.mu.Unlock()
+	if t != nil {
+		return *t.Clone()
+	}
 	target := leg.InviteRequest.Recipient
 	if cont := leg.InviteResponse.Contact(); cont != nil {
 		target = cont.Address
 	}
-	return relayRequest(req, target)
+	return *target.Clone()
 }
 
-// toCaller copies a request of the agent for the caller's dialog.
-func toCaller(c *liveCall, req *sip.Request) *sip.Request {
-	return relayRequest(req, c.dlg.InviteRequest.Contact().Address)
+// callerTargetURI is the caller's remote target: the Contact of its
+// INVITE, or of the last target refresh.
+func (c *liveCall) callerTargetURI() sip.Uri {
+	c.mu.Lock()
+	t := c.callerTarget
+	c.mu.Unlock()
+	if t != nil {
+		return *t.Clone()
+	}
+	return *c.dlg.InviteRequest.Contact().Address.Clone()
+}
+
+// refreshTargets applies a target refresh (a re-INVITE or UPDATE relayed
+// from one leg and answered 2xx by the other): the request's Contact is
+// the new target of the leg it came from, the answer's Contact that of the
+// other leg (RFC 3261 §12.2.1.2, RFC 3311 §5). Requests keep going where
+// each leg's phone or trunk first answered from; only their Request-URI
+// changes.
+func (c *liveCall) refreshTargets(req *sip.Request, res *sip.Response, fromCaller bool) {
+	if res == nil || !res.IsSuccess() {
+		return
+	}
+	var caller, agent *sip.Uri
+	if h := req.Contact(); h != nil {
+		caller = h.Address.Clone()
+	}
+	if h := res.Contact(); h != nil {
+		agent = h.Address.Clone()
+	}
+	if !fromCaller {
+		caller, agent = agent, caller
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if caller != nil {
+		c.callerTarget = caller
+	}
+	if agent != nil {
+		c.agentTarget = agent
+	}
 }
 
 // relayResponse answers req with the other leg's final response: its
@@ -148,7 +203,7 @@ func (in *Inbound) handleReinvite(req *sip.Request, tx sip.ServerTransaction, lg
 	var ftx sip.ClientTransaction
 	var err error
 	if fromCaller {
-		out = toAgent(leg, req)
+		out = toAgent(c, leg, req)
 		ftx, err = leg.TransactionRequest(ctx, out)
 	} else {
 		out = toCaller(c, req)
@@ -187,6 +242,7 @@ func (in *Inbound) handleReinvite(req *sip.Request, tx sip.ServerTransaction, lg
 	}
 	in.event(c, "reinvite", c.agentUIDNow(), "from="+side+" status="+strconv.Itoa(res.StatusCode)+
 		" media="+sdpDirection(req.Body()))
+	c.refreshTargets(req, res, fromCaller)
 	if !res.IsSuccess() {
 		// The transaction ACKs a failure itself; the originator gets it.
 		release()

@@ -1264,11 +1264,23 @@ func TestInboundReinvite(t *testing.T) {
 		tagOf(header(got, "To")) != tagOf(header(oks[0], "From")) || header(got, "CSeq") == "1 INVITE" {
 		t.Fatalf("relayed INVITE to the caller is not in the caller's dialog (our tag %s):\n%s", ourTag, got)
 	}
+	// Target refresh (RFC 3261 §12.2.1.2): the caller's hold re-INVITE
+	// gave a new Contact (caller-moved), so the agent's re-INVITE reaches
+	// the caller there; the caller's 200 to that gave another
+	// (caller-again), where the agent's hang-up goes.
+	byes := received(trunk, "BYE ")
+	if !strings.HasPrefix(ins[0], "INVITE sip:caller-moved@") || len(byes) != 1 || !strings.HasPrefix(byes[0], "BYE sip:caller-again@") {
+		t.Fatalf("requests to the caller after its target refreshes: want sip:caller-moved@… then sip:caller-again@…, got\n%s\n%v", ins[0], byes)
+	}
 	// The agent's leg: both of the caller's re-INVITEs came in the agent's
-	// dialog, with CSeqs following the first INVITE's.
+	// dialog, with CSeqs following the first INVITE's; the second went to
+	// the Contact of the phone's 200 to the first (agent-moved).
 	inv := received(ph.trace(), "INVITE ")
 	if len(inv) != 3 {
 		t.Fatalf("phone got %d INVITEs, want 3", len(inv))
+	}
+	if !strings.HasPrefix(inv[1], "INVITE sip:agent@") || !strings.HasPrefix(inv[2], "INVITE sip:agent-moved@") {
+		t.Fatalf("re-INVITEs to the phone: want sip:agent@… then, after its 200's new Contact, sip:agent-moved@…:\n%s\n%s", inv[1], inv[2])
 	}
 	first, _ := strconv.Atoi(strings.Fields(header(inv[0], "CSeq"))[0])
 	for i, m := range inv[1:] {
