@@ -262,10 +262,19 @@ func (in *Inbound) handleInDialog(req *sip.Request, tx sip.ServerTransaction) {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusRequestTimeout, "Request Timeout", nil))
 		return
 	}
+	out := relayResponse(req, res)
 	if req.Method == sip.UPDATE {
 		c.refreshTargets(req, res, fromCaller)
+		if res.IsSuccess() {
+			// A 2xx to a target refresh carries our Contact (RFC 3311 §5.2).
+			contact := lg.contact
+			if !fromCaller {
+				contact = leg.UA.ContactHDR
+			}
+			out.AppendHeader(sip.HeaderClone(&contact))
+		}
 	}
-	_ = tx.Respond(relayResponse(req, res))
+	_ = tx.Respond(out)
 }
 
 // relayRequest copies an in-dialog request's method, body and content

@@ -258,6 +258,11 @@ func (in *Inbound) handleReinvite(req *sip.Request, tx sip.ServerTransaction, lg
 	// answer, for an offerless re-INVITE) is relayed to the other leg,
 	// whose 2xx retransmissions are ACKed again meanwhile.
 	ack := ackFor(out, res)
+	if cont := res.Contact(); cont != nil {
+		// The ACK of a 2xx goes to the target the 2xx gave (RFC 3261
+		// §13.2.2.4), where the dialog's next requests go too.
+		ack.Recipient = *cont.Address.Clone()
+	}
 	var sent atomic.Pointer[sip.Request]
 	ftx.OnRetransmission(func(*sip.Response) {
 		if a := sent.Load(); a != nil {

@@ -957,7 +957,8 @@ func TestInboundAgentHangsUp(t *testing.T) {
 }
 
 // TestInboundInfoRelay: a mid-call INFO from the caller reaches the
-// agent's phone and its 200 comes back.
+// agent's phone and its 200 comes back; so does an UPDATE, a target
+// refresh: the phone's 200 moves its Contact, and the BYE goes there.
 func TestInboundInfoRelay(t *testing.T) {
 	env, agents := newCallEnv(t, envOptions{})
 	desk := env.desk(agents[0], true)
@@ -970,6 +971,18 @@ func TestInboundInfoRelay(t *testing.T) {
 	}
 	ph.wait(t)
 	env.finalCall(ringdesk.CallStateEnded)
+	checkByeAfterUpdate(t, ph.trace())
+}
+
+// checkByeAfterUpdate checks, in a phone's trace of trunk_call_info.xml,
+// that the relayed UPDATE came and the BYE went to the Contact of the
+// phone's 200 to it (agent-moved).
+func checkByeAfterUpdate(t *testing.T, trace string) {
+	t.Helper()
+	upd, byes := received(trace, "UPDATE "), received(trace, "BYE ")
+	if len(upd) != 1 || len(byes) != 1 || !strings.HasPrefix(byes[0], "BYE sip:agent-moved@") {
+		t.Fatalf("phone got %d UPDATEs and BYEs %v: want one UPDATE, then the BYE at sip:agent-moved@…", len(upd), byes)
+	}
 }
 
 // waitQueued waits until the latest call row is queued.
@@ -1282,6 +1295,10 @@ func TestInboundReinvite(t *testing.T) {
 	if !strings.HasPrefix(inv[1], "INVITE sip:agent@") || !strings.HasPrefix(inv[2], "INVITE sip:agent-moved@") {
 		t.Fatalf("re-INVITEs to the phone: want sip:agent@… then, after its 200's new Contact, sip:agent-moved@…:\n%s\n%s", inv[1], inv[2])
 	}
+	// The ACK of that 200 went to its Contact already (RFC 3261 §13.2.2.4).
+	if acks := received(ph.trace(), "ACK "); len(acks) < 2 || !strings.HasPrefix(acks[1], "ACK sip:agent-moved@") {
+		t.Fatalf("ACKs to the phone %v: want the second (of the hold's 200) at sip:agent-moved@…", acks)
+	}
 	first, _ := strconv.Atoi(strings.Fields(header(inv[0], "CSeq"))[0])
 	for i, m := range inv[1:] {
 		if got, want := header(m, "CSeq"), strconv.Itoa(first+i+1)+" INVITE"; got != want {
@@ -1406,6 +1423,9 @@ func TestInboundNATAgent(t *testing.T) {
 		t.Fatalf("a message went to the phone's private Contact:\n%s", m)
 	default:
 	}
+	// The UPDATE's 200 moved the Contact (still the private address): the
+	// BYE names it but still went where the phone's messages came from.
+	checkByeAfterUpdate(t, ph.trace())
 }
 
 // TestInboundSpoolFull: MySQL refuses the call log's writes and its spool
