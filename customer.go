@@ -185,6 +185,11 @@ type CustomerService interface {
 	// CustomerHistory returns the customer's calls, notes and cases, newest first.
 	CustomerHistory(ctx context.Context, id int64, limit int) ([]HistoryItem, error)
 
+	// CustomerActivity returns what a screen-pop or a desk card shows
+	// beside the record, read together: CustomerHistory's items and the
+	// open and pending cases, newest first.
+	CustomerActivity(ctx context.Context, id int64, limit int) ([]HistoryItem, []Case, error)
+
 	// CreateNote adds a note to a customer. Returns EINVALID, ENOTFOUND.
 	CreateNote(ctx context.Context, n *Note) error
 	// CreateCase opens a case for a customer. Returns EINVALID, ENOTFOUND.

@@ -19,9 +19,6 @@ type DeskCallService interface {
 	// SaveWrapUp stores the call's disposition and notes (see WrapUp).
 	// Returns EINVALID, ENOTFOUND.
 	SaveWrapUp(ctx context.Context, callID string, w WrapUp) error
-	// FindOpenCases returns a customer's open and pending cases, newest
-	// first.
-	FindOpenCases(ctx context.Context, customerID int64, limit int) ([]Case, error)
 }
 
 // WrapUp is what an agent records after a call.

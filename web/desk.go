@@ -45,11 +45,7 @@ func (s *Server) deskCard(ctx context.Context, id int64) (*DeskCard, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, err := s.Customers.CustomerHistory(ctx, id, deskHistoryLimit)
-	if err != nil {
-		return nil, err
-	}
-	oc, err := s.DeskCalls.FindOpenCases(ctx, id, deskHistoryLimit)
+	h, oc, err := s.Customers.CustomerActivity(ctx, id, deskHistoryLimit)
 	if err != nil {
 		return nil, err
 	}
