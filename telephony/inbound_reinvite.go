@@ -111,9 +111,9 @@ func (c *liveCall) callerTargetURI() sip.Uri {
 // refreshTargets applies a target refresh (a re-INVITE or UPDATE relayed
 // from one leg and answered 2xx by the other): the request's Contact is
 // the new target of the leg it came from, the answer's Contact that of the
-// other leg (RFC 3261 §12.2.1.2, RFC 3311 §5). Requests keep going where
-// each leg's phone or trunk first answered from; only their Request-URI
-// changes.
+// other leg (RFC 3261 §12.2.1.2, RFC 3311 §5). The agent leg's requests
+// keep going where the phone answered from (agentUA: NAT), only their
+// Request-URI changes; the caller's go to its Route set, else the target.
 func (c *liveCall) refreshTargets(req *sip.Request, res *sip.Response, fromCaller bool) {
 	if res == nil || !res.IsSuccess() {
 		return
