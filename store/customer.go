@@ -486,7 +486,7 @@ func (db *DB) CustomerHistory(ctx context.Context, id int64, limit int) ([]ringd
 		limit = 50
 	}
 	items := []ringdesk.HistoryItem{}
-	if err := db.db.SelectContext(ctx, &items, historyQuery(""), id, limit, id, limit, id, limit); err != nil {
+	if err := db.db.SelectContext(ctx, &items, historyQuery(false), id, limit, id, limit, id, limit); err != nil {
 		return nil, fmt.Errorf("customer %d history: %w", id, err)
 	}
 	return sortHistory(items, limit), nil
@@ -508,7 +508,7 @@ func (db *DB) CustomerActivity(ctx context.Context, id int64, limit int) ([]ring
 		cl = 10
 	}
 	var rows []activityRow
-	if err := db.db.SelectContext(ctx, &rows, historyQuery(openCasesBranch), id, hl, id, hl, id, hl, id, cl); err != nil {
+	if err := db.db.SelectContext(ctx, &rows, historyQuery(true), id, hl, id, hl, id, hl, id, cl); err != nil {
 		return nil, nil, fmt.Errorf("customer %d activity: %w", id, err)
 	}
 	items := make([]ringdesk.HistoryItem, 0, len(rows))
@@ -555,16 +555,17 @@ const openCasesBranch = `
 		 FROM cases WHERE customer_id = ? AND status IN ('open', 'pending') ORDER BY created_at DESC, id DESC LIMIT ?)`
 
 // historyQuery is the statement of CustomerHistory (arguments: id, limit
-// three times), with the open cases branch after it when extra is
-// openCasesBranch: every branch then carries the case columns too.
+// three times), with openCasesBranch after it when openCases is set (id,
+// limit once more): every branch then carries the case columns too.
 //
 // Each branch is limited on its own index; the at most 3·limit rows are
 // merged by sortHistory. Sorting them in MySQL (ORDER BY … LIMIT on the
 // union) took a temporary table and a filesort: half the statement's cost,
 // and this runs on every screen-pop.
-func historyQuery(extra string) string {
-	caseCols := ""
-	if extra != "" {
+func historyQuery(openCases bool) string {
+	caseCols, extra := "", ""
+	if openCases {
+		extra = openCasesBranch
 		caseCols = `, '' AS case_call_id, '' AS priority, 0 AS owner_id, 0 AS version, NULL AS updated_at, NULL AS closed_at`
 	}
 	return `
