@@ -220,6 +220,17 @@ type lookupRow struct {
 	Invalid   bool   `db:"phone_invalid"`
 }
 
+// lookupQuery is LookupByPhone's statement (arguments: the E.164 number,
+// the row limit).
+const lookupQuery = `SELECT ` + customerColumns + `, p2.id AS phone_id,
+		p2.position AS phone_position, p2.label AS phone_label, p2.raw AS phone_raw,
+		COALESCE(p2.e164, '') AS phone_e164, p2.extension AS phone_extension, p2.invalid AS phone_invalid
+		FROM customer_phones p
+		JOIN customers c ON c.id = p.customer_id
+		JOIN customer_phones p2 ON p2.customer_id = c.id
+		WHERE p.e164 = ? AND c.deleted_at IS NULL
+		ORDER BY p.customer_id LIMIT ?`
+
 // LookupByPhone returns every live customer with the number raw (at most
 // lookupLimit, by ID), with their phones, in one query driven by the index
 // on the E.164 column: it runs for every incoming call.
@@ -239,14 +250,7 @@ func (db *DB) LookupByPhone(ctx context.Context, raw string) ([]*ringdesk.Custom
 	// lookupLimit customers share the number, fewer may come back.
 	const maxRows = 2*lookupLimit*20 + 1
 	var rows []lookupRow
-	err := db.db.SelectContext(ctx, &rows, `SELECT `+customerColumns+`, p2.id AS phone_id,
-		p2.position AS phone_position, p2.label AS phone_label, p2.raw AS phone_raw,
-		COALESCE(p2.e164, '') AS phone_e164, p2.extension AS phone_extension, p2.invalid AS phone_invalid
-		FROM customer_phones p
-		JOIN customers c ON c.id = p.customer_id
-		JOIN customer_phones p2 ON p2.customer_id = c.id
-		WHERE p.e164 = ? AND c.deleted_at IS NULL
-		ORDER BY p.customer_id LIMIT ?`, pn.E164, maxRows)
+	err := db.lookupStmt.selectContext(ctx, db.db, &rows, pn.E164, maxRows)
 	if err != nil {
 		return nil, fmt.Errorf("lookup by phone: %w", err)
 	}
@@ -508,7 +512,7 @@ func (db *DB) CustomerActivity(ctx context.Context, id int64, limit int) ([]ring
 		cl = 10
 	}
 	var rows []activityRow
-	if err := db.db.SelectContext(ctx, &rows, historyQuery(true), id, hl, id, hl, id, hl, id, cl); err != nil {
+	if err := db.activityStmt.selectContext(ctx, db.db, &rows, id, hl, id, hl, id, hl, id, cl); err != nil {
 		return nil, nil, fmt.Errorf("customer %d activity: %w", id, err)
 	}
 	items := make([]ringdesk.HistoryItem, 0, len(rows))

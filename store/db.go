@@ -20,6 +20,8 @@ import (
 type DB struct {
 	db   *sqlx.DB
 	norm *Normalizer
+	// The screen-pop's statements, prepared once (see prepared).
+	lookupStmt, activityStmt *prepared
 	// Now returns the current time; tests may replace it before use.
 	Now func() time.Time
 }
@@ -50,7 +52,8 @@ func Open(ctx context.Context, dsn string, norm *Normalizer, opts Options) (*DB,
 	sqldb.SetMaxOpenConns(n)
 	sqldb.SetMaxIdleConns(n)
 	sqldb.SetConnMaxLifetime(3 * time.Minute)
-	db := &DB{db: sqlx.NewDb(sqldb, "mysql"), norm: norm, Now: func() time.Time { return time.Now().UTC() }}
+	db := &DB{db: sqlx.NewDb(sqldb, "mysql"), norm: norm, Now: func() time.Time { return time.Now().UTC() },
+		lookupStmt: &prepared{query: lookupQuery}, activityStmt: &prepared{query: historyQuery(true)}}
 	if err := db.Ping(ctx); err != nil {
 		sqldb.Close()
 		return nil, err
@@ -100,8 +103,10 @@ func (db *DB) Ping(ctx context.Context) error {
 // Normalizer returns the phone normaliser the store uses.
 func (db *DB) Normalizer() *Normalizer { return db.norm }
 
-// Close closes the pool.
-func (db *DB) Close() error { return db.db.Close() }
+// Close closes the prepared statements and the pool.
+func (db *DB) Close() error {
+	return errors.Join(db.lookupStmt.close(), db.activityStmt.close(), db.db.Close())
+}
 
 // formatError maps driver errors to domain errors: no rows → ENOTFOUND,
 // duplicate key → ECONFLICT. Other errors pass through unchanged.

@@ -1,0 +1,65 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// prepared is a statement of the call path, prepared on the server the first
+// time it is used and kept. MariaDB then parses and resolves it once per
+// connection instead of on every call: the screen-pop's activity statement
+// took ~200 instead of ~300 µs of mysqld CPU, the caller-ID lookup ~150–185
+// instead of ~185 (sequential, bench data of 1,000,000 customers). Other
+// statements stay one-shot with client-side placeholders (ParseDSN): a
+// statement prepared, run once and closed costs three round trips.
+//
+// It is prepared on first use, not at Open: the tables may not exist until
+// Migrate has run. database/sql prepares it again on each connection of the
+// pool that runs it.
+type prepared struct {
+	query string
+	stmt  atomic.Pointer[sqlx.Stmt]
+	mu    sync.Mutex // serialises preparing
+}
+
+// get returns the statement, preparing it if this is its first use (or the
+// last attempt failed).
+func (p *prepared) get(ctx context.Context, db *sqlx.DB) (*sqlx.Stmt, error) {
+	if s := p.stmt.Load(); s != nil {
+		return s, nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if s := p.stmt.Load(); s != nil {
+		return s, nil
+	}
+	s, err := db.PreparexContext(ctx, p.query)
+	if err != nil {
+		return nil, fmt.Errorf("prepare statement: %w", err)
+	}
+	p.stmt.Store(s)
+	return s, nil
+}
+
+// close closes the statement if it was prepared.
+func (p *prepared) close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if s := p.stmt.Swap(nil); s != nil {
+		return s.Close()
+	}
+	return nil
+}
+
+// selectContext runs the statement as sqlx's SelectContext does.
+func (p *prepared) selectContext(ctx context.Context, db *sqlx.DB, dest any, args ...any) error {
+	s, err := p.get(ctx, db)
+	if err != nil {
+		return err
+	}
+	return s.SelectContext(ctx, dest, args...)
+}
