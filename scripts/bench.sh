@@ -22,6 +22,8 @@
 #   BENCH_DSN             the bench database (default: ringdesk_callbench on the
 #                         MySQL of var/env), created, seeded once and kept
 #   BENCH_NO_KAMAILIO=1   skip Kamailio (else installed with apt-get when root)
+#   BENCH_MAX_PROCS=N     ringdesk's runtime.max_procs (default: half the CPUs, at
+#                         least 1: it shares the machine with the servers and sipp)
 # It writes var/bench/callpath-TIME.json, a work directory beside it (logs, sipp
 # statistics, CPU profiles) and prints a table.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

@@ -452,7 +452,7 @@ func (b *bench) startRingdesk(ctx context.Context, agents []*benchAgent) error {
 		"--http.listen", fmt.Sprintf("127.0.0.1:%d", b.httpPort),
 		"--sip.listen_udp", fmt.Sprintf("127.0.0.1:%d", b.sipPort), "--sip.listen_tcp=",
 		"--sip.advertise_host", "127.0.0.1", "--calls.spool_dir", filepath.Join(b.work, "spool"),
-		"--log.level", b.o.LogLevel, "--shutdown_timeout", "10s",
+		"--log.level", b.o.LogLevel, "--shutdown_timeout", "10s", "--runtime.max_procs", strconv.Itoa(b.o.MaxProcs),
 		"--debug.pprof_listen", fmt.Sprintf("127.0.0.1:%d", b.pprofPort))
 	if b.serve, err = startChild("ringdesk serve", cmd, logFile); err != nil {
 		logFile.Close()

@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -78,6 +79,7 @@ type options struct {
 	Quick         bool          `json:"quick"`
 	Out           string        `json:"-"`
 	LogLevel      string        `json:"log_level"`
+	MaxProcs      int           `json:"max_procs"` // ringdesk's runtime.max_procs
 	GOGC          string        `json:"gogc,omitempty"`
 }
 
@@ -117,8 +119,16 @@ func parseOptions(args []string, getenv func(string) string) (options, error) {
 	fs.BoolVar(&o.KeepGoing, "keep-going", env("BENCH_KEEP_GOING", "") == "1", "run every step even after one failed (BENCH_KEEP_GOING=1)")
 	fs.StringVar(&o.Out, "out", env("BENCH_OUT", "var/bench"), "directory for the JSON report, logs and profiles (BENCH_OUT)")
 	fs.StringVar(&o.LogLevel, "log-level", env("BENCH_LOG_LEVEL", "info"), "ringdesk's log.level; the INFO line 'agent rung' gives ringdesk's own timings (BENCH_LOG_LEVEL)")
+	// ringdesk shares the machine with MariaDB, Redis, sipp and the desk
+	// clients: with a Go thread for each CPU it spent 15 % more CPU per
+	// call (idle threads woken to look for work), CPU those need.
+	fs.IntVar(&o.MaxProcs, "max-procs", atoi(env("BENCH_MAX_PROCS", strconv.Itoa(max(1, runtime.NumCPU()/2)))),
+		"ringdesk's runtime.max_procs (GOMAXPROCS); 0: every CPU (BENCH_MAX_PROCS)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	if o.MaxProcs < 0 {
+		return o, fmt.Errorf("-max-procs %d: want 0 (every CPU) or more", o.MaxProcs)
 	}
 	o.Quick = quick
 	o.GOGC = getenv("GOGC")

@@ -94,6 +94,10 @@ type Config struct {
 		// GCPercent is Go's GOGC for serve (the GOGC environment
 		// variable, when set, wins). See DefaultGCPercent.
 		GCPercent int `yaml:"gc_percent"`
+		// MaxProcs is Go's GOMAXPROCS for serve; 0 keeps Go's default
+		// (every CPU). The GOMAXPROCS environment variable, when set,
+		// wins. See the example configuration.
+		MaxProcs int `yaml:"max_procs"`
 	} `yaml:"runtime"`
 	Debug struct {
 		// PprofListen serves net/http/pprof on its own address (for
@@ -202,6 +206,7 @@ func (c *Config) keys() []configKey {
 		{"log.level", &c.Log.Level, "debug, info, warn or error"},
 		{"log.format", &c.Log.Format, "text or json"},
 		{"runtime.gc_percent", &c.Runtime.GCPercent, "Go's GOGC for serve: the heap grows by this % of the live heap between collections (GOGC, when set, wins)"},
+		{"runtime.max_procs", &c.Runtime.MaxProcs, "Go's GOMAXPROCS for serve: CPUs running Go code at once; 0: every CPU (GOMAXPROCS, when set, wins)"},
 		{"debug.pprof_listen", &c.Debug.PprofListen, "address serving Go's pprof profiles (/debug/pprof/); empty: off. Keep it on loopback"},
 		{"shutdown_timeout", &c.ShutdownTimeout, "how long serve waits for calls and requests to drain on SIGTERM"},
 	}
@@ -403,6 +408,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Runtime.GCPercent < 25 || c.Runtime.GCPercent > 10000 {
 		return bad("runtime.gc_percent", "%d is not between 25 and 10000", c.Runtime.GCPercent)
+	}
+	if c.Runtime.MaxProcs < 0 || c.Runtime.MaxProcs > 1024 {
+		return bad("runtime.max_procs", "%d is not between 0 (every CPU) and 1024", c.Runtime.MaxProcs)
 	}
 	if c.SIP.ListenTLS != "" && (c.SIP.TLSCert == "" || c.SIP.TLSKey == "") {
 		return bad("sip.listen_tls", "SIP over TLS needs sip.tls_cert and sip.tls_key")

@@ -99,6 +99,8 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"transaction linger too long", "", map[string]string{"RINGDESK_SIP_TRANSACTION_LINGER": "1m"}, "sip.transaction_linger", "between 1s and 32s"},
 		{"transaction linger not a duration", "", map[string]string{"RINGDESK_SIP_TRANSACTION_LINGER": "5"}, "sip.transaction_linger", ""},
 		{"gc percent not a number", "", map[string]string{"RINGDESK_RUNTIME_GC_PERCENT": "lots"}, "runtime.gc_percent", "whole number"},
+		{"negative max procs", "runtime:\n  max_procs: -1\n", nil, "runtime.max_procs", "between 0"},
+		{"max procs too many", "", map[string]string{"RINGDESK_RUNTIME_MAX_PROCS": "5000"}, "runtime.max_procs", "between 0"},
 		{"spool cap too small", "calls:\n  spool_max_bytes: 100\n", nil, "calls.spool_max_bytes", "minimum"},
 		{"tls without cert", "sip:\n  listen_tls: \":5061\"\n", nil, "sip.listen_tls", "tls_cert"},
 		{"tls cert missing", "sip:\n  listen_tls: \":5061\"\n  tls_cert: /nonexistent.pem\n  tls_key: /nonexistent.key\n", nil, "sip.tls_cert", "cannot load"},

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -398,6 +399,13 @@ func runServe(ctx context.Context, env *cliEnv, args []string) error {
 		m.Logger.Info("GOGC is set: runtime.gc_percent is not used", "gogc", v)
 	} else {
 		debug.SetGCPercent(cfg.Runtime.GCPercent)
+	}
+	if n := cfg.Runtime.MaxProcs; n > 0 {
+		if v := env.getenv("GOMAXPROCS"); v != "" {
+			m.Logger.Info("GOMAXPROCS is set: runtime.max_procs is not used", "gomaxprocs", v)
+		} else {
+			runtime.GOMAXPROCS(n)
+		}
 	}
 	// sipgo's transaction timers are process-wide: set before any server.
 	if err := telephony.SetTransactionLinger(cfg.SIP.TransactionLinger); err != nil {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -122,6 +123,7 @@ func TestHealthReportsRedisDown(t *testing.T) {
 }
 
 func TestServeStopsOnSignalAndRejectsBadConfig(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0)) // serve sets it for the process
 	cfg := testConfig(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -132,7 +134,7 @@ func TestServeStopsOnSignalAndRejectsBadConfig(t *testing.T) {
 	env := &cliEnv{stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard, getenv: func(k string) string {
 		return map[string]string{"RINGDESK_MYSQL_DSN": cfg.MySQL.DSN, "RINGDESK_REDIS_ADDRS": cfg.Redis.Addrs[0], "RINGDESK_HTTP_LISTEN": addr,
 			"RINGDESK_SIP_LISTEN_UDP": "127.0.0.1:0", "RINGDESK_SIP_LISTEN_TCP": "127.0.0.1:0", "RINGDESK_REDIS_SITE": cfg.Redis.Site, "RINGDESK_CALLS_SPOOL_DIR": cfg.Calls.SpoolDir,
-			"RINGDESK_RUNTIME_GC_PERCENT": "300"}[k]
+			"RINGDESK_RUNTIME_GC_PERCENT": "300", "RINGDESK_RUNTIME_MAX_PROCS": "1"}[k]
 	}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int)
@@ -151,6 +153,10 @@ func TestServeStopsOnSignalAndRejectsBadConfig(t *testing.T) {
 	// serve set the collector's pace (no GOGC in its environment).
 	if prev := debug.SetGCPercent(100); prev != 300 {
 		t.Errorf("GC percent %d while serving, want runtime.gc_percent's 300", prev)
+	}
+	// and how many CPUs run Go code at once.
+	if n := runtime.GOMAXPROCS(0); n != 1 {
+		t.Errorf("GOMAXPROCS %d while serving, want runtime.max_procs's 1", n)
 	}
 	// and sipgo's transaction linger (sip.transaction_linger's default).
 	if sip.Timer_J != telephony.DefaultTransactionLinger || sip.Timer_L != telephony.DefaultTransactionLinger || sip.Timer_M != telephony.DefaultTransactionLinger {
