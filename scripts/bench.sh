@@ -20,7 +20,8 @@
 #   BENCH_RATES=50,100,…  calls/s of the steps (each BENCH_STEP_TIME=10s, at most
 #                         BENCH_STEP_MAX_CALLS=20000 calls); stops at the first failure
 #   BENCH_DSN             the bench database (default: ringdesk_callbench on the
-#                         MySQL of var/env), created, seeded once and kept
+#                         MySQL of var/env), created, seeded once and kept; its
+#                         call log is emptied and given a fixed history each run
 #   BENCH_NO_KAMAILIO=1   skip Kamailio (else installed with apt-get when root)
 #   BENCH_MAX_PROCS=N     ringdesk's runtime.max_procs (default: half the CPUs, at
 #                         least 1: it shares the machine with the servers and sipp)

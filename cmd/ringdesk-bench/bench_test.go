@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ringdesk/ringdesk"
 	"github.com/ringdesk/ringdesk/routing"
 	"github.com/ringdesk/ringdesk/store"
 )
@@ -224,6 +225,63 @@ func TestQuickCallpath(t *testing.T) {
 	}
 	if _, err := os.Stat(rep.File); err != nil {
 		t.Errorf("no JSON report: %v", err)
+	}
+	checkResetCallLog(t, ctx, opts.DSN)
+}
+
+// checkResetCallLog runs the bench's call-log reset on the database a quick
+// run left, which holds that run's calls: afterwards only the history the
+// reset gives is there.
+func checkResetCallLog(t *testing.T, ctx context.Context, dsn string) {
+	t.Helper()
+	cfg, err := store.ParseDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	count := func(q string) int {
+		var n int
+		if err := raw.QueryRowContext(ctx, q).Scan(&n); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		return n
+	}
+	if count(`SELECT COUNT(*) FROM calls WHERE sip_call_id <> ''`) == 0 || count(`SELECT COUNT(*) FROM call_events`) == 0 {
+		t.Fatal("the quick run logged no calls: nothing for the reset to empty")
+	}
+	callers := [][]string{{"+441614960999"}} // no customer's
+	rows, err := raw.QueryContext(ctx, `SELECT e164 FROM customer_phones WHERE e164 IS NOT NULL ORDER BY id LIMIT 30`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var e string
+		if err := rows.Scan(&e); err != nil {
+			t.Fatal(err)
+		}
+		callers = append(callers, []string{e}, []string{e}) // each twice: one history
+	}
+	rows.Close()
+	var agents []*benchAgent
+	for _, id := range []int64{1, 2} {
+		agents = append(agents, &benchAgent{user: &ringdesk.User{ID: id}})
+	}
+	b := &bench{raw: raw}
+	n, err := b.resetCallLog(ctx, callers, agents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	holders := count(`SELECT COUNT(DISTINCT customer_id) FROM calls`)
+	if n == 0 || holders != n || count(`SELECT COUNT(*) FROM calls`) != n*historyCalls ||
+		count(`SELECT COUNT(*) FROM calls WHERE sip_call_id <> ''`) != 0 || count(`SELECT COUNT(*) FROM call_events`) != 0 ||
+		count(`SELECT COUNT(*) FROM cases WHERE status = 'open'`) != (n+historyCaseEvery-1)/historyCaseEvery {
+		t.Errorf("after the reset: %d holders reported, %d customers with calls, %d calls, %d run calls, %d events, %d open cases",
+			n, holders, count(`SELECT COUNT(*) FROM calls`), count(`SELECT COUNT(*) FROM calls WHERE sip_call_id <> ''`),
+			count(`SELECT COUNT(*) FROM call_events`), count(`SELECT COUNT(*) FROM cases WHERE status = 'open'`))
 	}
 }
 

@@ -165,6 +165,15 @@ func runCallpath(ctx context.Context, o options) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
+	start := time.Now()
+	n, err := b.resetCallLog(ctx, callers, agents)
+	if err != nil {
+		return nil, fmt.Errorf("reset the bench call log: %w", err)
+	}
+	rep.Notes = append(rep.Notes, fmt.Sprintf("call log emptied before the run; each of the %d customers among the callers has %d past calls, every %dth an open case",
+		n, historyCalls, historyCaseEvery))
+	logf("call log reset: %d customers among the callers with %d past calls each, an open case for every %dth (%v)",
+		n, historyCalls, historyCaseEvery, time.Since(start).Round(time.Millisecond))
 	if err := b.startRingdesk(ctx, agents); err != nil {
 		return rep, err
 	}
