@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -447,5 +448,44 @@ func TestCustomerActivity(t *testing.T) {
 	}
 	if h, oc, err := db.CustomerActivity(ctx, 999999, 10); err != nil || len(h) != 0 || len(oc) != 0 || h == nil || oc == nil {
 		t.Errorf("unknown customer: %v, %v, %v; want empty, not nil", h, oc, err)
+	}
+}
+
+// TestPopStatementsPreparedOnFirstUse runs the pop's prepared statements
+// from many goroutines at once on a fresh pool (each may prepare; one
+// statement is kept), again once they are kept, and after Close (an error,
+// not a panic).
+func TestPopStatementsPreparedOnFirstUse(t *testing.T) {
+	db := storetest.MustOpenDB(t, "GB")
+	ctx := context.Background()
+	c := mustCreate(t, db, &ringdesk.Customer{Name: "First Use", Phones: []ringdesk.Phone{{Raw: "020 7946 0123"}}})
+	for round := range 2 {
+		var wg sync.WaitGroup
+		errs := make(chan error, 32)
+		for range 16 {
+			wg.Go(func() {
+				cs, err := db.LookupByPhone(ctx, "+442079460123")
+				if err == nil && (len(cs) != 1 || cs[0].ID != c.ID) {
+					err = fmt.Errorf("found %v", cs)
+				}
+				if err == nil {
+					_, _, err = db.CustomerActivity(ctx, c.ID, 10)
+				}
+				errs <- err
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.LookupByPhone(ctx, "+442079460123"); err == nil {
+		t.Error("LookupByPhone after Close: no error")
 	}
 }

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"sync"
 	"sync/atomic"
 
 	"github.com/jmoiron/sqlx"
@@ -23,17 +22,14 @@ import (
 type prepared struct {
 	query string
 	stmt  atomic.Pointer[sqlx.Stmt]
-	mu    sync.Mutex // serialises preparing
 }
 
 // get returns the statement, preparing it if this is its first use (or the
-// last attempt failed).
+// last attempt failed). Callers that race at the first use each prepare;
+// one statement is kept and the others closed. No lock is held while
+// preparing: a MySQL that does not answer holds up only the callers that
+// wait for it, each within its own context.
 func (p *prepared) get(ctx context.Context, db *sqlx.DB) (*sqlx.Stmt, error) {
-	if s := p.stmt.Load(); s != nil {
-		return s, nil
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	if s := p.stmt.Load(); s != nil {
 		return s, nil
 	}
@@ -41,14 +37,18 @@ func (p *prepared) get(ctx context.Context, db *sqlx.DB) (*sqlx.Stmt, error) {
 	if err != nil {
 		return nil, fmt.Errorf("prepare statement: %w", err)
 	}
-	p.stmt.Store(s)
-	return s, nil
+	if p.stmt.CompareAndSwap(nil, s) {
+		return s, nil
+	}
+	if kept := p.stmt.Load(); kept != nil {
+		s.Close()
+		return kept, nil
+	}
+	return s, nil // closed meanwhile (DB.Close): use it this once
 }
 
 // close closes the statement if it was prepared.
 func (p *prepared) close() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	if s := p.stmt.Swap(nil); s != nil {
 		return s.Close()
 	}
