@@ -22,7 +22,9 @@ import (
 //	rd:{site}:desk:presence:<agent>  sorted set: member = node, score = when
 //	                                 that presence expires (ms, Redis clock);
 //	                                 the key itself expires with the latest one
-//	rd:{site}:desk:current:<agent>   hash: call, pop, progress (JSON envelopes)
+//	rd:{site}:desk:current:<agent>   hash: call, pop, progress (JSON envelopes);
+//	                                 the engine's scripts delete it when the
+//	                                 agent is available, away or logged out
 //
 // Messages travel on one pub/sub channel per node, rd:{site}:node:<node>:desk,
 // as {"agent":"<id>","msg":<envelope>}: a node subscribes once, whatever the

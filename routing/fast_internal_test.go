@@ -143,6 +143,15 @@ func runFastScenario(t *testing.T, libraryOnly, requireDesk bool) (state, replie
 	note("away a9 in wrap-up", nil, r.SetAway(ctx, "a9", "lunch"))
 	note("ready a9 (away, nothing waiting)", nil, r.SetReady(ctx, "a9"))
 	note("ready a9 (available)", nil, r.SetReady(ctx, "a9"))
+	// Every agent's desk holds a call; the agents freed from here on (by
+	// fast_end, fast_agent or the library) forget theirs, the others keep it.
+	for _, a := range []string{"a1", "a2", "a3", "a4", "a5", "a6", "a7", "a8", "a9"} {
+		rdb.HSet(ctx, "rd:{"+site+"}:desk:current:"+a, "call", "old")
+	}
+	answerEnd("k1", enq("k1", 0, "idle"))
+	answerEnd("k2", enq("k2", 0, "solo")) // a9 to wrap-up: keeps it
+	enq("k3", 0, "rr")
+	note("endwrap a9 (forgets)", nil, r.EndWrapUp(ctx, "a9"))
 	return dumpSite(t, rdb, site), log
 }
 

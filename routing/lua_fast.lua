@@ -83,6 +83,7 @@ end
 -- Returns whether match_agent ran (the agent may be ringing now).
 local function make_available(aid, ak, from, day, calls, qs)
   redis.call('HSET', ak, 'state', 'available', 'reason', '', 'since', NOWS, 'call', '', 'queue', '', 'idle', NOWS)
+  forget_desk_call(aid)
   local ag = {state = 'available', reason = '', call = '', queue = '', idle = NOWS, day = day, calls = calls, qs = qs}
   local ms = agent_queues(aid, ag)
   local today = calls_today(ag)

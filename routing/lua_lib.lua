@@ -178,6 +178,13 @@ local function ascore(strategy, tier, pos, calls, idle)
   return idle
 end
 
+-- forget_desk_call drops the call an agent's desk would be shown again on
+-- reconnecting (the desk bus's desk:current:<agent>, same hash tag): the
+-- agent is done with it once available, away or logged out, however that
+-- came about (a desk command, the wrap-up timer, a queue without wrap-up,
+-- ring-no-answer).
+local function forget_desk_call(id) redis.call('DEL', P .. 'desk:current:' .. id) end
+
 -- Everything above is on the path of every batch run; everything below is
 -- what the batch script builds only when an operation needs it (@lazy: see
 -- script.go), as a run pays for every closure it creates.
@@ -266,6 +273,7 @@ local function set_agent(id, a, to, reason, call, q, keep_idle)
   if to == 'available' then
     for _, m in ipairs(qs) do avail_add_one(id, a, m[1], m[2], m[3]) end
   end
+  if to == 'available' or to == 'away' or to == 'logged-out' then forget_desk_call(id) end
   emit(false, 'agent-state', call, id, q, '', 'from', from, 'state', to, 'reason', reason)
 end
 

@@ -445,17 +445,30 @@ func TestQueue_WrapUp(t *testing.T) {
 	ctx := ctxT(t)
 	must(t, r.PutQueue(ctx, &ringdesk.Queue{Name: "q", RingTimeout: long, WrapUp: 200 * time.Millisecond, Members: members("a1")}))
 	must(t, r.Login(ctx, "a1", true))
+	// The desk shows the call through wrap-up; the agent is done with it
+	// when wrap-up ends, by the timer or by the agent: a desk connecting
+	// then gets no call.
+	desk := "rd:{" + e.site + "}:desk:current:a1"
+	deskCall := func() bool { return e.rdb.Exists(ctx, desk).Val() == 1 }
 	enqueue(t, r, "c1", 0, "q")
+	e.rdb.HSet(ctx, desk, "call", "c1")
 	handle(t, r, "c1")
 	if a := agentState(t, r, "a1"); a.State != ringdesk.AgentWrapUp || a.CallID != "c1" {
 		t.Fatalf("a1 = %+v", a)
 	}
 	enqueue(t, r, "c2", 0, "q") // waits for the wrap-up timer
 	eventually(t, 5*time.Second, "offered after wrap-up", func() bool { return callOf(t, r, "c2").AgentID == "a1" })
+	if deskCall() {
+		t.Error("the desk still holds c1 after the wrap-up timer ended it")
+	}
+	e.rdb.HSet(ctx, desk, "call", "c2")
 	handle(t, r, "c2")
 	must(t, r.EndWrapUp(ctx, "a1"))
 	if a := agentState(t, r, "a1"); a.State != ringdesk.AgentAvailable {
 		t.Fatalf("a1 = %+v", a)
+	}
+	if deskCall() {
+		t.Error("the desk still holds c2 after EndWrapUp")
 	}
 	q, err := r.FindQueue(ctx, "q")
 	must(t, err)
