@@ -351,6 +351,9 @@ func (d *desk) command(cmd *Command) error {
 		}
 		return err
 	}
+	if f, ok := h.control.(DeskCallForgetter); ok && f.ForgetsDeskCall() {
+		return nil
+	}
 	switch cmd.Type {
 	case TypeReady, TypeEndWrapUp, TypeLogout:
 		// The agent is done with any call: a desk that reconnects now

@@ -50,9 +50,18 @@ func testLogger(t testing.TB) *slog.Logger {
 // recordingControl is an AgentControl that records its calls and fails
 // with the error set for a method, if any.
 type recordingControl struct {
-	mu    sync.Mutex
-	calls []string
-	fail  map[string]error
+	mu      sync.Mutex
+	calls   []string
+	fail    map[string]error
+	forgets bool // what ForgetsDeskCall says
+}
+
+// ForgetsDeskCall makes recordingControl an agentdesk.DeskCallForgetter
+// that says false unless a test set forgets (it forgets nothing itself).
+func (c *recordingControl) ForgetsDeskCall() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.forgets
 }
 
 func (c *recordingControl) record(call string, method string) error {

@@ -40,6 +40,15 @@ type AgentControl interface {
 	Logout(ctx context.Context, agentID string) error
 }
 
+// DeskCallForgetter is an AgentControl whose state changes forget the
+// agent desk's current call themselves, in the same step (routing.Router:
+// its scripts delete it whenever the agent becomes available, away or
+// logged out). After a ready, end-wrapup or logout the hub then leaves the
+// desk bus alone; for any other AgentControl it forgets the call itself.
+type DeskCallForgetter interface {
+	ForgetsDeskCall() bool
+}
+
 // Defaults of the options.
 const (
 	DefaultSendQueue      = 64

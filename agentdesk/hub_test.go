@@ -307,6 +307,36 @@ func TestDeskHub_Reconnect(t *testing.T) {
 	}
 }
 
+// TestDeskHub_ControlForgetsTheCall: with an AgentControl that forgets the
+// desk's call itself (the routing engine), the hub does not clear it after
+// end-wrapup. This control forgets nothing, so a desk that reconnects gets
+// the call again: the hub left the bus alone.
+func TestDeskHub_ControlForgetsTheCall(t *testing.T) {
+	t.Parallel()
+	bus := mustBus(t)
+	n := newNode(t, bus, "a")
+	n.control.mu.Lock()
+	n.control.forgets = true
+	n.control.mu.Unlock()
+	ctx := testCtx(t)
+	d := n.connect(t, agent(7))
+	if err := n.hub.SendPop(ctx, testPop("7", "call-1")); err != nil {
+		t.Fatal(err)
+	}
+	d.expect(agentdesk.TypePop, nil)
+	if ack := d.command(agentdesk.TypeEndWrapUp, nil); !ack.OK {
+		t.Fatalf("end-wrapup: %+v", ack)
+	}
+	d.conn.Close()
+	eventually(t, "the desk to leave", func() bool { return n.hub.Desks() == 0 })
+	d = n.connect(t, agent(7))
+	var pop ringdesk.Pop
+	d.expect(agentdesk.TypePop, &pop)
+	if pop.CallID != "call-1" {
+		t.Fatalf("after reconnect: pop %s, want call-1 (not cleared by the hub)", pop.CallID)
+	}
+}
+
 func TestDeskHub_PopAck(t *testing.T) {
 	t.Parallel()
 	bus := mustBus(t)

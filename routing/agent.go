@@ -174,3 +174,9 @@ func intField(h map[string]string, k string) int {
 	n, _ := strconv.Atoi(h[k])
 	return n
 }
+
+// ForgetsDeskCall reports that the agent state changes forget the agent
+// desk's current call themselves (agentdesk.DeskCallForgetter): every
+// script that makes an agent available, away or logged out deletes it
+// (forget_desk_call in lua_lib.lua), whoever asked.
+func (r *Router) ForgetsDeskCall() bool { return true }
