@@ -17,7 +17,6 @@ type PhoneNumber struct {
 	Raw       string // as given
 	E164      string // "+442079460000"; empty when not parseable
 	Extension string // digits after an extension marker, if any
-	Region    string // ISO 3166 region the number belongs to, if known
 	Valid     bool   // true when the number is a valid number for its region
 }
 
