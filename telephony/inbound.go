@@ -650,7 +650,10 @@ func (in *Inbound) offer(c *liveCall, ev ringdesk.RoutingEvent) bool {
 	in.mu.Lock()
 	in.bySIP[leg.InviteRequest.CallID().Value()] = c
 	in.mu.Unlock()
-	in.progress(c, ringdesk.ProgressRinging, "", &offeredAt)
+	// No "ringing" progress: the pop, sent just before, is the desk's
+	// ringing (PROTOCOL.md). It was a desk script in Redis and a WebSocket
+	// frame per call, and the desk already had both the pop and the
+	// agent's "ringing" state.
 
 	err = leg.WaitAnswer(ringCtx, sipgo.AnswerOptions{OnResponse: func(res *sip.Response) error {
 		if res.StatusCode == 180 || res.StatusCode == 183 {

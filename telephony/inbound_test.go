@@ -682,6 +682,19 @@ func TestInboundAnswered(t *testing.T) {
 	if got, want := strings.Join(env.events(c.ID), ","), "offered,queued,offer,answered,ended"; got != want {
 		t.Fatalf("call events %s, want %s", got, want)
 	}
+	// After the pop (which is the ringing: PROTOCOL.md) the desk hears
+	// the call connect and end, nothing else.
+	var states []string
+	for range 2 {
+		var p ringdesk.CallProgress
+		if m := desk.next(agentdesk.TypeCall, 10*time.Second); m.Type == "" || json.Unmarshal(m.Payload, &p) != nil {
+			t.Fatalf("call progress after %v: none", states)
+		}
+		states = append(states, p.State)
+	}
+	if got, want := strings.Join(states, ","), ringdesk.ProgressConnected+","+ringdesk.ProgressEnded; got != want {
+		t.Fatalf("call progress %s, want %s", got, want)
+	}
 	ts := env.popTimings()
 	if len(ts) != 1 {
 		t.Fatalf("%d offers, want 1", len(ts))

@@ -175,6 +175,12 @@ func TestBrowserDesk(t *testing.T) {
 		t.Fatalf("pop shows %q, want Ada Lovelace", got)
 	}
 	callID := webtest.Eval[string](t, a, `document.getElementById("pop").dataset.callId`)
+	// The pop is the ringing (no "ringing" progress follows it): the call
+	// state says so until the phone answers, 500 ms later (or, on a slow
+	// machine, already says what followed).
+	if st := webtest.Eval[string](t, a, `document.getElementById("call-state").dataset.state`); st != "ringing" && st != "connected" && st != "ended" {
+		t.Errorf("call state %q with the pop on screen, want ringing", st)
+	}
 	// The call log writes in batches, behind the call: the row may follow
 	// the pop by a moment.
 	var c1 *ringdesk.Call

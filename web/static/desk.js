@@ -201,6 +201,11 @@
     const fresh = call.id !== p.call_id;
     if (fresh) startCall(p.call_id);
     call.pop = p;
+    // An inbound pop is the call ringing (no "ringing" progress follows).
+    if (!call.progress) {
+      $("call-state").textContent = PROGRESS_LABEL.ringing;
+      $("call-state").dataset.state = "ringing";
+    }
     // Pops are idempotent by call id: a pop sent again on reconnect does
     // not throw away a card the agent picked or created.
     if (!call.rendered) renderPop(p);
