@@ -3,6 +3,7 @@ package routing
 import (
 	"context"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -57,6 +58,7 @@ func OpenRedis(ctx context.Context, o RedisOptions) (redis.UniversalClient, erro
 		WriteTimeout: 2 * time.Second,
 		PoolSize:     poolSize,
 		Protocol:     Protocol,
+		Dialer:       dialRedis,
 	})
 	if err := PingRedis(ctx, rdb); err != nil {
 		rdb.Close()
@@ -64,6 +66,29 @@ func OpenRedis(ctx context.Context, o RedisOptions) (redis.UniversalClient, erro
 	}
 	return rdb, nil
 }
+
+// dialRedis dials as go-redis's own dialer does (timeout, TCP keep-alive
+// probing a silent peer after 30 s) and hides the connection's file
+// descriptor from go-redis. Its pool checks a connection it can reach the
+// descriptor of before every command: a non-blocking recvfrom(MSG_PEEK)
+// system call, 3-4 % of ringdesk's CPU at 500 calls/s (the call path runs
+// about ten Redis commands per call). A connection Redis closed (a
+// restart) then fails on its next use instead; go-redis retries the
+// command on another connection (MaxRetries) and drops the dead one, and
+// Redis never saw the failed attempt.
+func dialRedis(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := net.Dialer{Timeout: 3 * time.Second,
+		KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second, Interval: 5 * time.Second, Count: 3}}
+	c, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return opaqueConn{c}, nil
+}
+
+// opaqueConn is a net.Conn without the underlying connection's other
+// methods (syscall.Conn among them).
+type opaqueConn struct{ net.Conn }
 
 // PingRedis reports whether Redis answers, as EUNAVAILABLE when not.
 func PingRedis(ctx context.Context, rdb redis.UniversalClient) error {

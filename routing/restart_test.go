@@ -85,7 +85,10 @@ func TestRedisRestart(t *testing.T) {
 	site := "restart"
 	var routers []*routing.Router
 	for _, node := range []string{"n1", "n2"} {
-		rdb := redis.NewClient(&redis.Options{Network: "unix", Addr: srv.addr, DialTimeout: time.Second, MaxRetries: 2})
+		// The client serve uses: its connections are not checked before
+		// each command (OpenRedis), so every pooled one meets the restart.
+		rdb, err := routing.OpenRedis(ctx, routing.RedisOptions{Addrs: []string{srv.addr}, PoolSize: 16})
+		must(t, err)
 		t.Cleanup(func() { _ = rdb.Close() })
 		r := (&env{t: t, rdb: rdb, site: site}).router(node, func(c *routing.Config) { c.HeartbeatTTL = 30 * time.Second })
 		routers = append(routers, r)
