@@ -647,7 +647,12 @@ func TestInboundAnswered(t *testing.T) {
 	ph := env.phone(agents[0], "agent_answer.xml", "-d", "300")
 
 	errc := make(chan error, 1)
-	go func() { errc <- env.call("trunk_call.xml", knownPhone, 500*time.Millisecond) }()
+	var trace string
+	go func() {
+		var err error
+		trace, err = env.callTrace("trunk_call.xml", knownPhone, 500*time.Millisecond)
+		errc <- err
+	}()
 
 	pop, popAt := desk.pop(20 * time.Second)
 	if got, want := pop.Match, ringdesk.MatchOne; got != want {
@@ -667,6 +672,11 @@ func TestInboundAnswered(t *testing.T) {
 	}
 	if err := <-errc; err != nil {
 		t.Fatal(err)
+	}
+	// Offered at once: the caller hears the agent's ringing, and no 182
+	// Queued before it (that is for calls that wait).
+	if n, r := strings.Count(trace, "SIP/2.0 182 "), strings.Count(trace, "SIP/2.0 180 "); n != 0 || r == 0 {
+		t.Fatalf("the caller got %d 182 and %d 180, want no 182 and the agent's 180:\n%s", n, r, trace)
 	}
 	ph.wait(t)
 	c := env.finalCall(ringdesk.CallStateEnded)
@@ -759,8 +769,13 @@ func TestInboundAbandonWhileQueued(t *testing.T) {
 	if err := env.router.Login(context.Background(), agents[0].id, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := env.call("trunk_cancel.xml", knownPhone, 1500*time.Millisecond); err != nil {
+	trace, err := env.callTrace("trunk_cancel.xml", knownPhone, 1500*time.Millisecond)
+	if err != nil {
 		t.Fatal(err)
+	}
+	// A call that waits is told so: 182 Queued, and no ringing.
+	if n, r := strings.Count(trace, "SIP/2.0 182 "), strings.Count(trace, "SIP/2.0 180 "); n == 0 || r != 0 {
+		t.Fatalf("the caller got %d 182 and %d 180, want 182 Queued and no 180:\n%s", n, r, trace)
 	}
 	c := env.finalCall(ringdesk.CallStateAbandoned)
 	if c.WaitMS <= 0 || c.EndedAt == nil || c.AnsweredAt != nil {
