@@ -48,8 +48,9 @@ type Config struct {
 		TransactionLinger time.Duration `yaml:"transaction_linger"`
 	} `yaml:"sip"`
 	Calls struct {
-		SpoolDir      string `yaml:"spool_dir"`
-		SpoolMaxBytes int    `yaml:"spool_max_bytes"`
+		SpoolDir      string        `yaml:"spool_dir"`
+		SpoolMaxBytes int           `yaml:"spool_max_bytes"`
+		BatchGap      time.Duration `yaml:"batch_gap"`
 	} `yaml:"calls"`
 	Web struct {
 		SecureCookies  bool          `yaml:"secure_cookies"`
@@ -116,6 +117,7 @@ func DefaultConfig() Config {
 	c.SIP.Realm = "ringdesk"
 	c.Calls.SpoolDir = "var/spool"
 	c.Calls.SpoolMaxBytes = telephony.DefaultSpoolLimit
+	c.Calls.BatchGap = telephony.DefaultBatchGap
 	c.Web.SessionIdle = time.Hour
 	c.Web.SessionMax = 12 * time.Hour
 	c.Web.LoginLimitUser = 5
@@ -180,6 +182,7 @@ func (c *Config) keys() []configKey {
 		{"sip.transaction_linger", &c.SIP.TransactionLinger, "how long a completed SIP transaction is kept to absorb retransmissions (1s-32s; the RFCs' UDP value is 32s)"},
 		{"calls.spool_dir", &c.Calls.SpoolDir, "directory where call-log writes wait while MySQL is down (replayed in order)"},
 		{"calls.spool_max_bytes", &c.Calls.SpoolMaxBytes, "size cap of the call-log spool; past it writes are logged at ERROR and counted, not spooled"},
+		{"calls.batch_gap", &c.Calls.BatchGap, "least time between two call-log writes to MySQL while calls keep coming (0-1s); writes meanwhile go together"},
 		{"web.secure_cookies", &c.Web.SecureCookies, "mark cookies Secure on plain-HTTP requests too (set behind a TLS-terminating proxy)"},
 		{"web.session_idle", &c.Web.SessionIdle, "a login unused this long ends"},
 		{"web.session_max", &c.Web.SessionMax, "any login ends this long after it began"},
@@ -428,6 +431,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Calls.SpoolMaxBytes < minSpoolBytes {
 		return bad("calls.spool_max_bytes", "%d is below the minimum of %d bytes (a few hundred call records)", c.Calls.SpoolMaxBytes, minSpoolBytes)
+	}
+	if c.Calls.BatchGap < 0 || c.Calls.BatchGap > time.Second {
+		return bad("calls.batch_gap", "%v is not between 0s and 1s", c.Calls.BatchGap)
 	}
 	if c.Node != "" && !ringdeskSite(c.Node) {
 		return bad("node", "%q must be 1–32 letters, digits, '-' or '_'", c.Node)

@@ -97,6 +97,8 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"gc percent too low", "runtime:\n  gc_percent: 10\n", nil, "runtime.gc_percent", "between"},
 		{"transaction linger too short", "sip:\n  transaction_linger: 500ms\n", nil, "sip.transaction_linger", "between 1s and 32s"},
 		{"transaction linger too long", "", map[string]string{"RINGDESK_SIP_TRANSACTION_LINGER": "1m"}, "sip.transaction_linger", "between 1s and 32s"},
+		{"batch gap negative", "calls:\n  batch_gap: -1ms\n", nil, "calls.batch_gap", "between 0s and 1s"},
+		{"batch gap too long", "", map[string]string{"RINGDESK_CALLS_BATCH_GAP": "2s"}, "calls.batch_gap", "between 0s and 1s"},
 		{"transaction linger not a duration", "", map[string]string{"RINGDESK_SIP_TRANSACTION_LINGER": "5"}, "sip.transaction_linger", ""},
 		{"gc percent not a number", "", map[string]string{"RINGDESK_RUNTIME_GC_PERCENT": "lots"}, "runtime.gc_percent", "whole number"},
 		{"negative max procs", "runtime:\n  max_procs: -1\n", nil, "runtime.max_procs", "between 0"},

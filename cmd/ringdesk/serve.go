@@ -301,7 +301,7 @@ func (m *Main) openSIP(ctx context.Context, node, site string) error {
 	}
 	go dids.Run(m.bg, 30*time.Second)
 	m.Calls = telephony.NewCallLog(m.DB, m.Config.Calls.SpoolDir, logger,
-		telephony.WithSpoolLimit(int64(m.Config.Calls.SpoolMaxBytes)))
+		telephony.WithSpoolLimit(int64(m.Config.Calls.SpoolMaxBytes)), telephony.WithBatchGap(m.Config.Calls.BatchGap))
 	if err := m.Calls.Open(); err != nil {
 		return err
 	}

@@ -181,6 +181,19 @@ func TestServeStopsOnSignalAndRejectsBadConfig(t *testing.T) {
 	}
 }
 
+// The call log writes to MySQL at calls.batch_gap's pace.
+func TestServeCallLogBatchGap(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Calls.BatchGap = 37 * time.Millisecond
+	m := mustOpenMain(t, cfg)
+	if m.Calls == nil {
+		t.Fatal("no call log (the test config has no SIP listener?)")
+	}
+	if got := m.Calls.BatchGap(); got != cfg.Calls.BatchGap {
+		t.Fatalf("call log batch gap %v, want calls.batch_gap's %v", got, cfg.Calls.BatchGap)
+	}
+}
+
 // An agent's desk connects to the running server with a token printed by
 // `ringdesk user token`, and is greeted; a forged token is refused.
 func TestServeDeskSocketWithCLIToken(t *testing.T) {
