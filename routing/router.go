@@ -52,6 +52,13 @@ type Config struct {
 	MaxInFlight int
 	// MaxBatch caps the operations in one batch. Default 64.
 	MaxBatch int
+	// EventPace is the least time between two reads of the site's event
+	// stream by a Subscribe: the events of that time come in one read.
+	// Every node's subscription woke for nearly every script run (at 500
+	// calls/s, about one read of the stream per call); the agent states
+	// it carries to the desks can wait a few milliseconds. Notices, which
+	// ring phones, are never paced. Default 10 ms; negative: no pause.
+	EventPace time.Duration
 	// RequireDesk offers calls only to agents whose desk is connected (the
 	// agent desk's presence keys, see DeskBus); an available agent found
 	// without one goes away with reason "no-desk". Off by default here;
@@ -95,6 +102,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.TickBatch <= 0 {
 		c.TickBatch = 200
+	}
+	if c.EventPace == 0 {
+		c.EventPace = 10 * time.Millisecond
 	}
 	if c.MaxInFlight <= 0 {
 		c.MaxInFlight = 2
@@ -270,7 +280,7 @@ func (r *Router) tickOnce(ctx context.Context) (tickStats, error) {
 func (r *Router) noticeLoop(ctx context.Context, last string) {
 	defer r.wg.Done()
 	key := r.prefix + "n:" + r.cfg.Node + ":inbox"
-	r.readStream(ctx, key, last, func(ev ringdesk.RoutingEvent) bool {
+	r.readStream(ctx, key, last, 0, func(ev ringdesk.RoutingEvent) bool {
 		select {
 		case r.notices <- ev:
 			return true
@@ -282,14 +292,16 @@ func (r *Router) noticeLoop(ctx context.Context, last string) {
 
 // readStream tails a stream from after last (a stream ID or an event ID,
 // see splitResume), calling fn for each event until fn returns false or
-// ctx ends. Errors are retried with backoff.
-func (r *Router) readStream(ctx context.Context, key, last string, fn func(ringdesk.RoutingEvent) bool) {
+// ctx ends. Errors are retried with backoff. With pace > 0, a read that
+// did not fill its count is followed by that pause before the next.
+func (r *Router) readStream(ctx context.Context, key, last string, pace time.Duration, fn func(ringdesk.RoutingEvent) bool) {
 	last, skip, inclusive, err := splitResume(last)
 	if err != nil {
 		r.log.Error("read routing stream", "stream", key, "error", err)
 		return
 	}
 	backoff := 50 * time.Millisecond
+	var pause *time.Timer
 	for ctx.Err() == nil {
 		var res []redis.XStream
 		if inclusive {
@@ -301,7 +313,7 @@ func (r *Router) readStream(ctx context.Context, key, last string, fn func(ringd
 			}
 			res = []redis.XStream{{Stream: key, Messages: msgs}}
 		} else {
-			res, err = r.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{key, last}, Count: 500, Block: 250 * time.Millisecond}).Result()
+			res, err = r.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{key, last}, Count: streamReadCount, Block: 250 * time.Millisecond}).Result()
 		}
 		if errors.Is(err, redis.Nil) {
 			continue
@@ -341,8 +353,24 @@ func (r *Router) readStream(ctx context.Context, key, last string, fn func(ringd
 				}
 			}
 		}
+		if pace > 0 && len(res) == 1 && len(res[0].Messages) < streamReadCount {
+			if pause == nil {
+				pause = time.NewTimer(pace)
+			} else {
+				pause.Reset(pace)
+			}
+			select {
+			case <-ctx.Done():
+				pause.Stop()
+				return
+			case <-pause.C:
+			}
+		}
 	}
 }
+
+// streamReadCount is the most entries one read of a stream takes.
+const streamReadCount = 500
 
 // Notices implements ringdesk.Router.
 func (r *Router) Notices() <-chan ringdesk.RoutingEvent { return r.notices }
@@ -364,7 +392,7 @@ func (r *Router) Subscribe(ctx context.Context, after string) (<-chan ringdesk.R
 	ch := make(chan ringdesk.RoutingEvent, 256)
 	go func() {
 		defer close(ch)
-		r.readStream(ctx, r.prefix+"events", after, func(ev ringdesk.RoutingEvent) bool {
+		r.readStream(ctx, r.prefix+"events", after, r.cfg.EventPace, func(ev ringdesk.RoutingEvent) bool {
 			select {
 			case ch <- ev:
 				return true

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ringdesk/ringdesk"
+	"github.com/ringdesk/ringdesk/routing"
 )
 
 func TestRouter_Snapshot(t *testing.T) {
@@ -116,4 +117,67 @@ func TestRouter_SubscribeResume(t *testing.T) {
 			t.Fatalf("Subscribe(%q) = %v, want EINVALID", bad, err)
 		}
 	}
+}
+
+// TestSubscribePaced: a subscription reads the event stream at most once
+// per EventPace, so events that keep coming arrive in batches, all of
+// them and in order; notices are not paced.
+func TestSubscribePaced(t *testing.T) {
+	e := newEnv(t)
+	const pace = 400 * time.Millisecond
+	r := e.router("n1", func(c *routing.Config) { c.EventPace = pace })
+	ctx := ctxT(t)
+	must(t, r.PutQueue(ctx, &ringdesk.Queue{Name: "q", RingTimeout: long, Members: members("a1")}))
+	events, err := r.Subscribe(ctx, "")
+	must(t, err)
+	// Let the subscription's first read block, then change states every
+	// 60 ms: 30 script runs, each its own stream entry.
+	time.Sleep(50 * time.Millisecond)
+	must(t, r.Login(ctx, "a1", false))
+	const changes = 30
+	go func() {
+		for i := range changes - 1 {
+			time.Sleep(60 * time.Millisecond)
+			if i%2 == 0 {
+				_ = r.SetReady(ctx, "a1")
+			} else {
+				_ = r.SetAway(ctx, "a1", "break")
+			}
+		}
+	}()
+	var arrivals []time.Time
+	var states []string
+	timeout := time.After(10 * time.Second)
+	for len(states) < changes {
+		select {
+		case ev := <-events:
+			if ev.Kind == ringdesk.EventAgentState && ev.AgentID == "a1" {
+				arrivals = append(arrivals, time.Now())
+				states = append(states, ev.Fields["state"])
+			}
+		case <-timeout:
+			t.Fatalf("%d of %d state changes arrived", len(states), changes)
+		}
+	}
+	for i, s := range states {
+		want := "away" // login not ready, then ready/away in turn
+		if i%2 == 1 {
+			want = "available"
+		}
+		if s != want {
+			t.Fatalf("state change %d is %s, want %s (order: %v)", i, s, want, states)
+		}
+	}
+	// Events of one read arrive back to back; unpaced, each change would
+	// come on its own, 60 ms after the last.
+	reads := 1
+	for i := 1; i < len(arrivals); i++ {
+		if arrivals[i].Sub(arrivals[i-1]) > 30*time.Millisecond {
+			reads++
+		}
+	}
+	if reads > 12 {
+		t.Fatalf("%d changes over %v came in %d reads, want about one per %v", changes, arrivals[len(arrivals)-1].Sub(arrivals[0]), reads, pace)
+	}
+	t.Logf("%d state changes in %d reads", changes, reads)
 }
