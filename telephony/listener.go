@@ -100,7 +100,7 @@ func (s *Server) readFilter(p sip.TransportReadProps, data []byte) (out []byte, 
 		// A datagram that fills sipgo's read buffer was truncated.
 		limit = bufLimit
 	}
-	v := Validate(data, ValidateOptions{MaxSize: limit, Supported: s.cfg.Supported, Parser: s.parser})
+	v := Validate(data, ValidateOptions{MaxSize: limit, Supported: s.cfg.Supported, Parser: s.parser, SkipResponseParse: true})
 	send := func(b []byte) error {
 		u := s.udp.Load()
 		if u == nil {

@@ -714,3 +714,46 @@ func TestUnmatchedResponse(t *testing.T) {
 		t.Fatal("unmatched response not handed over")
 	}
 }
+
+// TestUnparsableResponse: a response sipgo cannot parse is left to sipgo
+// (SkipResponseParse), which drops it. The listener keeps answering, and
+// the log stays bounded and never carries the payload.
+func TestUnparsableResponse(t *testing.T) {
+	var logs syncBuffer
+	srv := startServer(t, &logs, slog.LevelInfo)
+	peer := newUDPPeer(t, srv)
+	payload := strings.Repeat("A", 400)
+	const n = 500
+	for i := range n {
+		peer.send([]byte("SIP/2.0 200 OK\r\nVia: garbage " + payload + "\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\n" +
+			"Call-ID: broken-" + strconv.Itoa(i) + "\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"))
+		if i%100 == 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	alive := false
+	for i := 0; i < 20 && !alive; i++ {
+		peer.send(options("UDP", 5))
+		end := time.Now().Add(500 * time.Millisecond)
+		for time.Now().Before(end) {
+			r := peer.recv(time.Until(end))
+			if r == nil {
+				break
+			}
+			if cseqOf(r) == "7005 OPTIONS" && statusOf(r) == 200 {
+				alive = true
+				break
+			}
+		}
+	}
+	if !alive {
+		t.Fatal("listener deaf after unparsable responses")
+	}
+	if size := logs.Len(); size > 8<<10 {
+		t.Fatalf("%d bytes of logs for %d broken responses, want a bounded few KiB", size, n)
+	}
+	if strings.Contains(logs.String(), payload[:200]) {
+		t.Fatalf("a payload was logged:\n%s", logs.String())
+	}
+	t.Logf("%d broken responses: %d lines of logs", n, strings.Count(logs.String(), "\n"))
+}

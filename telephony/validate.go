@@ -64,6 +64,14 @@ type ValidateOptions struct {
 	// Parser is the sipgo parser to check the message with (nil: sipgo's
 	// default parser).
 	Parser *sip.Parser
+	// SkipResponseParse leaves parsing a response that passed the other
+	// checks to sipgo, which drops one it cannot parse (logging through
+	// the listener's rate-limited logger, payload cut short). A response
+	// is never answered, so a full parse here changed nothing but the log
+	// line, and it parsed every response twice: ~2 % of ringdesk's CPU and
+	// ~4 % of its allocations at 500 calls/s. For UDP only: on a stream a
+	// message sipgo cannot parse may cost the connection.
+	SkipResponseParse bool
 }
 
 // reject is the verdict for a request that must be refused.
@@ -117,6 +125,9 @@ func validateResponse(raw []byte, m *rawMessage, opt ValidateOptions) Verdict {
 		if _, _, ok := parseCSeq(cseq); !ok {
 			return drop("response with malformed CSeq")
 		}
+	}
+	if opt.SkipResponseParse {
+		return Verdict{Action: Accept}
 	}
 	if _, err := parse(raw, opt); err != nil {
 		return drop("unparsable response: " + redact(err.Error()))

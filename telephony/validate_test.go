@@ -152,6 +152,11 @@ func TestValidate(t *testing.T) {
 		{"broken ack dropped", edit(edit(okInvite, "INVITE sip", "ACK sip"), "1 INVITE", "1 INVITE"), telephony.ValidateOptions{}, -1, ""},
 		{"response", "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n", telephony.ValidateOptions{}, 0, ""},
 		{"response code 99", "SIP/2.0 099 Odd\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nCSeq: 1 OPTIONS\r\n\r\n", telephony.ValidateOptions{}, -1, ""},
+		// sipgo cannot parse it: dropped here, or left to sipgo to drop.
+		{"response unparsable", "SIP/2.0 200 OK\r\nVia: garbage\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n", telephony.ValidateOptions{}, -1, ""},
+		{"response unparsable, parse skipped", "SIP/2.0 200 OK\r\nVia: garbage\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n", telephony.ValidateOptions{SkipResponseParse: true}, 0, ""},
+		{"response code 99, parse skipped", "SIP/2.0 099 Odd\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nCSeq: 1 OPTIONS\r\n\r\n", telephony.ValidateOptions{SkipResponseParse: true}, -1, ""},
+		{"request unparsable, parse skipped", edit(okOptions, "From: <sip:probe@127.0.0.1>;tag=1", "From: <sip:probe@127.0.0.1;tag=1"), telephony.ValidateOptions{SkipResponseParse: true}, 400, ""},
 		{"junk", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", telephony.ValidateOptions{}, -1, ""},
 		{"http request", "GET / HTTP/1.1\r\nHost: x\r\n\r\n", telephony.ValidateOptions{}, -1, ""},
 		{"empty", "", telephony.ValidateOptions{}, -1, ""},
