@@ -270,10 +270,11 @@ type DeskBus interface {
 	// Subscribe starts delivering the messages published to desks present
 	// on node. It returns once the subscription is active. deliver is
 	// called from one goroutine, in publish order, and must not block;
-	// messages published through the same bus (this process) are handed
-	// to deliver by the publishing goroutine instead, without the round
-	// trip through Redis, so deliver must be safe for concurrent use. One
-	// bus subscribes a node once.
+	// messages sent through the same bus (this process) are handed to
+	// deliver by the sending goroutine instead, before the round trip to
+	// Redis and whether or not the agent has a desk on node (deliver drops
+	// those), so deliver must be safe for concurrent use. One bus
+	// subscribes a node once.
 	// resync (may be nil) is called after the bus reconnected on its own:
 	// messages may have been lost meanwhile, so the node should resend what
 	// its desks must see (their current calls). stop ends the subscription

@@ -354,6 +354,12 @@ func delivered(agentID string, n int, err error) error {
 // to this node's desks of agentID and returns how many took it. It never
 // blocks.
 func (h *Hub) deliver(agentID string, msg ringdesk.DeskMessage) int {
+	desks := h.desksOf(agentID)
+	if len(desks) == 0 {
+		// The bus hands this node every message sent from it, wherever the
+		// agent's desk is.
+		return 0
+	}
 	var pop popInfo
 	if msg.Type == TypePop {
 		if err := json.Unmarshal(msg.Payload, &pop); err != nil || pop.AgentID != agentID {
@@ -364,7 +370,7 @@ func (h *Hub) deliver(agentID string, msg ringdesk.DeskMessage) int {
 	}
 	data := msg.AppendJSON(nil) // the payload is JSON (json.Marshal's, or from the bus)
 	n := 0
-	for _, d := range h.desksOf(agentID) {
+	for _, d := range desks {
 		if msg.Type == TypePop && !d.notePop(pop, true) {
 			continue
 		}

@@ -30,7 +30,9 @@ import (
 // as {"agent":"<id>","msg":<envelope>}: a node subscribes once, whatever the
 // number of desks it holds, and Publish sends only to the nodes where the
 // agent's desk is present. A node subscribed through the same DeskBus (the
-// same process) is handed its messages directly instead of through Redis.
+// same process) is handed every message sent through it directly, before
+// the script runs and whether or not the agent's desk is there: its
+// deliver drops messages for agents without a desk on it.
 // Times come from the Redis clock (TIME inside the scripts), so the nodes'
 // clocks do not need to agree.
 type DeskBus struct {
@@ -206,6 +208,7 @@ func (b *DeskBus) Publish(ctx context.Context, agentID string, msg ringdesk.Desk
 	if err != nil {
 		return 0, fmt.Errorf("publish desk message: %w", err)
 	}
+	b.deliverLocal(agentID, msg)
 	v, err := b.publish.Run(ctx, b.rdb, []string{b.currentKey(agentID), b.PresenceKey(agentID)},
 		"", "", "", b.nodeChannelPrefix(), payload, b.localNodes()).Slice()
 	if err != nil {
@@ -214,7 +217,7 @@ func (b *DeskBus) Publish(ctx context.Context, agentID string, msg ringdesk.Desk
 	if len(v) != 2 {
 		return 0, fmt.Errorf("publish desk message: unexpected reply %v", v)
 	}
-	return b.handOver(v[0], v[1], agentID, msg), nil
+	return b.reached(v[0], v[1]), nil
 }
 
 // localNodes lists the nodes subscribed through this bus, space-separated.
@@ -228,18 +231,38 @@ func (b *DeskBus) localNodes() string {
 	return strings.Join(nodes, " ")
 }
 
-// handOver delivers msg to the local subscriptions of the nodes in here
-// (space-separated, as the scripts return them) and returns the
-// subscriptions reached in all: remote (Redis's count) and local.
-func (b *DeskBus) handOver(remote, here any, agentID string, msg ringdesk.DeskMessage) int {
+// deliverLocal hands msg to the subscriptions made through this bus (each
+// delivers to its node's desks of the agent, if any: it never blocks).
+// This happens before the script that keeps and publishes the message runs:
+// a desk on this node, the common case, gets a pop a Redis round trip
+// sooner (and still gets it while Redis does not answer). Messages for one
+// agent are handed over in the order they are sent, as Redis publishes
+// them to the other nodes in the order of the scripts.
+func (b *DeskBus) deliverLocal(agentID string, msg ringdesk.DeskMessage) {
+	var fns [2]func(string, ringdesk.DeskMessage)
+	local := fns[:0]
+	b.mu.Lock()
+	for _, fn := range b.local {
+		local = append(local, fn)
+	}
+	b.mu.Unlock()
+	for _, fn := range local {
+		fn(agentID, msg)
+	}
+}
+
+// reached returns the subscriptions a message reached: remote (Redis's
+// count) and those of this bus's nodes in here (space-separated, as the
+// scripts return the nodes where the desk is present), which deliverLocal
+// handed it to.
+func (b *DeskBus) reached(remote, here any) int {
 	n, _ := remote.(int64)
 	nodes, _ := here.(string)
 	for _, node := range strings.Fields(nodes) {
 		b.mu.Lock()
-		deliver := b.local[node]
+		_, ok := b.local[node]
 		b.mu.Unlock()
-		if deliver != nil {
-			deliver(agentID, msg)
+		if ok {
 			n++
 		}
 	}
@@ -353,6 +376,7 @@ func (b *DeskBus) SetCurrentPop(ctx context.Context, agentID, callID string, msg
 	if err != nil {
 		return 0, fmt.Errorf("save current pop: %w", err)
 	}
+	b.deliverLocal(agentID, msg)
 	v, err := b.setPop.Run(ctx, b.rdb, []string{b.currentKey(agentID), b.PresenceKey(agentID)},
 		callID, data, ms, b.nodeChannelPrefix(), payload, b.localNodes()).Slice()
 	if err != nil {
@@ -361,7 +385,7 @@ func (b *DeskBus) SetCurrentPop(ctx context.Context, agentID, callID string, msg
 	if len(v) != 2 {
 		return 0, fmt.Errorf("save current pop: unexpected reply %v", v)
 	}
-	return b.handOver(v[0], v[1], agentID, msg), nil
+	return b.reached(v[0], v[1]), nil
 }
 
 // SetCurrentProgress implements ringdesk.DeskBus.
@@ -377,6 +401,7 @@ func (b *DeskBus) SetCurrentProgress(ctx context.Context, agentID, callID string
 	if err != nil {
 		return false, 0, fmt.Errorf("save current progress: %w", err)
 	}
+	b.deliverLocal(agentID, msg)
 	v, err := b.setProgress.Run(ctx, b.rdb, []string{b.currentKey(agentID), b.PresenceKey(agentID)},
 		callID, data, ms, b.nodeChannelPrefix(), payload, b.localNodes()).Slice()
 	if err != nil {
@@ -386,7 +411,7 @@ func (b *DeskBus) SetCurrentProgress(ctx context.Context, agentID, callID string
 		return false, 0, fmt.Errorf("save current progress: unexpected reply %v", v)
 	}
 	saved, _ := v[0].(int64)
-	return saved == 1, b.handOver(v[1], v[2], agentID, msg), nil
+	return saved == 1, b.reached(v[1], v[2]), nil
 }
 
 // deskPayloads encodes msg as kept (the message) and as published (in its

@@ -58,17 +58,34 @@ type deskDelivery struct {
 	msg   ringdesk.DeskMessage
 }
 
-// deskInbox records what a node's subscription delivers.
+// deskInbox records what a node's subscription delivers. With desks set
+// (only), it keeps only messages for those agents, as the hub hands a
+// message only to desks connected to it: the bus hands its own nodes every
+// message it sends, before Redis says where the desk is.
 type deskInbox struct {
 	mu      sync.Mutex
 	got     []deskDelivery
 	resyncs int
+	desks   map[string]bool
 }
 
 func (in *deskInbox) deliver(agent string, msg ringdesk.DeskMessage) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
+	if in.desks != nil && !in.desks[agent] {
+		return
+	}
 	in.got = append(in.got, deskDelivery{agent, msg})
+}
+
+// only makes the inbox keep messages for these agents alone.
+func (in *deskInbox) only(agents ...string) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.desks = map[string]bool{}
+	for _, a := range agents {
+		in.desks[a] = true
+	}
 }
 
 func (in *deskInbox) resync() {
@@ -203,6 +220,8 @@ func TestDeskBus_Publish(t *testing.T) {
 	ctx := deskCtx(t)
 	a := subscribeDesk(t, bus, "a")
 	b := subscribeDesk(t, bus, "b")
+	a.only("1", "3")
+	b.only("2", "3")
 	for _, p := range []struct{ agent, node string }{{"1", "a"}, {"2", "b"}, {"3", "a"}, {"3", "b"}} {
 		if err := bus.SetPresence(ctx, p.agent, p.node, time.Minute); err != nil {
 			t.Fatal(err)
@@ -235,7 +254,7 @@ func TestDeskBus_Publish(t *testing.T) {
 
 	t.Run("SameProcessHandsOver", func(t *testing.T) {
 		// Published through the bus that holds the subscriptions: handed
-		// to deliver at once, no round trip through Redis.
+		// to deliver at once, before the round trip to Redis.
 		n, err := bus.Publish(ctx, "3", deskMsg("pop", "local"))
 		if err != nil || n != 2 {
 			t.Fatalf("Publish = %d, %v; want 2", n, err)
@@ -451,5 +470,53 @@ func TestDeskBus_Unavailable(t *testing.T) {
 	}
 	if _, err := bus.Subscribe(ctx, "a", func(string, ringdesk.DeskMessage) {}, nil); ringdesk.ErrorCode(err) != ringdesk.EUNAVAILABLE {
 		t.Errorf("Subscribe = %v, want EUNAVAILABLE", err)
+	}
+}
+
+// gateHook holds every script call until gate is closed.
+type gateHook struct{ gate chan struct{} }
+
+func (h gateHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h gateHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if n := strings.ToLower(cmd.Name()); n == "evalsha" || n == "eval" {
+			<-h.gate
+		}
+		return next(ctx, cmd)
+	}
+}
+func (h gateHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// TestDeskBus_LocalBeforeRedis: a desk on the sending process's node gets
+// the pop before the script that keeps and publishes it has answered.
+func TestDeskBus_LocalBeforeRedis(t *testing.T) {
+	t.Parallel()
+	_, site := mustDeskRedis(t, "")
+	gate := make(chan struct{})
+	hooked := redis.NewClient(&redis.Options{Addr: routingtest.Addr(), Protocol: 2})
+	t.Cleanup(func() { hooked.Close() })
+	hooked.AddHook(gateHook{gate})
+	bus := routing.NewDeskBus(hooked, site)
+	ctx := deskCtx(t)
+	in := subscribeDesk(t, bus, "h")
+	done := make(chan error, 1)
+	go func() {
+		_, err := bus.SetCurrentPop(ctx, "7", "c7", deskMsg("pop", "early"), time.Minute)
+		done <- err
+	}()
+	deskEventually(t, "the pop handed over while the script waits", func() bool { return len(in.texts()) == 1 })
+	select {
+	case err := <-done:
+		t.Fatalf("SetCurrentPop returned (%v) while its script was held", err)
+	default:
+	}
+	close(gate)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(in.texts(), ","); got != "7:early" {
+		t.Fatalf("node h got %s, want the pop once", got)
 	}
 }
