@@ -70,14 +70,19 @@ type RoutedCall struct {
 
 // Placement is the outcome of Router.Enqueue.
 type Placement struct {
-	// Status is CallWaiting, CallRinging (an agent was reserved at once: the
-	// offer is on its way to the owning node) or CallEnded (overflowed to a
-	// callback request: Result says so).
+	// Status is CallWaiting, CallRinging (an agent was reserved at once:
+	// AgentID and RingTimeout say whom and for how long; the offer, with
+	// attempt 1, is also on its way to the owning node's notices, which
+	// the owner, when it acted on this reply, skips) or CallEnded
+	// (overflowed to a callback request: Result says so).
 	Status   CallStatus `json:"status"`
 	Result   string     `json:"result,omitempty"`
 	Queue    string     `json:"queue"`    // the queue the call ended up in (differs after overflow)
 	AgentID  string     `json:"agentId"`  // the reserved agent when Status is CallRinging
 	Position int        `json:"position"` // 1-based while waiting, else 0
+	// RingTimeout is how long the reserved agent's phone may ring when
+	// Status is CallRinging (the offer's ring_ms).
+	RingTimeout time.Duration `json:"ringTimeout,omitempty"`
 }
 
 // Event kinds published by the routing engine.

@@ -39,7 +39,7 @@ func (r *Router) Enqueue(ctx context.Context, c *ringdesk.WaitingCall) (*ringdes
 		return nil, err
 	}
 	res, ok := v.([]any)
-	if !ok || len(res) != 5 {
+	if !ok || len(res) != 6 {
 		return nil, fmt.Errorf("enqueue call: unexpected reply %v", v)
 	}
 	p := &ringdesk.Placement{
@@ -49,6 +49,9 @@ func (r *Router) Enqueue(ctx context.Context, c *ringdesk.WaitingCall) (*ringdes
 	}
 	if p.Status == ringdesk.CallRinging {
 		p.AgentID = asString(res[4])
+		if ms, ok := res[5].(int64); ok {
+			p.RingTimeout = time.Duration(ms) * time.Millisecond
+		}
 	}
 	if n, ok := res[3].(int64); ok {
 		p.Position = int(n)

@@ -1,5 +1,6 @@
 -- enqueue: ARGV id, node, priority, caller, queues (comma-separated).
--- Returns {status, result, queue, position, agent}.
+-- Returns {status, result, queue, position, agent, ring ms}; the last two
+-- say whom the call rings and for how long when it is offered at once.
 local id, node, prio, caller = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 if redis.call('EXISTS', ckey(id)) == 1 then fail('conflict', 'Call ' .. id .. ' is already routed.') end
 local qs = split(ARGV[5])
@@ -47,4 +48,6 @@ local q = c.queue
 if q == nil or q == '' then q = split(c.queues)[1] end
 local pos = 0
 if c.state == 'waiting' then pos = position(id, c) end
-return {c.state, result, q, pos, c.agent or ''}
+local ring = 0
+if c.state == 'ringing' then ring = num(qcfg(q).ring, 20000) end
+return {c.state, result, q, pos, c.agent or '', ring}

@@ -73,7 +73,7 @@ local function fast_enqueue(ARGV)
   emit(true, 'offer', id, aid, q, node, 'wait_ms', '0', 'ring_ms', n2s(ring), 'attempt', '1')
   redis.call('HSET', ck, 'queues', q, 'prio', ps, 'enq', NOWS, 'node', node, 'caller', caller, 'state', 'ringing',
     'agent', aid, 'queue', q, 'offered', NOWS, 'offers', '1')
-  return true, {'ringing', '', q, 0, aid}
+  return true, {'ringing', '', q, 0, aid, ring}
 end
 
 -- make_available makes an agent (from: on-call, wrap-up or away; with

@@ -1,6 +1,7 @@
 package routing_test
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
@@ -583,5 +584,49 @@ func TestQueue_RequireDesk(t *testing.T) {
 	enqueue(t, r2, "c1", 0, "q")
 	if got := callOf(t, r2, "c1").AgentID; got != "a1" {
 		t.Fatalf("without RequireDesk c1 went to %q, want a1", got)
+	}
+}
+
+// TestEnqueue_OfferedAtOnce: a call that finds an agent free comes back
+// from Enqueue ringing, with the agent and the queue's ring time, on the
+// fast path (longest-idle) and through the library (round-robin, and an
+// overflow to a queue with another ring time); the owner's notice carries
+// the same offer, attempt 1.
+func TestEnqueue_OfferedAtOnce(t *testing.T) {
+	e := newEnv(t)
+	r := e.router("n1")
+	ctx := ctxT(t)
+	must(t, r.PutQueue(ctx, &ringdesk.Queue{Name: "fast", RingTimeout: 7 * time.Second, Members: members("a1")}))
+	must(t, r.PutQueue(ctx, &ringdesk.Queue{Name: "rr", Strategy: ringdesk.StrategyRoundRobin, RingTimeout: 9 * time.Second, Members: members("a2")}))
+	must(t, r.PutQueue(ctx, &ringdesk.Queue{Name: "empty", RingTimeout: 3 * time.Second,
+		Overflow: ringdesk.Overflow{Kind: ringdesk.OverflowQueue, Queue: "over"}}))
+	must(t, r.PutQueue(ctx, &ringdesk.Queue{Name: "over", RingTimeout: 11 * time.Second, Members: members("a3")}))
+	for _, a := range []string{"a1", "a2", "a3"} {
+		must(t, r.Login(ctx, a, true))
+	}
+	for _, tc := range []struct {
+		call, queue, agent, inQueue string
+		ring                        time.Duration
+	}{
+		{"c1", "fast", "a1", "fast", 7 * time.Second},
+		{"c2", "rr", "a2", "rr", 9 * time.Second},
+		{"c3", "empty", "a3", "over", 11 * time.Second},
+	} {
+		p := enqueue(t, r, tc.call, 0, tc.queue)
+		if p.Status != ringdesk.CallRinging || p.AgentID != tc.agent || p.Queue != tc.inQueue || p.RingTimeout != tc.ring {
+			t.Fatalf("%s: placement %+v, want ringing at %s in %s for %v", tc.call, p, tc.agent, tc.inQueue, tc.ring)
+		}
+		select {
+		case ev := <-r.Notices():
+			if ev.Kind != ringdesk.EventOffer || ev.CallID != tc.call || ev.AgentID != tc.agent || ev.Fields["attempt"] != "1" ||
+				ev.Fields["ring_ms"] != strconv.FormatInt(tc.ring.Milliseconds(), 10) {
+				t.Fatalf("%s: notice %+v, want its offer, attempt 1", tc.call, ev)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: no offer notice", tc.call)
+		}
+	}
+	if p := enqueue(t, r, "c4", 0, "fast"); p.Status != ringdesk.CallWaiting || p.AgentID != "" || p.RingTimeout != 0 {
+		t.Fatalf("c4 (agent busy): placement %+v, want waiting", p)
 	}
 }

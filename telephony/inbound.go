@@ -165,6 +165,9 @@ type liveCall struct {
 	cancelled chan struct{} // the caller's CANCEL arrived
 	connected chan struct{} // closed once both legs are answered and ACKed
 	seq       atomic.Int32
+	// skipOffer is the agent of the first offer, rung from Enqueue's reply:
+	// wait skips that offer's notice. Used by the INVITE's goroutine only.
+	skipOffer string
 
 	mu         sync.Mutex
 	agentID    string
@@ -528,10 +531,31 @@ func (in *Inbound) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 	}
-	in.wait(c)
+	// Offered at once: ring now rather than when the same offer comes
+	// round through this node's notice stream (a Redis read and two
+	// goroutine hand-offs later, on the way to the pop); wait skips that
+	// notice.
+	direct := place.Status == ringdesk.CallRinging && place.AgentID != ""
+	if !direct || !in.offer(c, directOffer(c, place)) {
+		if direct {
+			c.skipOffer = place.AgentID
+		}
+		in.wait(c)
+	}
 	if !c.answered() {
 		in.waitACK(req, tx)
 	}
+}
+
+// directOffer is the offer event of a call Enqueue reserved an agent for
+// at once, as the engine also sends it to the node's notices.
+func directOffer(c *liveCall, p *ringdesk.Placement) ringdesk.RoutingEvent {
+	ring := p.RingTimeout
+	if ring <= 0 {
+		ring = ringdesk.DefaultRingTimeout
+	}
+	return ringdesk.RoutingEvent{Kind: ringdesk.EventOffer, CallID: c.id, AgentID: p.AgentID, Queue: p.Queue,
+		Fields: map[string]string{"wait_ms": "0", "attempt": "1", "ring_ms": strconv.FormatInt(ring.Milliseconds(), 10)}}
 }
 
 // wait holds the caller in queue until an agent answers or the call ends.
@@ -551,6 +575,10 @@ func (in *Inbound) wait(c *liveCall) {
 		case ev := <-c.notices:
 			switch ev.Kind {
 			case ringdesk.EventOffer:
+				if ev.AgentID == c.skipOffer && ev.Fields["attempt"] == "1" {
+					c.skipOffer = "" // rung already, from Enqueue's reply
+					continue
+				}
 				if in.offer(c, ev) {
 					return
 				}
