@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ringdesk/ringdesk/store"
 	"github.com/ringdesk/ringdesk/store/storetest"
 )
 
@@ -16,15 +15,7 @@ import (
 // as strings and reads the whole table.
 func TestTimeArgumentsUseTheIndex(t *testing.T) {
 	_, dsn := storetest.MustOpenDBWithDSN(t, "")
-	cfg, err := store.ParseDSN(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := sql.Open("mysql", cfg.FormatDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
+	raw := storetest.MustOpenRaw(t, dsn)
 	ctx := context.Background()
 	base := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
 	for i := range 300 {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ringdesk/ringdesk/store"
+	"github.com/ringdesk/ringdesk/store/storetest"
 )
 
 // BenchmarkLookupByPhone measures caller-ID lookups over the demo data set:
@@ -139,16 +140,7 @@ func openBenchDB(b *testing.B) (*store.DB, *sql.DB) {
 	if _, err := db.Migrate(ctx); err != nil {
 		b.Fatal(err)
 	}
-	cfg, err := store.ParseDSN(dsn)
-	if err != nil {
-		b.Fatal(err)
-	}
-	raw, err := sql.Open("mysql", cfg.FormatDSN())
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { raw.Close() })
-	return db, raw
+	return db, storetest.MustOpenRaw(b, dsn)
 }
 
 // sampleNumbers returns n parseable stored numbers picked at random (with a

@@ -409,6 +409,26 @@ func junk(n int) [][]byte {
 	return out
 }
 
+// answersOptions reports whether the listener still answers an OPTIONS
+// from peer. The kernel may have dropped datagrams while the socket buffer
+// was full, so the probe is repeated.
+func answersOptions(peer *udpPeer) bool {
+	for range 20 {
+		peer.send(options("UDP", 5))
+		end := time.Now().Add(500 * time.Millisecond)
+		for time.Now().Before(end) {
+			r := peer.recv(time.Until(end))
+			if r == nil {
+				break
+			}
+			if cseqOf(r) == "7005 OPTIONS" && statusOf(r) == 200 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func TestJunkFlood(t *testing.T) {
 	var logs syncBuffer
 	srv := startServer(t, &logs, slog.LevelInfo)
@@ -422,24 +442,7 @@ func TestJunkFlood(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 	}
-	// The listener must still answer OPTIONS. The kernel may have dropped
-	// datagrams while the socket buffer was full, so the probe is repeated.
-	alive := false
-	for i := 0; i < 20 && !alive; i++ {
-		peer.send(options("UDP", 5))
-		end := time.Now().Add(500 * time.Millisecond)
-		for time.Now().Before(end) {
-			r := peer.recv(time.Until(end))
-			if r == nil {
-				break
-			}
-			if cseqOf(r) == "7005 OPTIONS" && statusOf(r) == 200 {
-				alive = true
-				break
-			}
-		}
-	}
-	if !alive {
+	if !answersOptions(peer) {
 		t.Fatal("listener deaf after the junk flood")
 	}
 	st := srv.Stats()
@@ -731,22 +734,7 @@ func TestUnparsableResponse(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 	}
-	alive := false
-	for i := 0; i < 20 && !alive; i++ {
-		peer.send(options("UDP", 5))
-		end := time.Now().Add(500 * time.Millisecond)
-		for time.Now().Before(end) {
-			r := peer.recv(time.Until(end))
-			if r == nil {
-				break
-			}
-			if cseqOf(r) == "7005 OPTIONS" && statusOf(r) == 200 {
-				alive = true
-				break
-			}
-		}
-	}
-	if !alive {
+	if !answersOptions(peer) {
 		t.Fatal("listener deaf after unparsable responses")
 	}
 	if size := logs.Len(); size > 8<<10 {

@@ -15,6 +15,7 @@ import (
 	"github.com/ringdesk/ringdesk"
 	"github.com/ringdesk/ringdesk/routing"
 	"github.com/ringdesk/ringdesk/store"
+	"github.com/ringdesk/ringdesk/store/storetest"
 )
 
 func TestParseSNMP(t *testing.T) {
@@ -234,15 +235,7 @@ func TestQuickCallpath(t *testing.T) {
 // reset gives is there.
 func checkResetCallLog(t *testing.T, ctx context.Context, dsn string) {
 	t.Helper()
-	cfg, err := store.ParseDSN(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := sql.Open("mysql", cfg.FormatDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
+	raw := storetest.MustOpenRaw(t, dsn)
 	count := func(q string) int {
 		var n int
 		if err := raw.QueryRowContext(ctx, q).Scan(&n); err != nil {

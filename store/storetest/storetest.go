@@ -116,3 +116,20 @@ func MustOpenDBWithDSN(tb testing.TB, region string) (*store.DB, string) {
 	}
 	return db, dsn
 }
+
+// MustOpenRaw opens a plain database/sql pool on dsn with the store's
+// connection settings (store.ParseDSN), closed when the test ends: for
+// tests that read or write behind the store's back.
+func MustOpenRaw(tb testing.TB, dsn string) *sql.DB {
+	tb.Helper()
+	cfg, err := store.ParseDSN(dsn)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	raw, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { raw.Close() })
+	return raw
+}
