@@ -685,9 +685,8 @@ func (in *Inbound) offer(c *liveCall, ev ringdesk.RoutingEvent) bool {
 	in.bySIP[leg.InviteRequest.CallID().Value()] = c
 	in.mu.Unlock()
 	// No "ringing" progress: the pop, sent just before, is the desk's
-	// ringing (PROTOCOL.md). It was a desk script in Redis and a WebSocket
-	// frame per call, and the desk already had both the pop and the
-	// agent's "ringing" state.
+	// ringing (PROTOCOL.md), and the agent's state says ringing too; a
+	// third message would cost a desk script in Redis and a frame per call.
 
 	err = leg.WaitAnswer(ringCtx, sipgo.AnswerOptions{OnResponse: func(res *sip.Response) error {
 		if res.StatusCode == 180 || res.StatusCode == 183 {
