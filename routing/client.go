@@ -53,7 +53,7 @@ func OpenRedis(ctx context.Context, o RedisOptions) (redis.UniversalClient, erro
 		Username:     o.Username,
 		Password:     o.Password,
 		DB:           o.DB,
-		DialTimeout:  3 * time.Second,
+		DialTimeout:  redisDialTimeout,
 		ReadTimeout:  2 * time.Second,
 		WriteTimeout: 2 * time.Second,
 		PoolSize:     poolSize,
@@ -67,6 +67,10 @@ func OpenRedis(ctx context.Context, o RedisOptions) (redis.UniversalClient, erro
 	return rdb, nil
 }
 
+// redisDialTimeout bounds connecting to Redis (dialRedis does the dialing,
+// so go-redis's DialTimeout alone would not).
+const redisDialTimeout = 3 * time.Second
+
 // dialRedis dials as go-redis's own dialer does (timeout, TCP keep-alive
 // probing a silent peer after 30 s) and hides the connection's file
 // descriptor from go-redis. Its pool checks a connection it can reach the
@@ -77,7 +81,7 @@ func OpenRedis(ctx context.Context, o RedisOptions) (redis.UniversalClient, erro
 // command on another connection (MaxRetries) and drops the dead one, and
 // Redis never saw the failed attempt.
 func dialRedis(ctx context.Context, network, addr string) (net.Conn, error) {
-	d := net.Dialer{Timeout: 3 * time.Second,
+	d := net.Dialer{Timeout: redisDialTimeout,
 		KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second, Interval: 5 * time.Second, Count: 3}}
 	c, err := d.DialContext(ctx, network, addr)
 	if err != nil {
