@@ -339,3 +339,12 @@ type DeskService interface {
 	// DeskConnected reports whether the agent has a desk connected anywhere.
 	DeskConnected(ctx context.Context, agentID string) (bool, error)
 }
+
+// ProgressEncoder is a DeskService that hands out a call progress as the
+// desk message it would send, with how long it keeps it as the agent's
+// current call, for a ProgressTeller to send in one step with the answer
+// or end it reports. agentdesk.Hub is one. Errors: EINVALID for a
+// malformed progress.
+type ProgressEncoder interface {
+	ProgressMessage(p *CallProgress) (msg DeskMessage, ttl time.Duration, err error)
+}

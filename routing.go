@@ -236,3 +236,18 @@ type Router interface {
 	// Only events for calls owned by this node are delivered.
 	Notices() <-chan RoutingEvent
 }
+
+// ProgressTeller is a Router that also keeps and sends a call's progress to
+// the agent's desks (what DeskBus.SetCurrentProgress does with msg for ttl)
+// in the same step as the call's answer or end: routing.Router runs both in
+// one script, one Redis round trip where Answer and then
+// DeskService.SendProgress took two. The call path uses it when both its
+// Router and its DeskService (a ProgressEncoder) can.
+type ProgressTeller interface {
+	// AnswerAndTell is Answer, then, only when the answer succeeded, the
+	// progress. It returns Answer's error.
+	AnswerAndTell(ctx context.Context, callID, agentID string, msg DeskMessage, ttl time.Duration) error
+	// EndAndTell is End, then, whatever End's outcome, the progress. It
+	// returns End's error.
+	EndAndTell(ctx context.Context, callID, agentID string, msg DeskMessage, ttl time.Duration) error
+}

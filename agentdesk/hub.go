@@ -164,6 +164,7 @@ const (
 )
 
 var _ ringdesk.DeskService = (*Hub)(nil)
+var _ ringdesk.ProgressEncoder = (*Hub)(nil)
 var _ http.Handler = (*Hub)(nil)
 
 // NewHub returns a hub for node (this Ringdesk node's id, as the DeskBus
@@ -308,15 +309,24 @@ func (h *Hub) SendPop(ctx context.Context, pop *ringdesk.Pop) error {
 // SendProgress implements ringdesk.DeskService. Progress of a call other
 // than the agent's current one is still sent, but not kept.
 func (h *Hub) SendProgress(ctx context.Context, p *ringdesk.CallProgress) error {
-	if err := p.Validate(); err != nil {
+	msg, ttl, err := h.ProgressMessage(p)
+	if err != nil {
 		return err
+	}
+	_, n, err := h.bus.SetCurrentProgress(ctx, p.AgentID, p.CallID, msg, ttl)
+	return delivered(p.AgentID, n, err)
+}
+
+// ProgressMessage implements ringdesk.ProgressEncoder: the message
+// SendProgress would send and keep, and for how long it keeps it.
+func (h *Hub) ProgressMessage(p *ringdesk.CallProgress) (ringdesk.DeskMessage, time.Duration, error) {
+	if err := p.Validate(); err != nil {
+		return ringdesk.DeskMessage{}, 0, err
 	}
 	if p.At.IsZero() {
 		p.At = time.Now()
 	}
-	msg := encode(TypeCall, "", p)
-	_, n, err := h.bus.SetCurrentProgress(ctx, p.AgentID, p.CallID, msg, h.opt.currentTTL)
-	return delivered(p.AgentID, n, err)
+	return encode(TypeCall, "", p), h.opt.currentTTL, nil
 }
 
 // SendAgentState implements ringdesk.DeskService.

@@ -705,3 +705,24 @@ func TestDeskHub_Resync(t *testing.T) {
 		return err == nil && ok
 	})
 }
+
+// TestDeskHub_ProgressMessage: the message a ProgressTeller sends for the
+// hub is what SendProgress sends, kept for the hub's current-call TTL.
+func TestDeskHub_ProgressMessage(t *testing.T) {
+	n := newNode(t, mustBus(t), "a", agentdesk.WithCurrentTTL(42*time.Second))
+	msg, ttl, err := n.hub.ProgressMessage(&ringdesk.CallProgress{CallID: "call-1", AgentID: "7", State: ringdesk.ProgressConnected})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p ringdesk.CallProgress
+	if err := json.Unmarshal(msg.Payload, &p); err != nil {
+		t.Fatal(err)
+	}
+	if msg.Type != agentdesk.TypeCall || msg.V != agentdesk.Version || ttl != 42*time.Second ||
+		p.CallID != "call-1" || p.State != ringdesk.ProgressConnected || p.At.IsZero() {
+		t.Errorf("ProgressMessage = %s %+v for %v", msg.Type, p, ttl)
+	}
+	if _, _, err := n.hub.ProgressMessage(&ringdesk.CallProgress{CallID: "call-1", AgentID: "7", State: "dancing"}); ringdesk.ErrorCode(err) != ringdesk.EINVALID {
+		t.Errorf("ProgressMessage of a bad state = %v, want EINVALID", err)
+	}
+}

@@ -34,9 +34,10 @@ type batcher struct {
 type batchOp struct {
 	ctx   context.Context
 	label string // what failed, for errors: "enqueue call"
-	args  []any  // name, count, arguments
-	res   any
-	err   error
+	args  []any  // name, count, arguments; once per operation
+	n     int    // operations in args, each with its slot in the reply
+	res   []any  // per operation
+	errs  []error
 	done  chan struct{}
 }
 
@@ -44,12 +45,33 @@ type batchOp struct {
 // operation was sent, it is not run; when it ends later, the operation
 // may still take effect (as with any request already on the wire).
 func (b *batcher) do(ctx context.Context, label, name string, args ...any) (any, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", label, err)
+	res, errs, err := b.seq(ctx, label, append([]any{name}, args...))
+	if err != nil {
+		return nil, err
 	}
-	op := &batchOp{ctx: ctx, label: label, done: make(chan struct{})}
-	op.args = append(make([]any, 0, len(args)+2), name, len(args))
-	op.args = append(op.args, args...)
+	return res[0], errs[0]
+}
+
+// seq runs operations (each its name, then its arguments) one after the
+// other in one batch, as do runs one: nothing of another batch runs
+// between them. An operation whose name starts with "?" runs only when the
+// one before it succeeded. It returns each one's result and error; err is
+// for the whole (ctx ended before they were sent, Redis unreachable), and
+// then nothing is in res or errs.
+func (b *batcher) seq(ctx context.Context, label string, ops ...[]any) (res []any, errs []error, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", label, err)
+	}
+	op := &batchOp{ctx: ctx, label: label, n: len(ops), done: make(chan struct{})}
+	size := 0
+	for _, o := range ops {
+		size += len(o) + 1
+	}
+	op.args = make([]any, 0, size)
+	for _, o := range ops {
+		op.args = append(op.args, o[0], len(o)-1)
+		op.args = append(op.args, o[1:]...)
+	}
 	b.mu.Lock()
 	b.pending = append(b.pending, op)
 	start := b.inFlight < b.maxInFlight
@@ -62,9 +84,12 @@ func (b *batcher) do(ctx context.Context, label, name string, args ...any) (any,
 	}
 	select {
 	case <-op.done:
-		return op.res, op.err
+		if op.res == nil {
+			return nil, nil, op.errs[0]
+		}
+		return op.res, op.errs, nil
 	case <-ctx.Done():
-		return nil, fmt.Errorf("%s: %w", label, ctx.Err())
+		return nil, nil, fmt.Errorf("%s: %w", label, ctx.Err())
 	}
 }
 
@@ -91,14 +116,16 @@ func (b *batcher) loop() {
 func (b *batcher) send(ops []*batchOp) {
 	live := ops[:0:0]
 	var args []any
+	slots := 0
 	for _, op := range ops {
 		if err := op.ctx.Err(); err != nil { // its caller is gone: do not run it
-			op.err = fmt.Errorf("%s: %w", op.label, err)
+			op.errs = []error{fmt.Errorf("%s: %w", op.label, err)}
 			close(op.done)
 			continue
 		}
 		live = append(live, op)
 		args = append(args, op.args...)
+		slots += op.n
 	}
 	if len(live) == 0 {
 		return
@@ -109,14 +136,18 @@ func (b *batcher) send(ops []*batchOp) {
 	v, err := b.exec(ctx, args)
 	cancel()
 	res, ok := v.([]any)
-	if err == nil && (!ok || len(res) != len(live)) {
-		err = fmt.Errorf("unexpected reply to a batch of %d: %v", len(live), v)
+	if err == nil && (!ok || len(res) != slots) {
+		err = fmt.Errorf("unexpected reply to a batch of %d: %v", slots, v)
 	}
-	for i, op := range live {
+	for _, op := range live {
 		if err != nil {
-			op.err = formatError(op.label, err)
+			op.errs = []error{formatError(op.label, err)}
 		} else {
-			op.res, op.err = opResult(op.label, res[i])
+			op.res, op.errs = make([]any, op.n), make([]error, op.n)
+			for i := range op.n {
+				op.res[i], op.errs[i] = opResult(op.label, res[i])
+			}
+			res = res[op.n:]
 		}
 		close(op.done)
 	}

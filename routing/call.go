@@ -73,6 +73,74 @@ func (r *Router) Answer(ctx context.Context, callID, agentID string) error {
 	return err
 }
 
+// AnswerAndTell implements ringdesk.ProgressTeller: Answer, then, in the
+// same script run, what DeskBus.SetCurrentProgress does with msg, when the
+// answer succeeded. The desks on this node get msg once the answer is in.
+func (r *Router) AnswerAndTell(ctx context.Context, callID, agentID string, msg ringdesk.DeskMessage, ttl time.Duration) error {
+	if !ringdesk.ValidID(callID) || !ringdesk.ValidID(agentID) {
+		return ringdesk.Errorf(ringdesk.EINVALID, "Call or agent id is not valid.")
+	}
+	tell, err := r.tell("answer call", agentID, callID, msg, ttl)
+	if err != nil {
+		return err
+	}
+	_, errs, err := r.b.seq(ctx, "answer call", []any{"answer", callID, agentID}, append([]any{"?dprogress"}, tell...))
+	if err != nil {
+		return err
+	}
+	if errs[0] != nil {
+		return errs[0]
+	}
+	r.desks.deliverLocal(agentID, msg)
+	if errs[1] != nil {
+		// The answer stands; only the desk's copy for a reconnect and the
+		// other nodes' desks missed it.
+		r.log.Warn("call answered, but its progress was not kept for the desk", "call_id", callID, "agent_id", agentID, "error", errs[1])
+	}
+	return nil
+}
+
+// EndAndTell implements ringdesk.ProgressTeller: End, then, in the same
+// script run and whatever End's outcome, what DeskBus.SetCurrentProgress
+// does with msg. The desks on this node get msg first, as SetCurrentProgress
+// hands it to them. It returns End's error.
+func (r *Router) EndAndTell(ctx context.Context, callID, agentID string, msg ringdesk.DeskMessage, ttl time.Duration) error {
+	if !ringdesk.ValidID(callID) || !ringdesk.ValidID(agentID) {
+		return ringdesk.Errorf(ringdesk.EINVALID, "Call or agent id is not valid.")
+	}
+	tell, err := r.tell("end call", agentID, callID, msg, ttl)
+	if err != nil {
+		return err
+	}
+	r.desks.deliverLocal(agentID, msg)
+	_, errs, err := r.b.seq(ctx, "end call", []any{"end", callID}, append([]any{"dprogress"}, tell...))
+	if err != nil {
+		return err
+	}
+	if errs[1] != nil {
+		r.log.Warn("call ended, but its progress was not kept for the desk", "call_id", callID, "agent_id", agentID, "error", errs[1])
+	}
+	return errs[0]
+}
+
+// tell returns the arguments of the batch script's dprogress operation
+// (lua_fast.lua): agent, call, kept message, ttl ms, published envelope,
+// this bus's local nodes.
+func (r *Router) tell(label, agentID, callID string, msg ringdesk.DeskMessage, ttl time.Duration) ([]any, error) {
+	if err := deskCheckIDs(agentID, callID); err != nil {
+		return nil, err
+	}
+	ms, err := deskTTL(ttl)
+	if err != nil {
+		return nil, err
+	}
+	data, payload, err := deskPayloads(agentID, msg)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", label, err)
+	}
+	return []any{agentID, callID, data, ms, payload, r.desks.localNodes()}, nil
+}
+
 // RingNoAnswer implements ringdesk.Router.
 func (r *Router) RingNoAnswer(ctx context.Context, callID, agentID string) error {
 	if !ringdesk.ValidID(callID) || !ringdesk.ValidID(agentID) {

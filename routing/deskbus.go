@@ -24,7 +24,9 @@ import (
 //	                                 the key itself expires with the latest one
 //	rd:{site}:desk:current:<agent>   hash: call, pop, progress (JSON envelopes);
 //	                                 the engine's scripts delete it when the
-//	                                 agent is available, away or logged out
+//	                                 agent is available, away or logged out,
+//	                                 and keep a call's progress with its
+//	                                 answer or end (Router.AnswerAndTell)
 //
 // Messages travel on one pub/sub channel per node, rd:{site}:node:<node>:desk,
 // as {"agent":"<id>","msg":<envelope>}: a node subscribes once, whatever the
@@ -32,7 +34,9 @@ import (
 // agent's desk is present. A node subscribed through the same DeskBus (the
 // same process) is handed every message sent through it directly, before
 // the script runs and whether or not the agent's desk is there: its
-// deliver drops messages for agents without a desk on it.
+// deliver drops messages for agents without a desk on it (a Router given
+// this bus as Config.DeskBus hands it an answer's progress too, once the
+// answer is in).
 // Times come from the Redis clock (TIME inside the scripts), so the nodes'
 // clocks do not need to agree.
 type DeskBus struct {
@@ -62,23 +66,49 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `
 
-// deskPublishLua publishes ARGV[5] on the channel (prefix ARGV[4]) of every
-// node where the desk presence KEYS[2] has not expired, except the nodes
-// named in ARGV[6] (space-separated: subscribed through the calling bus,
-// which hands them the message itself). Returns {subscriptions reached,
-// the skipped nodes where the desk is present, space-separated}.
-const deskPublishLua = `
-local skip, here = {}, {}
-for node in string.gmatch(ARGV[6] or '', '%S+') do skip[node] = true end
-local n = 0
-for _, node in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. now, '+inf')) do
-	if skip[node] then
-		here[#here + 1] = node
-	else
-		n = n + redis.call('PUBLISH', ARGV[4] .. node .. ':desk', ARGV[5])
+// deskPublishFn defines desk_publish(pres, chprefix, payload, here, now):
+// it publishes payload on the channel (chprefix .. node .. ':desk') of
+// every node where the desk presence pres has not expired at now, except
+// the nodes named in here (space-separated: subscribed through the calling
+// bus, which hands them the message itself). Returns {subscriptions
+// reached, the skipped nodes where the desk is present, space-separated}.
+const deskPublishFn = `
+local function desk_publish(pres, chprefix, payload, here, now)
+	local skip, present = {}, {}
+	for node in string.gmatch(here or '', '%S+') do skip[node] = true end
+	local n = 0
+	for _, node in ipairs(redis.call('ZRANGEBYSCORE', pres, '(' .. now, '+inf')) do
+		if skip[node] then
+			present[#present + 1] = node
+		else
+			n = n + redis.call('PUBLISH', chprefix .. node .. ':desk', payload)
+		end
 	end
+	return {n, table.concat(present, ' ')}
 end
-return {n, table.concat(here, ' ')}`
+`
+
+// deskProgressFn defines desk_progress(cur, pres, call, msg, ttl, chprefix,
+// payload, here, now): msg becomes the latest progress of call in the
+// current-call hash cur when call is the current call or there is none
+// (the call then becomes current, without a pop), for ttl ms; either way
+// payload is published as desk_publish does. Returns {saved 0|1,
+// subscriptions reached, local nodes where present}. The desk bus's
+// setProgress script and the routing batch script's dprogress operation
+// (a call's answer or end told in the same run) both run it.
+const deskProgressFn = deskPublishFn + `
+local function desk_progress(cur, pres, call, msg, ttl, chprefix, payload, here, now)
+	local saved = 0
+	local c = redis.call('HGET', cur, 'call')
+	if not c or c == call then
+		redis.call('HSET', cur, 'call', call, 'progress', msg)
+		redis.call('PEXPIRE', cur, ttl)
+		saved = 1
+	end
+	local p = desk_publish(pres, chprefix, payload, here, now)
+	return {saved, p[1], p[2]}
+end
+`
 
 // deskLua are the desk bus's scripts. They share keys with the routing
 // engine's (a routing script reads the desk presence), so they count in
@@ -97,34 +127,24 @@ return 1`,
 	// KEYS[1] unused, KEYS[2] presence; ARGV[4] channel prefix,
 	// ARGV[5] payload, ARGV[6] local nodes (the layout of setPop and
 	// setProgress).
-	publish: deskNowLua + deskPublishLua,
+	publish: deskNowLua + deskPublishFn + `
+return desk_publish(KEYS[2], ARGV[4], ARGV[5], ARGV[6], now)`,
 	// KEYS[1] presence.
 	connected: deskNowLua + `
 return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')`,
 	// KEYS[1] current, KEYS[2] presence; ARGV call, pop, ttl ms,
-	// channel prefix, payload, local nodes. Returns what
-	// deskPublishLua returns.
-	setPop: deskNowLua + `
+	// channel prefix, payload, local nodes. Returns what desk_publish
+	// returns.
+	setPop: deskNowLua + deskPublishFn + `
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'call', ARGV[1], 'pop', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
-` + deskPublishLua,
+return desk_publish(KEYS[2], ARGV[4], ARGV[5], ARGV[6], now)`,
 	// KEYS[1] current, KEYS[2] presence; ARGV call, progress, ttl ms,
-	// channel prefix, payload, local nodes. Returns {saved 0|1,
-	// subscriptions reached, local nodes where present}.
-	setProgress: deskNowLua + `
-local saved = 0
-local cur = redis.call('HGET', KEYS[1], 'call')
-if not cur or cur == ARGV[1] then
-	redis.call('HSET', KEYS[1], 'call', ARGV[1], 'progress', ARGV[2])
-	redis.call('PEXPIRE', KEYS[1], ARGV[3])
-	saved = 1
-end
-local function published()
-` + deskPublishLua + `
-end
-local p = published()
-return {saved, p[1], p[2]}`,
+	// channel prefix, payload, local nodes. Returns what desk_progress
+	// returns.
+	setProgress: deskNowLua + deskProgressFn + `
+return desk_progress(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], now)`,
 	// KEYS[1] current; ARGV call ("" = any).
 	clearCurrent: `
 if ARGV[1] == '' or redis.call('HGET', KEYS[1], 'call') == ARGV[1] then

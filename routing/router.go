@@ -13,7 +13,10 @@ import (
 	"github.com/ringdesk/ringdesk"
 )
 
-var _ ringdesk.Router = (*Router)(nil)
+var (
+	_ ringdesk.Router         = (*Router)(nil)
+	_ ringdesk.ProgressTeller = (*Router)(nil)
+)
 
 // Orphan policies: what survivors do with the calls of a dead node.
 const (
@@ -66,6 +69,11 @@ type Config struct {
 	RequireDesk bool
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// DeskBus is the desk bus of the node's agent desks (agentdesk's hub),
+	// if any: AnswerAndTell and EndAndTell hand their desk message to its
+	// subscriptions on this node directly. Without it they reach those
+	// desks through Redis pub/sub, as the desks on other nodes.
+	DeskBus *DeskBus
 
 	// version overrides engineVersion (tests of a mixed site).
 	version string
@@ -126,6 +134,7 @@ type Router struct {
 	cfg    Config
 	log    *slog.Logger
 	s      *scripts
+	desks  *DeskBus // Config.DeskBus, or one of its own
 	prefix string   // "rd:{site}:"
 	keys   []string // KEYS for every script: the event stream
 
@@ -150,6 +159,10 @@ func NewRouter(rdb redis.UniversalClient, cfg Config) (*Router, error) {
 		prefix:  prefix,
 		keys:    []string{prefix + "events"},
 		notices: make(chan ringdesk.RoutingEvent, 1024),
+		desks:   cfg.DeskBus,
+	}
+	if r.desks == nil {
+		r.desks = NewDeskBus(rdb, cfg.Site)
 	}
 	r.b = &batcher{
 		exec: func(ctx context.Context, args []any) (any, error) {

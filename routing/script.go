@@ -124,14 +124,15 @@ func batchScript(pre string, fast bool) string {
 	lazy := parseLua(lazySrc).prelude(ops.String()) + ops.String()
 	// FAST: the operations tried on their fast path first (answer has
 	// no other).
-	fastOps := "local FAST = {['answer'] = fast_answer, ['enqueue'] = fast_enqueue, ['end'] = fast_end, ['agent'] = fast_agent}\n"
+	fastOps := "local FAST = {['answer'] = fast_answer, ['enqueue'] = fast_enqueue, ['end'] = fast_end, ['agent'] = fast_agent, " +
+		"['dprogress'] = fast_dprogress}\n"
 	if !fast {
-		fastOps = "local FAST = {['answer'] = fast_answer}\n"
+		fastOps = "local FAST = {['answer'] = fast_answer, ['dprogress'] = fast_dprogress}\n"
 	}
 	body := "local LIB\n" +
 		"-- lib builds the library once per run, when an operation needs it.\n" +
 		"local function lib()\nif LIB then return LIB end\n" + lazy + "return LIB\nend\n" +
-		luaFast + fastOps + luaBatch
+		deskProgressFn + luaFast + fastOps + luaBatch
 	return parseLua(pre+hotSrc).prelude(body) + body
 }
 

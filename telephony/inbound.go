@@ -739,7 +739,8 @@ func (in *Inbound) offer(c *liveCall, ev ringdesk.RoutingEvent) bool {
 		in.abandon(c)
 		return true
 	}
-	if err := in.cfg.Router.Answer(ctx, c.id, agentID); err != nil {
+	told, err := in.answer(ctx, c, agentID, offeredAt)
+	if err != nil {
 		// The offer was released meanwhile (ring timeout on the engine's
 		// clock): this agent may not take the call.
 		log.Info("answer refused by routing: hanging up the agent", "error", err)
@@ -770,7 +771,9 @@ func (in *Inbound) offer(c *liveCall, ev ringdesk.RoutingEvent) bool {
 	at := now.UTC()
 	in.cfg.Calls.Update(c.id, ringdesk.CallUpdate{State: ringdesk.CallStateAnswered, AgentID: &uid, AnsweredAt: &at, WaitMS: &wait})
 	in.event(c, "answered", uid, "wait_ms="+strconv.FormatInt(wait, 10))
-	in.progress(c, ringdesk.ProgressConnected, "", &offeredAt)
+	if !told {
+		in.progress(c, ringdesk.ProgressConnected, "", &offeredAt)
+	}
 	log.Info("call answered", "wait_ms", wait)
 	return true
 }
@@ -902,13 +905,14 @@ func (in *Inbound) endRouted(c *liveCall, reason string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := in.cfg.Router.End(ctx, c.id); err != nil {
-		in.log.Debug("end call in routing", "call_id", c.id, "error", err)
-	}
-	now := time.Now()
 	c.mu.Lock()
 	answered, agentID, uid := c.answeredAt, c.agentID, c.agentUID
 	c.mu.Unlock()
+	told, err := in.end(ctx, c, agentID, reason)
+	if err != nil {
+		in.log.Debug("end call in routing", "call_id", c.id, "error", err)
+	}
+	now := time.Now()
 	talk := int64(0)
 	if !answered.IsZero() {
 		talk = now.Sub(answered).Milliseconds()
@@ -916,7 +920,9 @@ func (in *Inbound) endRouted(c *liveCall, reason string) {
 	at := now.UTC()
 	in.cfg.Calls.Update(c.id, ringdesk.CallUpdate{State: ringdesk.CallStateEnded, EndedAt: &at, TalkMS: &talk, EndReason: &reason})
 	in.event(c, "ended", uid, "reason="+reason+" talk_ms="+strconv.FormatInt(talk, 10))
-	in.sendProgress(c, agentID, ringdesk.ProgressEnded, reason, nil)
+	if !told {
+		in.sendProgress(c, agentID, ringdesk.ProgressEnded, reason, nil)
+	}
 	in.log.Info("call ended", "call_id", c.id, "reason", reason, "talk_ms", talk)
 	in.remove(c)
 }
@@ -1183,6 +1189,42 @@ func (in *Inbound) agentInvite(c *liveCall, b ringdesk.Binding, host string) *si
 	req.SetDestination(dest)
 	req.SetTransport(transport)
 	return req
+}
+
+// answer confirms the offer in routing. With a Router and desks that can
+// (ringdesk.ProgressTeller, ringdesk.ProgressEncoder) the desk hears the
+// call is connected in the same step, and told is true; else the caller
+// sends the progress itself once the call is up.
+func (in *Inbound) answer(ctx context.Context, c *liveCall, agentID string, offeredAt time.Time) (told bool, err error) {
+	if msg, ttl, ok := in.progressMessage(c, agentID, ringdesk.ProgressConnected, "", &offeredAt); ok {
+		return true, in.cfg.Router.(ringdesk.ProgressTeller).AnswerAndTell(ctx, c.id, agentID, msg, ttl)
+	}
+	return false, in.cfg.Router.Answer(ctx, c.id, agentID)
+}
+
+// end ends an answered call in routing, telling the agent's desk in the
+// same step when answer could (told); an error is End's.
+func (in *Inbound) end(ctx context.Context, c *liveCall, agentID, reason string) (told bool, err error) {
+	if agentID != "" {
+		if msg, ttl, ok := in.progressMessage(c, agentID, ringdesk.ProgressEnded, reason, nil); ok {
+			return true, in.cfg.Router.(ringdesk.ProgressTeller).EndAndTell(ctx, c.id, agentID, msg, ttl)
+		}
+	}
+	return false, in.cfg.Router.End(ctx, c.id)
+}
+
+// progressMessage encodes a progress of the call for a ProgressTeller;
+// ok is false when the Router or the desks cannot take that way (or the
+// progress is refused: the caller's SendProgress then says why).
+func (in *Inbound) progressMessage(c *liveCall, agentID, state, reason string, offeredAt *time.Time) (ringdesk.DeskMessage, time.Duration, bool) {
+	enc, ok := in.cfg.Desks.(ringdesk.ProgressEncoder)
+	if _, teller := in.cfg.Router.(ringdesk.ProgressTeller); !ok || !teller {
+		return ringdesk.DeskMessage{}, 0, false
+	}
+	p := &ringdesk.CallProgress{CallID: c.id, AgentID: agentID, Direction: ringdesk.Inbound, State: state,
+		Reason: reason, At: time.Now().UTC(), OfferedAt: offeredAt}
+	msg, ttl, err := enc.ProgressMessage(p)
+	return msg, ttl, err == nil
 }
 
 func (in *Inbound) progress(c *liveCall, state, reason string, offeredAt *time.Time) {

@@ -121,7 +121,9 @@ func newCallEnv(t *testing.T, opt envOptions) (*callEnv, []agentUser) {
 		agents = seedCallData(t, db, opt)
 	}
 
-	router, err := routing.NewRouter(rdb, routing.Config{Site: site, Node: opt.node, Logger: logger})
+	// One desk bus for the router and the hub, as serve wires them.
+	bus := routing.NewDeskBus(rdb, site)
+	router, err := routing.NewRouter(rdb, routing.Config{Site: site, Node: opt.node, Logger: logger, DeskBus: bus})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +145,7 @@ func newCallEnv(t *testing.T, opt envOptions) (*callEnv, []agentUser) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hub := agentdesk.NewHub(opt.node, routing.NewDeskBus(rdb, site), auth, router, logger)
+	hub := agentdesk.NewHub(opt.node, bus, auth, router, logger)
 	if err := hub.Open(ctx); err != nil {
 		t.Fatal(err)
 	}

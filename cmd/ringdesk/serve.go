@@ -35,6 +35,7 @@ type Main struct {
 	DB      *store.DB
 	Redis   redis.UniversalClient
 	Router  *routing.Router
+	deskBus *routing.DeskBus // the hub's and the Router's
 	Desk    *agentdesk.Hub
 	SIP     *telephony.Server
 	Inbound *telephony.Inbound
@@ -95,10 +96,13 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	node, site := m.Config.NodeID(), m.Config.Redis.Site
 	m.bg, m.stop = context.WithCancel(context.WithoutCancel(ctx))
+	// One desk bus for the hub and the Router, whose AnswerAndTell and
+	// EndAndTell hand desk messages to this node's desks directly.
+	m.deskBus = routing.NewDeskBus(m.Redis, site)
 	m.Router, err = routing.NewRouter(m.Redis, routing.Config{Site: site, Node: node,
 		HeartbeatTTL: m.Config.Routing.HeartbeatTTL, OrphanPolicy: m.Config.Routing.OrphanPolicy,
-		RequireDesk: m.Config.Routing.RequireDesk,
-		Logger:      m.Logger.With("component", "routing")})
+		RequireDesk: m.Config.Routing.RequireDesk, DeskBus: m.deskBus,
+		Logger: m.Logger.With("component", "routing")})
 	if err != nil {
 		return err
 	}
@@ -220,7 +224,7 @@ func (m *Main) openDesk(ctx context.Context, node, site string) error {
 	}
 	// Browsers come in with their web session; the CLI desk and tests with
 	// a desk token (ringdesk user token).
-	m.Desk = agentdesk.NewHub(node, routing.NewDeskBus(m.Redis, site), agentdesk.AnyAuth{m.HTTP, auth}, router, m.Logger.With("component", "agentdesk"),
+	m.Desk = agentdesk.NewHub(node, m.deskBus, agentdesk.AnyAuth{m.HTTP, auth}, router, m.Logger.With("component", "agentdesk"),
 		agentdesk.WithAllowedOrigins(m.Config.Desk.AllowedOrigins...), agentdesk.WithStateLookup(stateLookup))
 	if err := m.Desk.Open(ctx); err != nil {
 		m.Desk = nil
