@@ -71,9 +71,10 @@ type RoutedCall struct {
 // Placement is the outcome of Router.Enqueue.
 type Placement struct {
 	// Status is CallWaiting, CallRinging (an agent was reserved at once:
-	// AgentID and RingTimeout say whom and for how long; the offer, with
-	// attempt 1, is also on its way to the owning node's notices, which
-	// the owner, when it acted on this reply, skips) or CallEnded
+	// AgentID and RingTimeout say whom and for how long; unless the
+	// Router was told the reply suffices (routing.Config.OfferInReply),
+	// the offer, with attempt 1, is also on its way to the owning node's
+	// notices, which the owner, when it acted on this reply, skips) or CallEnded
 	// (overflowed to a callback request: Result says so).
 	Status   CallStatus `json:"status"`
 	Result   string     `json:"result,omitempty"`

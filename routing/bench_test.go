@@ -46,6 +46,7 @@ func benchmarkCycle(b *testing.B, parallelism, rate int) {
 	e := newEnv(b)
 	r := e.router("bench", func(c *routing.Config) {
 		c.TickInterval = 100 * time.Millisecond
+		c.OfferInReply = true // as Ringdesk's serve runs it: the cycle takes the agent from the reply
 		c.MaxInFlight, _ = strconv.Atoi(os.Getenv("BENCH_INFLIGHT"))
 	})
 	ctx := context.Background()

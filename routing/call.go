@@ -34,7 +34,11 @@ func (r *Router) Enqueue(ctx context.Context, c *ringdesk.WaitingCall) (*ringdes
 	if !ringdesk.ValidID(c.Node) || strings.Contains(c.Node, ":") {
 		return nil, ringdesk.Errorf(ringdesk.EINVALID, "Node id %q is not valid.", c.Node)
 	}
-	v, err := r.b.do(ctx, "enqueue call", "enqueue", c.ID, c.Node, c.Priority, c.CallerE164, strings.Join(c.Queues, ","))
+	replied := "0"
+	if r.cfg.OfferInReply && c.Node == r.cfg.Node {
+		replied = "1"
+	}
+	v, err := r.b.do(ctx, "enqueue call", "enqueue", c.ID, c.Node, c.Priority, c.CallerE164, strings.Join(c.Queues, ","), replied)
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,6 @@
--- enqueue: ARGV id, node, priority, caller, queues (comma-separated).
+-- enqueue: ARGV id, node, priority, caller, queues (comma-separated),
+-- replied ('1': the caller owns the call and rings an agent this returns,
+-- so an offer made here is not also sent as a notice).
 -- Returns {status, result, queue, position, agent, ring ms}; the last two
 -- say whom the call rings and for how long when it is offered at once.
 local id, node, prio, caller = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
@@ -18,7 +20,7 @@ if full then
 end
 
 local c = {queues = ARGV[5], prio = n2s(prio), enq = NOWS, node = node, caller = caller, state = 'waiting',
-  agent = '', queue = ''}
+  agent = '', queue = '', replied = ARGV[6] == '1'}
 redis.call('SADD', P .. 'n:' .. node .. ':calls', id)
 emit(false, 'enqueued', id, '', prim, node, 'queues', c.queues, 'priority', n2s(prio))
 

@@ -70,7 +70,7 @@ local function fast_enqueue(ARGV)
   for _, m in ipairs(agent_queues(aid, {qs = a[3]})) do redis.call('ZREM', qkey(m[1], ':avail'), aid) end
   redis.call('HSET', ak, 'state', 'ringing', 'reason', '', 'since', NOWS, 'call', id, 'queue', q, 'idle', a[2] or '0')
   emit(false, 'agent-state', id, aid, q, '', 'from', 'available', 'state', 'ringing', 'reason', '')
-  emit(true, 'offer', id, aid, q, node, 'wait_ms', '0', 'ring_ms', n2s(ring), 'attempt', '1')
+  emit(ARGV[6] ~= '1', 'offer', id, aid, q, node, 'wait_ms', '0', 'ring_ms', n2s(ring), 'attempt', '1')
   redis.call('HSET', ck, 'queues', q, 'prio', ps, 'enq', NOWS, 'node', node, 'caller', caller, 'state', 'ringing',
     'agent', aid, 'queue', q, 'offered', NOWS, 'offers', '1')
   return true, {'ringing', '', q, 0, aid, ring}

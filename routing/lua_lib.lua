@@ -362,7 +362,9 @@ local function reserve(id, c, aid, a, q, cfg)
     qstats_set(q, 'rr_last', n2s(member_pos(q, aid)))
   end
   set_agent(aid, a, 'ringing', '', id, q)
-  emit(true, 'offer', id, aid, q, c.node, 'wait_ms', n2s(NOW - num(c.enq, NOW)), 'ring_ms', n2s(ring),
+  -- c.replied: the enqueue offering it answers with the agent, and its
+  -- caller owns the call (Config.OfferInReply): no notice as well.
+  emit(not c.replied, 'offer', id, aid, q, c.node, 'wait_ms', n2s(NOW - num(c.enq, NOW)), 'ring_ms', n2s(ring),
     'attempt', n2s(c.offers))
 end
 

@@ -1,7 +1,9 @@
 package routing_test
 
 import (
+	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -591,10 +593,17 @@ func TestQueue_RequireDesk(t *testing.T) {
 // from Enqueue ringing, with the agent and the queue's ring time, on the
 // fast path (longest-idle) and through the library (round-robin, and an
 // overflow to a queue with another ring time); the owner's notice carries
-// the same offer, attempt 1.
+// the same offer, attempt 1, unless Config.OfferInReply says the reply
+// suffices: then no notice comes, except for a call owned by another node.
 func TestEnqueue_OfferedAtOnce(t *testing.T) {
+	for _, reply := range []bool{false, true} {
+		t.Run(fmt.Sprintf("OfferInReply=%v", reply), func(t *testing.T) { testOfferedAtOnce(t, reply) })
+	}
+}
+
+func testOfferedAtOnce(t *testing.T, reply bool) {
 	e := newEnv(t)
-	r := e.router("n1")
+	r := e.router("n1", func(c *routing.Config) { c.OfferInReply = reply })
 	ctx := ctxT(t)
 	must(t, r.PutQueue(ctx, &ringdesk.Queue{Name: "fast", RingTimeout: 7 * time.Second, Members: members("a1")}))
 	must(t, r.PutQueue(ctx, &ringdesk.Queue{Name: "rr", Strategy: ringdesk.StrategyRoundRobin, RingTimeout: 9 * time.Second, Members: members("a2")}))
@@ -616,6 +625,9 @@ func TestEnqueue_OfferedAtOnce(t *testing.T) {
 		if p.Status != ringdesk.CallRinging || p.AgentID != tc.agent || p.Queue != tc.inQueue || p.RingTimeout != tc.ring {
 			t.Fatalf("%s: placement %+v, want ringing at %s in %s for %v", tc.call, p, tc.agent, tc.inQueue, tc.ring)
 		}
+		if reply {
+			continue
+		}
 		select {
 		case ev := <-r.Notices():
 			if ev.Kind != ringdesk.EventOffer || ev.CallID != tc.call || ev.AgentID != tc.agent || ev.Fields["attempt"] != "1" ||
@@ -626,7 +638,33 @@ func TestEnqueue_OfferedAtOnce(t *testing.T) {
 			t.Fatalf("%s: no offer notice", tc.call)
 		}
 	}
+	// Released, c1 is offered again (a1 is free again), and that offer is
+	// a notice whatever the config: the next notice, with no attempt 1
+	// before it.
+	must(t, r.RingNoAnswer(ctx, "c1", "a1"))
+	select {
+	case ev := <-r.Notices():
+		if ev.Kind != ringdesk.EventOffer || ev.CallID != "c1" || ev.Fields["attempt"] != "2" {
+			t.Fatalf("after RingNoAnswer(c1): notice %+v, want c1's second offer", ev)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("c1 was not offered again")
+	}
 	if p := enqueue(t, r, "c4", 0, "fast"); p.Status != ringdesk.CallWaiting || p.AgentID != "" || p.RingTimeout != 0 {
 		t.Fatalf("c4 (agent busy): placement %+v, want waiting", p)
+	}
+
+	// A call owned by another node: its owner gets the offer as a notice.
+	must(t, r.PutQueue(ctx, &ringdesk.Queue{Name: "n2q", RingTimeout: time.Minute, Members: members("a4")}))
+	must(t, r.Login(ctx, "a4", true))
+	p, err := r.Enqueue(ctx, &ringdesk.WaitingCall{ID: "c5", Queues: []string{"n2q"}, Node: "n2"})
+	must(t, err)
+	if p.Status != ringdesk.CallRinging || p.AgentID != "a4" {
+		t.Fatalf("c5: placement %+v, want ringing at a4", p)
+	}
+	entries, err := e.rdb.XRange(ctx, "rd:{"+e.site+"}:n:n2:inbox", "-", "+").Result()
+	must(t, err)
+	if len(entries) != 1 || !strings.Contains(fmt.Sprint(entries[0].Values["e"]), `["offer","c5","a4"`) {
+		t.Fatalf("node n2's notices: %v, want c5's offer", entries)
 	}
 }

@@ -67,6 +67,13 @@ type Config struct {
 	// without one goes away with reason "no-desk". Off by default here;
 	// Ringdesk's serve turns it on (routing.require_desk).
 	RequireDesk bool
+	// OfferInReply: an offer made within Enqueue, of a call this node owns,
+	// is only in Enqueue's reply (Placement.AgentID, RingTimeout), not also
+	// a notice: the caller rings from the reply (Ringdesk's call path
+	// does). A reply that never arrives leaves the call ringing nobody
+	// until its ring timeout, when it is offered again with a notice.
+	// Off by default: every offer is a notice too.
+	OfferInReply bool
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// DeskBus is the desk bus of the node's agent desks (agentdesk's hub),

@@ -166,7 +166,8 @@ type liveCall struct {
 	connected chan struct{} // closed once both legs are answered and ACKed
 	seq       atomic.Int32
 	// skipOffer is the agent of the first offer, rung from Enqueue's reply:
-	// wait skips that offer's notice. Used by the INVITE's goroutine only.
+	// wait skips that offer's notice, if the Router sends one (serve's does
+	// not: routing.Config.OfferInReply). Used by the INVITE's goroutine only.
 	skipOffer string
 
 	mu         sync.Mutex
@@ -371,6 +372,14 @@ func (in *Inbound) consumeNotices(ctx context.Context) {
 			c := in.calls[ev.CallID]
 			in.mu.Unlock()
 			if c == nil {
+				if ev.Kind == ringdesk.EventOffer {
+					// Routing rings an agent for a call this node does not
+					// hold (its Enqueue failed after the script ran, say):
+					// nobody would ring them, so end it there.
+					in.wg.Add(1)
+					go in.abandonGhost(ev)
+					continue
+				}
 				in.log.Debug("notice for no live call", "call_id", ev.CallID, "kind", ev.Kind)
 				continue
 			}
@@ -380,6 +389,23 @@ func (in *Inbound) consumeNotices(ctx context.Context) {
 				in.log.Warn("call notice dropped: call not keeping up", "call_id", ev.CallID, "kind", ev.Kind)
 			}
 		}
+	}
+}
+
+// abandonGhost ends in routing a call offered to this node that it does
+// not hold, freeing the agent reserved for it.
+func (in *Inbound) abandonGhost(ev ringdesk.RoutingEvent) {
+	defer in.wg.Done()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := in.cfg.Router.Abandon(ctx, ev.CallID)
+	switch code := ringdesk.ErrorCode(err); {
+	case err == nil:
+		in.log.Warn("offer of a call this node does not hold: abandoned in routing", "call_id", ev.CallID, "agent_id", ev.AgentID)
+	case code == ringdesk.ECONFLICT || code == ringdesk.ENOTFOUND:
+		// It ended meanwhile.
+	default:
+		in.log.Warn("offer of a call this node does not hold: abandoning it in routing failed", "call_id", ev.CallID, "error", err)
 	}
 }
 
@@ -510,6 +536,8 @@ func (in *Inbound) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 		in.fail(c, "enqueue-failed")
 		in.remove(c)
 		_ = dlg.Respond(code, reason, nil, in.retryAfter())
+		// Had the script run with its reply lost, routing would offer the
+		// call again after the ring timeout: consumeNotices ends it then.
 		in.waitACK(req, tx)
 		dlg.Close()
 		return
@@ -531,10 +559,9 @@ func (in *Inbound) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 	}
-	// Offered at once: ring now rather than when the same offer comes
-	// round through this node's notice stream (a Redis read and two
-	// goroutine hand-offs later, on the way to the pop); wait skips that
-	// notice.
+	// Offered at once: ring now, from the reply. A Router may send the
+	// same offer as a notice too (a Redis read and two goroutine hand-offs
+	// later, on the way to the pop): wait skips it.
 	direct := place.Status == ringdesk.CallRinging && place.AgentID != ""
 	if !direct || !in.offer(c, directOffer(c, place)) {
 		if direct {

@@ -121,9 +121,11 @@ func newCallEnv(t *testing.T, opt envOptions) (*callEnv, []agentUser) {
 		agents = seedCallData(t, db, opt)
 	}
 
-	// One desk bus for the router and the hub, as serve wires them.
+	// One desk bus for the router and the hub, and offers in Enqueue's
+	// reply, as serve wires them.
 	bus := routing.NewDeskBus(rdb, site)
-	router, err := routing.NewRouter(rdb, routing.Config{Site: site, Node: opt.node, Logger: logger, DeskBus: bus})
+	router, err := routing.NewRouter(rdb, routing.Config{Site: site, Node: opt.node, Logger: logger, DeskBus: bus,
+		OfferInReply: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -860,6 +862,48 @@ func TestInboundNoAgent(t *testing.T) {
 	evs := strings.Join(env.events(c.ID), ",")
 	if !strings.Contains(evs, "overflow") || !strings.HasSuffix(evs, "callback") {
 		t.Fatalf("call events %s, want an overflow and a callback request", evs)
+	}
+}
+
+// TestInboundGhostOffer: routing offers this node a call it does not hold
+// (as after an Enqueue whose reply was lost): the node ends the call in
+// routing, and the agent reserved for it is free again at once.
+func TestInboundGhostOffer(t *testing.T) {
+	env, agents := newCallEnv(t, envOptions{ring: time.Minute})
+	env.desk(agents[0], true)
+	ctx := context.Background()
+	other, err := routing.NewRouter(env.rdb, routing.Config{Site: env.site, Node: "node-z"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = other.Close() })
+	p, err := other.Enqueue(ctx, &ringdesk.WaitingCall{ID: "ghost-1", Queues: []string{"sales"}, Node: "node-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Status != ringdesk.CallRinging || p.AgentID != agents[0].id {
+		t.Fatalf("placement %+v, want ringing at %s", p, agents[0].id)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := env.router.FindCall(ctx, "ghost-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := env.router.FindAgent(ctx, agents[0].id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Status == ringdesk.CallEnded && a.State == ringdesk.AgentAvailable {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ghost call %s (%s), agent %s: want the call ended and the agent available", c.Status, c.Result, a.State)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -97,11 +97,12 @@ func (m *Main) Open(ctx context.Context) error {
 	node, site := m.Config.NodeID(), m.Config.Redis.Site
 	m.bg, m.stop = context.WithCancel(context.WithoutCancel(ctx))
 	// One desk bus for the hub and the Router, whose AnswerAndTell and
-	// EndAndTell hand desk messages to this node's desks directly.
+	// EndAndTell hand desk messages to this node's desks directly. The call
+	// path rings an agent Enqueue returns from the reply (OfferInReply).
 	m.deskBus = routing.NewDeskBus(m.Redis, site)
 	m.Router, err = routing.NewRouter(m.Redis, routing.Config{Site: site, Node: node,
 		HeartbeatTTL: m.Config.Routing.HeartbeatTTL, OrphanPolicy: m.Config.Routing.OrphanPolicy,
-		RequireDesk: m.Config.Routing.RequireDesk, DeskBus: m.deskBus,
+		RequireDesk: m.Config.Routing.RequireDesk, DeskBus: m.deskBus, OfferInReply: true,
 		Logger: m.Logger.With("component", "routing")})
 	if err != nil {
 		return err
