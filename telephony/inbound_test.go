@@ -89,6 +89,10 @@ type envOptions struct {
 	// spoolLimit caps its spool.
 	callStore  func(*store.DB) telephony.CallStore
 	spoolLimit int64
+	// offerNotices: the router also sends an offer made within Enqueue as
+	// a notice (routing.Config.OfferInReply off, unlike serve), which the
+	// call path must skip.
+	offerNotices bool
 }
 
 func newCallEnv(t *testing.T, opt envOptions) (*callEnv, []agentUser) {
@@ -125,7 +129,7 @@ func newCallEnv(t *testing.T, opt envOptions) (*callEnv, []agentUser) {
 	// reply, as serve wires them.
 	bus := routing.NewDeskBus(rdb, site)
 	router, err := routing.NewRouter(rdb, routing.Config{Site: site, Node: opt.node, Logger: logger, DeskBus: bus,
-		OfferInReply: true})
+		OfferInReply: !opt.offerNotices})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -818,9 +822,16 @@ func TestInboundAbandonWhileRinging(t *testing.T) {
 
 // TestInboundRingNoAnswer: the first agent lets the phone ring out; the
 // call goes back to the queue and the second agent gets the pop and the
-// call.
+// call. With a router that also sends the first offer as a notice, the
+// call path skips it (else agent 1 would be rung twice).
 func TestInboundRingNoAnswer(t *testing.T) {
-	env, agents := newCallEnv(t, envOptions{ring: 2 * time.Second})
+	for _, notices := range []bool{false, true} {
+		t.Run("offerNotices="+strconv.FormatBool(notices), func(t *testing.T) { testInboundRingNoAnswer(t, notices) })
+	}
+}
+
+func testInboundRingNoAnswer(t *testing.T, offerNotices bool) {
+	env, agents := newCallEnv(t, envOptions{ring: 2 * time.Second, offerNotices: offerNotices})
 	desk1 := env.desk(agents[0], true)
 	ph1 := env.phone(agents[0], "agent_noanswer.xml")
 	errc := make(chan error, 1)
