@@ -39,13 +39,24 @@ type batchOp struct {
 	res   []any  // per operation
 	errs  []error
 	done  chan struct{}
+	// one holds res and errs for a single operation (do): no allocation.
+	one struct {
+		res [1]any
+		err [1]error
+	}
 }
 
 // do runs one operation and returns its result. When ctx ends before the
 // operation was sent, it is not run; when it ends later, the operation
 // may still take effect (as with any request already on the wire).
 func (b *batcher) do(ctx context.Context, label, name string, args ...any) (any, error) {
-	res, errs, err := b.seq(ctx, label, append([]any{name}, args...))
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", label, err)
+	}
+	op := &batchOp{ctx: ctx, label: label, n: 1, done: make(chan struct{})}
+	op.args = append(make([]any, 0, len(args)+2), name, len(args))
+	op.args = append(op.args, args...)
+	res, errs, err := b.wait(op)
 	if err != nil {
 		return nil, err
 	}
@@ -72,6 +83,12 @@ func (b *batcher) seq(ctx context.Context, label string, ops ...[]any) (res []an
 		op.args = append(op.args, o[0], len(o)-1)
 		op.args = append(op.args, o[1:]...)
 	}
+	return b.wait(op)
+}
+
+// wait queues op, starts a sender when fewer than maxInFlight are on
+// their way, and waits for op's results.
+func (b *batcher) wait(op *batchOp) ([]any, []error, error) {
 	b.mu.Lock()
 	b.pending = append(b.pending, op)
 	start := b.inFlight < b.maxInFlight
@@ -88,8 +105,8 @@ func (b *batcher) seq(ctx context.Context, label string, ops ...[]any) (res []an
 			return nil, nil, op.errs[0]
 		}
 		return op.res, op.errs, nil
-	case <-ctx.Done():
-		return nil, nil, fmt.Errorf("%s: %w", label, ctx.Err())
+	case <-op.ctx.Done():
+		return nil, nil, fmt.Errorf("%s: %w", op.label, op.ctx.Err())
 	}
 }
 
@@ -143,7 +160,11 @@ func (b *batcher) send(ops []*batchOp) {
 		if err != nil {
 			op.errs = []error{formatError(op.label, err)}
 		} else {
-			op.res, op.errs = make([]any, op.n), make([]error, op.n)
+			if op.n == 1 {
+				op.res, op.errs = op.one.res[:], op.one.err[:]
+			} else {
+				op.res, op.errs = make([]any, op.n), make([]error, op.n)
+			}
 			for i := range op.n {
 				op.res[i], op.errs[i] = opResult(op.label, res[i])
 			}
