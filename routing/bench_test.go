@@ -77,7 +77,9 @@ func benchmarkCycle(b *testing.B, parallelism, rate int) {
 		id := fmt.Sprintf("c%d", seq.Add(1))
 		p, err := r.Enqueue(ctx, &ringdesk.WaitingCall{ID: id, Queues: []string{"q"}})
 		if err == nil && p.Status != ringdesk.CallRinging {
-			err = fmt.Errorf("call %s not matched: %+v", id, p)
+			// Every agent is in a cycle: more cycles are in flight than
+			// the run has agents, so the engine is not keeping up.
+			err = fmt.Errorf("call %s found no agent free (%d agents, all in cycles still in flight: not keeping up): %+v", id, n, p)
 		}
 		if err == nil {
 			err = r.Answer(ctx, id, p.AgentID)
