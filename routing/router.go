@@ -158,6 +158,9 @@ func NewRouter(rdb redis.UniversalClient, cfg Config) (*Router, error) {
 		return nil, err
 	}
 	prefix := "rd:{" + cfg.Site + "}:"
+	if cfg.DeskBus != nil && cfg.DeskBus.prefix != prefix {
+		return nil, ringdesk.Errorf(ringdesk.EINVALID, "The desk bus is another site's (%s), not %s's.", cfg.DeskBus.prefix, cfg.Site)
+	}
 	r := &Router{
 		rdb:     rdb,
 		cfg:     cfg,

@@ -106,3 +106,10 @@ func TestAnswerTellWithoutBus(t *testing.T) {
 	must(t, r.AnswerAndTell(ctx, "c1", "1", deskMsg("call", "connected"), time.Minute))
 	deskEventually(t, "the progress through Redis", func() bool { return slices.Equal(in.texts(), []string{"1:connected"}) })
 }
+
+// TestRouterDeskBusOfItsSite: a desk bus of another site is refused.
+func TestRouterDeskBusOfItsSite(t *testing.T) {
+	e := newEnv(t)
+	_, err := routing.NewRouter(e.rdb, routing.Config{Site: e.site, Node: "a", DeskBus: routing.NewDeskBus(e.rdb, e.site+"x")})
+	mustCode(t, err, ringdesk.EINVALID)
+}

@@ -372,7 +372,7 @@ func (in *Inbound) consumeNotices(ctx context.Context) {
 			c := in.calls[ev.CallID]
 			in.mu.Unlock()
 			if c == nil {
-				if ev.Kind == ringdesk.EventOffer {
+				if ev.Kind == ringdesk.EventOffer && !in.closing.Load() {
 					// Routing rings an agent for a call this node does not
 					// hold (its Enqueue failed after the script ran, say):
 					// nobody would ring them, so end it there.
