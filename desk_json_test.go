@@ -3,6 +3,7 @@ package ringdesk_test
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,6 +38,15 @@ func TestDeskMessageAppendJSON(t *testing.T) {
 		if got := m.AppendJSON([]byte("prefix")); !bytes.Equal(got, append([]byte("prefix"), want...)) {
 			t.Errorf("AppendJSON(%+v) = %s, want prefix%s", m, got, want)
 		}
+		// JSON writes the same into a buffer it did not have to grow
+		// (but for escapes in the type or id).
+		got := m.JSON()
+		if !bytes.Equal(got, want) {
+			t.Errorf("JSON(%+v) = %s, want %s", m, got, want)
+		}
+		if !strings.ContainsAny(m.Type+m.ID, "\\\"<>&\x01\u2028") && cap(got) != len(m.Payload)+len(m.Type)+len(m.ID)+40 {
+			t.Errorf("JSON(%+v) grew its buffer to %d for %d bytes", m, cap(got), len(got))
+		}
 	}
 }
 
@@ -58,6 +68,9 @@ func FuzzDeskMessageAppendJSON(f *testing.F) {
 		}
 		if got := m.AppendJSON(nil); !bytes.Equal(got, want) {
 			t.Fatalf("AppendJSON = %s, want %s", got, want)
+		}
+		if got := m.JSON(); !bytes.Equal(got, want) {
+			t.Fatalf("JSON = %s, want %s", got, want)
 		}
 	})
 }

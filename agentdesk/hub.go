@@ -378,7 +378,7 @@ func (h *Hub) deliver(agentID string, msg ringdesk.DeskMessage) int {
 			return 0
 		}
 	}
-	data := msg.AppendJSON(nil) // the payload is JSON (json.Marshal's, or from the bus)
+	data := msg.JSON() // the payload is JSON (json.Marshal's, or from the bus)
 	n := 0
 	for _, d := range desks {
 		if msg.Type == TypePop && !d.notePop(pop, true) {

@@ -440,7 +440,7 @@ func deskPayloads(agentID string, msg ringdesk.DeskMessage) (kept, published []b
 	if len(msg.Payload) > 0 && !json.Valid(msg.Payload) {
 		return nil, nil, ringdesk.Errorf(ringdesk.EINVALID, "A desk message's payload must be JSON.")
 	}
-	kept = msg.AppendJSON(nil)
+	kept = msg.JSON()
 	return kept, deskEnvelopeJSON(agentID, kept), nil
 }
 
