@@ -87,12 +87,14 @@ func ParseCommand(data []byte) (*Command, error) {
 		ID      string          `json:"id"`
 		Payload json.RawMessage `json:"payload"`
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&env); err != nil {
+	// json.Unmarshal takes exactly one value (a json.Decoder's buffer was
+	// a kilobyte allocated per command); a Decoder only says what was wrong.
+	if err := json.Unmarshal(data, &env); err != nil {
+		var first json.RawMessage
+		if dec := json.NewDecoder(bytes.NewReader(data)); dec.Decode(&first) == nil && dec.More() {
+			return nil, ringdesk.Errorf(ringdesk.EINVALID, "One JSON object per message.")
+		}
 		return nil, ringdesk.Errorf(ringdesk.EINVALID, "A message must be a JSON object {\"type\",\"v\",\"payload\"}.")
-	}
-	if dec.More() {
-		return nil, ringdesk.Errorf(ringdesk.EINVALID, "One JSON object per message.")
 	}
 	cmd := &Command{ID: env.ID}
 	if len(env.ID) > maxRequestID {

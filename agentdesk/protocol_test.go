@@ -30,6 +30,8 @@ func TestDeskProtocol_ParseCommand(t *testing.T) {
 		{"Array", `[]`, agentdesk.Command{}, ""},
 		{"Null", `null`, agentdesk.Command{}, ""},
 		{"TwoObjects", `{"type":"ping","v":1}{"type":"ping","v":1}`, agentdesk.Command{}, ""},
+		{"TrailingBracket", `{"type":"ping","v":1}]`, agentdesk.Command{}, ""},
+		{"TrailingSpace", `{"type":"ping","v":1} ` + "\n", agentdesk.Command{Type: "ping"}, ""},
 		{"NoType", `{"v":1,"id":"a"}`, agentdesk.Command{}, "a"},
 		{"NoVersion", `{"type":"ping","id":"a"}`, agentdesk.Command{}, "a"},
 		{"FutureVersion", `{"type":"ping","v":2,"id":"a"}`, agentdesk.Command{}, "a"},
@@ -65,6 +67,21 @@ func TestDeskProtocol_ParseCommand(t *testing.T) {
 				t.Errorf("ParseCommand = %+v, want %+v", *got, tt.want)
 			}
 		})
+	}
+}
+
+// TestDeskProtocol_ParseCommandSaysWhy: two objects in one message are
+// told apart from a message that is no object.
+func TestDeskProtocol_ParseCommandSaysWhy(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"type":"ping","v":1}{"type":"ping","v":1}`: "One JSON object per message.",
+		`{"type":"ping","v":1}]`:                     "A message must be a JSON object",
+		`hello`:                                      "A message must be a JSON object",
+	} {
+		_, err := agentdesk.ParseCommand([]byte(in))
+		if got := ringdesk.ErrorMessage(err); !strings.HasPrefix(got, want) {
+			t.Errorf("ParseCommand(%s): %q, want %q", in, got, want)
+		}
 	}
 }
 
