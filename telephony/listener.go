@@ -124,10 +124,16 @@ func forceRport(data []byte) []byte {
 	if !ok {
 		return data
 	}
-	val := bytes.ToLower(data[start:end])
-	for _, p := range bytes.Split(val, []byte{';'}) {
+	// Every request passes here: look at the parameters in place.
+	for rest := data[start:end]; len(rest) > 0; {
+		p := rest
+		if i := bytes.IndexByte(rest, ';'); i >= 0 {
+			p, rest = rest[:i], rest[i+1:]
+		} else {
+			rest = nil
+		}
 		name, _, _ := bytes.Cut(p, []byte{'='})
-		if string(bytes.TrimSpace(name)) == "rport" {
+		if bytes.EqualFold(bytes.TrimSpace(name), []byte("rport")) {
 			return data
 		}
 	}
@@ -154,8 +160,8 @@ func topViaValue(data []byte) (int, int, bool) {
 			return 0, 0, false
 		}
 		name, _, ok := bytes.Cut(line, []byte{':'})
-		n := string(bytes.ToLower(bytes.TrimSpace(name)))
-		if ok && (n == "via" || n == "v") && line[0] != ' ' && line[0] != '\t' {
+		n := bytes.TrimSpace(name)
+		if ok && (bytes.EqualFold(n, []byte("via")) || bytes.EqualFold(n, []byte("v"))) && line[0] != ' ' && line[0] != '\t' {
 			start := lineStart + len(name) + 1
 			// Extend over folded continuation lines.
 			end := lineEnd
