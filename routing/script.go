@@ -122,8 +122,8 @@ func batchScript(pre string, fast bool) string {
 	}
 	fmt.Fprintf(&ops, "LIB = {match_agent = match_agent, OPS = {%s}}\n", exports.String())
 	lazy := parseLua(lazySrc).prelude(ops.String()) + ops.String()
-	// FAST: the operations tried on their fast path first (answer has
-	// no other).
+	// FAST: the operations tried on their fast path first (answer and
+	// dprogress have no other).
 	fastOps := "local FAST = {['answer'] = fast_answer, ['enqueue'] = fast_enqueue, ['end'] = fast_end, ['agent'] = fast_agent, " +
 		"['dprogress'] = fast_dprogress}\n"
 	if !fast {
