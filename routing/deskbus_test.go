@@ -112,6 +112,23 @@ func (in *deskInbox) resyncCount() int {
 	return in.resyncs
 }
 
+// deskCurrent is what the bus keeps as the agent's current call, as
+// "type:text" of each message (deskMsg's), comma-separated.
+func deskCurrent(t *testing.T, bus *routing.DeskBus, agent string) string {
+	t.Helper()
+	msgs, err := bus.Current(deskCtx(t), agent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var parts []string
+	for _, m := range msgs {
+		var p struct{ Text string }
+		_ = json.Unmarshal(m.Payload, &p)
+		parts = append(parts, m.Type+":"+p.Text)
+	}
+	return strings.Join(parts, ",")
+}
+
 func subscribeDesk(t *testing.T, bus *routing.DeskBus, node string) *deskInbox {
 	t.Helper()
 	in := &deskInbox{}
@@ -322,17 +339,7 @@ func TestDeskBus_Current(t *testing.T) {
 	ctx := deskCtx(t)
 	current := func(agent string) string {
 		t.Helper()
-		msgs, err := bus.Current(ctx, agent)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var parts []string
-		for _, m := range msgs {
-			var p struct{ Text string }
-			_ = json.Unmarshal(m.Payload, &p)
-			parts = append(parts, m.Type+":"+p.Text)
-		}
-		return strings.Join(parts, ",")
+		return deskCurrent(t, bus, agent)
 	}
 	progress := func(agent, call, text string, want bool) {
 		t.Helper()

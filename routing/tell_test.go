@@ -1,7 +1,6 @@
 package routing_test
 
 import (
-	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -32,15 +31,7 @@ func TestAnswerAndEndTell(t *testing.T) {
 	}
 	current := func(agent string) string {
 		t.Helper()
-		msgs, err := bus.Current(ctx, agent)
-		must(t, err)
-		var parts []string
-		for _, m := range msgs {
-			var p struct{ Text string }
-			_ = json.Unmarshal(m.Payload, &p)
-			parts = append(parts, m.Type+":"+p.Text)
-		}
-		return strings.Join(parts, ",")
+		return deskCurrent(t, bus, agent)
 	}
 	heard := func(in *deskInbox, want ...string) {
 		t.Helper()
