@@ -217,8 +217,8 @@ func TestQuickCallpath(t *testing.T) {
 			t.Errorf("%d/s: %d calls, %d pops, %d logged, %d agent INVITEs timed, %d ringdesk timings",
 				s.Rate, s.Attempted, s.Pops, s.LoggedFinal, s.AgentE2E.N, s.PopInternal.N)
 		}
-		if s.CPUSeconds <= 0 || s.RSSPeakMiB <= 0 {
-			t.Errorf("%d/s: no CPU (%v s) or RSS (%v MiB) measured", s.Rate, s.CPUSeconds, s.RSSPeakMiB)
+		if s.CPUSeconds <= 0 || s.RSSPeakMiB <= 0 || s.HostCalibMS <= 0 {
+			t.Errorf("%d/s: no CPU (%v s), RSS (%v MiB) or host calibration (%v ms) measured", s.Rate, s.CPUSeconds, s.RSSPeakMiB, s.HostCalibMS)
 		}
 	}
 	if env["BENCH_KAMAILIO"] != "" && (rep.Kamailio == nil || !rep.Kamailio.AllPassed) {

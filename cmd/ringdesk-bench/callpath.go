@@ -62,24 +62,27 @@ type phase struct {
 
 // stepResult is one rate step.
 type stepResult struct {
-	Rate        int       `json:"rate_cps"`
-	Planned     int       `json:"planned_calls"`
-	Attempted   int       `json:"attempted"`
-	Succeeded   int       `json:"succeeded"`
-	Failed      int       `json:"failed"` // failed by sipp, plus calls still open when it ended
-	Achieved    float64   `json:"achieved_cps"`
-	Sipp        sippStats `json:"sipp"`
-	SippErrors  []string  `json:"sipp_errors,omitempty"`
-	OK          bool      `json:"ok"`
-	Why         string    `json:"why,omitempty"` // why it did not pass
-	LoadStart   string    `json:"load_start"`
-	LoadEnd     string    `json:"load_end"`
-	Wall        float64   `json:"wall_s"`
-	PopE2E      latency   `json:"invite_to_pop_e2e"`          // caller's send → desk's receipt
-	AgentE2E    latency   `json:"invite_to_agent_invite_e2e"` // caller's send → phone's receipt
-	PopInternal latency   `json:"invite_to_pop_ringdesk"`     // ringdesk's own, from its log
-	AgentIntern latency   `json:"invite_to_agent_invite_ringdesk"`
-	Pops        int       `json:"pops"`
+	Rate       int       `json:"rate_cps"`
+	Planned    int       `json:"planned_calls"`
+	Attempted  int       `json:"attempted"`
+	Succeeded  int       `json:"succeeded"`
+	Failed     int       `json:"failed"` // failed by sipp, plus calls still open when it ended
+	Achieved   float64   `json:"achieved_cps"`
+	Sipp       sippStats `json:"sipp"`
+	SippErrors []string  `json:"sipp_errors,omitempty"`
+	OK         bool      `json:"ok"`
+	Why        string    `json:"why,omitempty"` // why it did not pass
+	LoadStart  string    `json:"load_start"`
+	LoadEnd    string    `json:"load_end"`
+	// HostCalibMS is hostCalibration before the step: how fast the
+	// machine was then (lower is faster).
+	HostCalibMS float64 `json:"host_calib_ms"`
+	Wall        float64 `json:"wall_s"`
+	PopE2E      latency `json:"invite_to_pop_e2e"`          // caller's send → desk's receipt
+	AgentE2E    latency `json:"invite_to_agent_invite_e2e"` // caller's send → phone's receipt
+	PopInternal latency `json:"invite_to_pop_ringdesk"`     // ringdesk's own, from its log
+	AgentIntern latency `json:"invite_to_agent_invite_ringdesk"`
+	Pops        int     `json:"pops"`
 	// PopsUnavailable are pops whose customer lookup did not make it in
 	// time (match "unavailable"): the agent saw the number, not the record.
 	PopsUnavailable int     `json:"pops_unavailable"`
@@ -580,8 +583,8 @@ func (b *bench) runSteps(ctx context.Context, ph *phase, rates []int, step stepF
 		logf("%s: %d calls at %d/s (load %s)", ph.Name, calls, rate, loadAvg())
 		r := step(ctx, rate, calls, false)
 		ph.Steps = append(ph.Steps, r)
-		logf("%s: %d/s → attempted %d, succeeded %d, failed %d, achieved %.0f/s, ok=%v %s",
-			ph.Name, rate, r.Attempted, r.Succeeded, r.Failed, r.Achieved, r.OK, r.Why)
+		logf("%s: %d/s → attempted %d, succeeded %d, failed %d, achieved %.0f/s, host calibration %.1f ms, ok=%v %s",
+			ph.Name, rate, r.Attempted, r.Succeeded, r.Failed, r.Achieved, r.HostCalibMS, r.OK, r.Why)
 		if r.OK {
 			ph.Best = rate
 		} else {
@@ -641,7 +644,7 @@ func (c *child) CPU() time.Duration {
 
 // ringdeskStep runs one step against ringdesk serve.
 func (b *bench) ringdeskStep(ctx context.Context, rate, calls int, warm bool) stepResult {
-	r := stepResult{Rate: rate, Planned: calls, LoadStart: loadAvg()}
+	r := stepResult{Rate: rate, Planned: calls, LoadStart: loadAvg(), HostCalibMS: hostCalibration()}
 	pid := b.serve.Pid()
 	cpu0, _ := procCPU(pid, false)
 	phonePids := make([]int, len(b.phones))

@@ -124,7 +124,7 @@ func (b *bench) runKamailio(ctx context.Context) (*phase, error) {
 	logf("kamailio pid %d on udp 127.0.0.1:%d → sipp phone 127.0.0.1:%d", k.Pid(), kPort, phonePort)
 	target := fmt.Sprintf("127.0.0.1:%d", kPort)
 	step := func(ctx context.Context, rate, calls int, warm bool) stepResult {
-		r := stepResult{Rate: rate, Planned: calls, LoadStart: loadAvg()}
+		r := stepResult{Rate: rate, Planned: calls, LoadStart: loadAvg(), HostCalibMS: hostCalibration()}
 		cpu0, _ := procCPU(k.Pid(), true)
 		snmp0 := readUDPCounters()
 		drops0 := socketDrops(kPort)
