@@ -112,6 +112,11 @@ type Inbound struct {
 	aors  map[int64]aorEntry   // agents' SIP user names, so MySQL stays off the ring path
 	bySIP map[string]*liveCall // by the SIP Call-ID of either leg
 
+	// teller and encoder are the Router and desks when both can tell a
+	// call's answer and end to the desk in the routing step (nil if not).
+	teller  ringdesk.ProgressTeller
+	encoder ringdesk.ProgressEncoder
+
 	lookups     chan struct{} // one token per lookup running (MaxLookups)
 	lateLookups atomic.Int64  // lookups still running when their pop went out
 	shedLookups atomic.Int64  // lookups not run: MaxLookups were running
@@ -214,8 +219,14 @@ func NewInbound(cfg InboundConfig) (*Inbound, error) {
 	if cfg.HistoryLimit <= 0 {
 		cfg.HistoryLimit = 5
 	}
-	return &Inbound{cfg: cfg, log: cfg.Logger, calls: map[string]*liveCall{}, bySIP: map[string]*liveCall{},
-		aors: map[int64]aorEntry{}, lookups: make(chan struct{}, cfg.MaxLookups), quit: make(chan struct{})}, nil
+	in := &Inbound{cfg: cfg, log: cfg.Logger, calls: map[string]*liveCall{}, bySIP: map[string]*liveCall{},
+		aors: map[int64]aorEntry{}, lookups: make(chan struct{}, cfg.MaxLookups), quit: make(chan struct{})}
+	teller, ok1 := cfg.Router.(ringdesk.ProgressTeller)
+	enc, ok2 := cfg.Desks.(ringdesk.ProgressEncoder)
+	if ok1 && ok2 {
+		in.teller, in.encoder = teller, enc
+	}
+	return in, nil
 }
 
 // LookupStats counts the customer lookups that missed their pop: late
@@ -1224,7 +1235,7 @@ func (in *Inbound) agentInvite(c *liveCall, b ringdesk.Binding, host string) *si
 // sends the progress itself once the call is up.
 func (in *Inbound) answer(ctx context.Context, c *liveCall, agentID string, offeredAt time.Time) (told bool, err error) {
 	if msg, ttl, ok := in.progressMessage(c, agentID, ringdesk.ProgressConnected, "", &offeredAt); ok {
-		return true, in.cfg.Router.(ringdesk.ProgressTeller).AnswerAndTell(ctx, c.id, agentID, msg, ttl)
+		return true, in.teller.AnswerAndTell(ctx, c.id, agentID, msg, ttl)
 	}
 	return false, in.cfg.Router.Answer(ctx, c.id, agentID)
 }
@@ -1234,7 +1245,7 @@ func (in *Inbound) answer(ctx context.Context, c *liveCall, agentID string, offe
 func (in *Inbound) end(ctx context.Context, c *liveCall, agentID, reason string) (told bool, err error) {
 	if agentID != "" {
 		if msg, ttl, ok := in.progressMessage(c, agentID, ringdesk.ProgressEnded, reason, nil); ok {
-			return true, in.cfg.Router.(ringdesk.ProgressTeller).EndAndTell(ctx, c.id, agentID, msg, ttl)
+			return true, in.teller.EndAndTell(ctx, c.id, agentID, msg, ttl)
 		}
 	}
 	return false, in.cfg.Router.End(ctx, c.id)
@@ -1244,14 +1255,17 @@ func (in *Inbound) end(ctx context.Context, c *liveCall, agentID, reason string)
 // ok is false when the Router or the desks cannot take that way (or the
 // progress is refused: the caller's SendProgress then says why).
 func (in *Inbound) progressMessage(c *liveCall, agentID, state, reason string, offeredAt *time.Time) (ringdesk.DeskMessage, time.Duration, bool) {
-	enc, ok := in.cfg.Desks.(ringdesk.ProgressEncoder)
-	if _, teller := in.cfg.Router.(ringdesk.ProgressTeller); !ok || !teller {
+	if in.teller == nil {
 		return ringdesk.DeskMessage{}, 0, false
 	}
-	p := &ringdesk.CallProgress{CallID: c.id, AgentID: agentID, Direction: ringdesk.Inbound, State: state,
-		Reason: reason, At: time.Now().UTC(), OfferedAt: offeredAt}
-	msg, ttl, err := enc.ProgressMessage(p)
+	msg, ttl, err := in.encoder.ProgressMessage(callProgress(c, agentID, state, reason, offeredAt))
 	return msg, ttl, err == nil
+}
+
+// callProgress is the call's progress for agentID's desk, as of now.
+func callProgress(c *liveCall, agentID, state, reason string, offeredAt *time.Time) *ringdesk.CallProgress {
+	return &ringdesk.CallProgress{CallID: c.id, AgentID: agentID, Direction: ringdesk.Inbound, State: state,
+		Reason: reason, At: time.Now().UTC(), OfferedAt: offeredAt}
 }
 
 func (in *Inbound) progress(c *liveCall, state, reason string, offeredAt *time.Time) {
@@ -1265,11 +1279,9 @@ func (in *Inbound) sendProgress(c *liveCall, agentID, state, reason string, offe
 	if agentID == "" {
 		return
 	}
-	p := &ringdesk.CallProgress{CallID: c.id, AgentID: agentID, Direction: ringdesk.Inbound, State: state,
-		Reason: reason, At: time.Now().UTC(), OfferedAt: offeredAt}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if err := in.cfg.Desks.SendProgress(ctx, p); err != nil && ringdesk.ErrorCode(err) != ringdesk.ENOTFOUND {
+	if err := in.cfg.Desks.SendProgress(ctx, callProgress(c, agentID, state, reason, offeredAt)); err != nil && ringdesk.ErrorCode(err) != ringdesk.ENOTFOUND {
 		in.log.Debug("send progress", "call_id", c.id, "error", err)
 	}
 }
