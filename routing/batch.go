@@ -153,7 +153,7 @@ func (b *batcher) send(ops []*batchOp) {
 	v, err := b.exec(ctx, args)
 	cancel()
 	res, ok := v.([]any)
-	if err == nil && (!ok || len(res) != slots) {
+	if err == nil && (!ok || len(res) != 2*slots) {
 		err = fmt.Errorf("unexpected reply to a batch of %d: %v", slots, v)
 	}
 	for _, op := range live {
@@ -166,24 +166,24 @@ func (b *batcher) send(ops []*batchOp) {
 				op.res, op.errs = make([]any, op.n), make([]error, op.n)
 			}
 			for i := range op.n {
-				op.res[i], op.errs[i] = opResult(op.label, res[i])
+				op.res[i], op.errs[i] = opResult(op.label, res[2*i], res[2*i+1])
 			}
-			res = res[op.n:]
+			res = res[2*op.n:]
 		}
 		close(op.done)
 	}
 }
 
-// opResult unpacks one operation's slot of the batch reply: {1, result}
-// or {0, "code message"}.
-func opResult(label string, v any) (any, error) {
-	slot, ok := v.([]any)
-	if !ok || len(slot) != 2 {
-		return nil, fmt.Errorf("%s: unexpected reply %v", label, v)
+// opResult unpacks one operation's two slots of the batch reply: 1,
+// result or 0, "code message".
+func opResult(label string, status, v any) (any, error) {
+	switch n, _ := status.(int64); n {
+	case 1:
+		return v, nil
+	case 0:
+		if msg, ok := v.(string); ok {
+			return nil, scriptError(label, msg)
+		}
 	}
-	if n, _ := slot[0].(int64); n == 1 {
-		return slot[1], nil
-	}
-	msg, _ := slot[1].(string)
-	return nil, scriptError(label, msg)
+	return nil, fmt.Errorf("%s: unexpected reply %v, %v", label, status, v)
 }

@@ -9,14 +9,16 @@
 -- An operation whose name starts with '?' runs only when the one before
 -- it succeeded (else its slot says conflict): a step that follows from
 -- another, sent with it (Router.AnswerAndTell).
--- Returns one {1, result} or {0, 'code message'} per operation.
+-- Returns a flat list, two slots per operation: 1, result or 0, 'code
+-- message'. Flat, because Redis probes every table of a script's reply for
+-- seven special fields (err, ok, double, …) before it reads it as an array.
 local out = {}
+local k = 0
 local i = 1
 local prev_ok = true
 while i <= #ARGV do
   local name, n = ARGV[i], tonumber(ARGV[i + 1]) or 0
-  local args = {}
-  for j = 1, n do args[j] = ARGV[i + 1 + j] end
+  local args = {unpack(ARGV, i + 2, i + 1 + n)} -- sized at once: growing a table rehashes it
   i = i + 2 + n
   local cond = string.sub(name, 1, 1) == '?'
   if cond then name = string.sub(name, 2) end
@@ -40,11 +42,12 @@ while i <= #ARGV do
   prev_ok = ok
   if ok then
     if res == nil then res = '' end
-    out[#out + 1] = {1, res}
+    out[k + 1], out[k + 2] = 1, res
   else
     if type(res) == 'table' then res = res.err end
-    out[#out + 1] = {0, tostring(res)}
+    out[k + 1], out[k + 2] = 0, tostring(res)
   end
+  k = k + 2
 end
 flush()
 return out

@@ -40,15 +40,16 @@ local function qkey(q, suffix) return P .. 'q:' .. q .. suffix end
 -- kept: putqueue, the only writer, runs as a script of its own. A missing
 -- field reads as false; putqueue writes every field, so a queue exists
 -- when its strategy is set.
-local QFIELDS = {'strategy', 'ring', 'wrap', 'maxwait', 'widen', 'maxlen', 'of_kind', 'of_queue', 'missed',
-  'min_tier'}
 local QC = {}
 local function qcfg(q)
   local c = QC[q]
   if c == nil then
-    local r = redis.call('HMGET', qkey(q, ''), unpack(QFIELDS))
-    c = {}
-    for i = 1, #QFIELDS do c[QFIELDS[i]] = r[i] end
+    local r = redis.call('HMGET', qkey(q, ''), 'strategy', 'ring', 'wrap', 'maxwait', 'widen', 'maxlen', 'of_kind',
+      'of_queue', 'missed', 'min_tier')
+    -- A constructor sizes the table once; filling an empty one rehashes it
+    -- at every power of two.
+    c = {strategy = r[1], ring = r[2], wrap = r[3], maxwait = r[4], widen = r[5], maxlen = r[6], of_kind = r[7],
+      of_queue = r[8], missed = r[9], min_tier = r[10]}
     QC[q] = c
   end
   return c
