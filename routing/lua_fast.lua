@@ -56,10 +56,10 @@ local function fast_enqueue(ARGV)
   if not prio or not caller or not q or string.find(q, ',', 1, true) then return false end
   local cfg = qcfg(q)
   local strategy = cfg.strategy
-  if not strategy or strategy == 'round-robin' or (strategy == 'skills' and num(cfg.widen, 0) > 0) then
+  if not strategy or strategy == 'round-robin' or (strategy == 'skills' and cfgnum(cfg, 'widen', 0) > 0) then
     return false
   end
-  local maxlen = num(cfg.maxlen, 0)
+  local maxlen = cfgnum(cfg, 'maxlen', 0)
   if maxlen > 0 and redis.call('ZCARD', qkey(q, ':wait')) >= maxlen then return false end
   local ck = ckey(id)
   if redis.call('EXISTS', ck) == 1 then return false end
@@ -70,7 +70,7 @@ local function fast_enqueue(ARGV)
   if a[1] ~= 'available' or not a[2] or not a[3] or not can('available', 'ringing') then return false end
   if REQUIRE_DESK and redis.call('ZCOUNT', P .. 'desk:presence:' .. aid, NOW, '+inf') == 0 then return false end
 
-  local ps, ring = n2s(prio), num(cfg.ring, 20000)
+  local ps, ring = n2s(prio), cfgnum(cfg, 'ring', 20000)
   redis.call('SADD', P .. 'n:' .. node .. ':calls', id)
   emit(false, 'enqueued', id, '', q, node, 'queues', q, 'priority', ps)
   redis.call('ZADD', P .. 'ring', n2s(NOW + ring), id)
@@ -128,7 +128,7 @@ local function fast_end(ARGV)
   local ak = akey(aid)
   local a = redis.call('HMGET', ak, 'state', 'call', 'idle', 'day', 'calls', 'qs')
   if a[1] ~= 'on-call' or a[2] ~= id or not a[3] or not a[6] then return false end
-  local wrap = num(qcfg(q).wrap, 0)
+  local wrap = cfgnum(qcfg(q), 'wrap', 0)
   local to = 'available'
   if wrap > 0 then to = 'wrap-up' end
   if not can('on-call', to) then return false end

@@ -54,16 +54,29 @@ local function qcfg(q)
   end
   return c
 end
+-- cfgnum is num(c[k], d) for a queue config c that parses the field once
+-- per run, on first use, and keeps the number (false if none): tonumber of
+-- a string (strtod) costs more than most commands. num() reads the kept
+-- value too.
+local function cfgnum(c, k, d)
+  local v = c[k]
+  if type(v) == 'string' then
+    v = tonumber(v) or false
+    c[k] = v
+  end
+  return v or d
+end
 
 -- A queue's statistics (rr_last: round-robin memory; aht, handled: the
 -- handle time average) are read once per run and written once, by flush,
--- however many operations of a batch changed them.
+-- however many operations of a batch changed them. They are kept as
+-- numbers (nil when not set) and formatted by flush.
 local QS, QSDIRTY = {}, {}
 local function qstats(q)
   local t = QS[q]
   if t == nil then
     local r = redis.call('HMGET', qkey(q, ':st'), 'rr_last', 'aht', 'handled')
-    t = {rr_last = r[1], aht = r[2], handled = r[3]}
+    t = {rr_last = tonumber(r[1]), aht = tonumber(r[2]), handled = tonumber(r[3])}
     QS[q] = t
   end
   return t
@@ -78,10 +91,11 @@ end
 -- average over the last 50 calls).
 local function fold_handle_time(q, ms)
   local st = qstats(q)
-  local handled = num(st.handled, 0) + 1
-  local aht = num(st.aht, 0)
-  qstats_set(q, 'handled', n2s(handled))
-  qstats_set(q, 'aht', n2s(aht + (ms - aht) / math.min(handled, 50)))
+  local handled = (st.handled or 0) + 1
+  local aht = st.aht or 0
+  qstats_set(q, 'handled', handled)
+  -- Whole milliseconds, as stored: a batch folds as one run per call would.
+  qstats_set(q, 'aht', math.floor(aht + (ms - aht) / math.min(handled, 50) + 0.5))
 end
 
 local NOTICE_KINDS = {['offer'] = true, ['ring-no-answer'] = true, ['overflow'] = true, ['ended'] = true,
@@ -129,7 +143,7 @@ flush = function()
     for _, k in ipairs({'rr_last', 'aht', 'handled'}) do
       if t[k] then
         f[#f + 1] = k
-        f[#f + 1] = t[k]
+        f[#f + 1] = n2s(t[k])
       end
     end
     if #f > 2 then redis.call(unpack(f)) end
@@ -360,7 +374,7 @@ local function reserve(id, c, aid, a, q, cfg)
   end
   redis.call('ZADD', P .. 'ring', n2s(NOW + ring), id)
   if cfg.strategy == 'round-robin' then
-    qstats_set(q, 'rr_last', n2s(member_pos(q, aid)))
+    qstats_set(q, 'rr_last', member_pos(q, aid))
   end
   set_agent(aid, a, 'ringing', '', id, q)
   -- c.replied: the enqueue offering it answers with the agent, and its
