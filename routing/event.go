@@ -12,7 +12,9 @@ import (
 
 // parseEntry turns a stream entry written by the scripts' flush into its
 // events: t is the time (ms) they share, e a JSON array of events, each
-// [kind, call, agent, queue, node, k1, v1, ...].
+// [kind, call, agent, queue, node, k1, v1, ...], or for an agent's state
+// change (emit_state) ["as", call, agent, queue, from, to(, reason)]: the
+// event agent-state with the fields from, state and reason.
 //
 // Each event's ID says where to resume after it: the entry's stream ID for
 // the entry's last event, "<stream ID>#<index>" for the ones before it
@@ -30,10 +32,23 @@ func parseEntry(m redis.XMessage) ([]ringdesk.RoutingEvent, error) {
 		if len(e) < 5 {
 			return nil, fmt.Errorf("routing event entry %s: event %d has %d fields, want at least 5", m.ID, i, len(e))
 		}
-		ev := ringdesk.RoutingEvent{ID: m.ID, Kind: e[0], Time: at, CallID: e[1], AgentID: e[2], Queue: e[3], Node: e[4]}
+		id := m.ID
 		if i < len(evs)-1 {
-			ev.ID = m.ID + "#" + strconv.Itoa(i)
+			id = m.ID + "#" + strconv.Itoa(i)
 		}
+		if e[0] == "as" {
+			if len(e) != 6 && len(e) != 7 {
+				return nil, fmt.Errorf("routing event entry %s: state change %d has %d fields, want 6 or 7", m.ID, i, len(e))
+			}
+			reason := ""
+			if len(e) == 7 {
+				reason = e[6]
+			}
+			out = append(out, ringdesk.RoutingEvent{ID: id, Kind: "agent-state", Time: at, CallID: e[1], AgentID: e[2],
+				Queue: e[3], Fields: map[string]string{"from": e[4], "state": e[5], "reason": reason}})
+			continue
+		}
+		ev := ringdesk.RoutingEvent{ID: id, Kind: e[0], Time: at, CallID: e[1], AgentID: e[2], Queue: e[3], Node: e[4]}
 		for j := 5; j+1 < len(e); j += 2 {
 			if ev.Fields == nil {
 				ev.Fields = make(map[string]string, (len(e)-5)/2)

@@ -4,6 +4,10 @@ import (
 	"encoding/json"
 	"reflect"
 	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ringdesk/ringdesk"
 )
 
 // decodeEvents must read every entry exactly as json.Unmarshal into
@@ -52,7 +56,7 @@ func FuzzDecodeEvents(f *testing.F) {
 // once: three events).
 func BenchmarkDecodeEvents(b *testing.B) {
 	raw := `[["enqueued","01a221de-fa65-799b-9338-03cf4e63fb73","","support","n1","queues","support","priority","0"],` +
-		`["agent-state","01a221de-fa65-799b-9338-03cf4e63fb73","21","support","","from","available","state","ringing","reason",""],` +
+		`["as","01a221de-fa65-799b-9338-03cf4e63fb73","21","support","available","ringing"],` +
 		`["offer","01a221de-fa65-799b-9338-03cf4e63fb73","21","support","n1","wait_ms","0","ring_ms","20000","attempt","1"]]`
 	b.Run("decodeEvents", func(b *testing.B) {
 		for b.Loop() {
@@ -69,4 +73,36 @@ func BenchmarkDecodeEvents(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestParseEntry reads both forms of event the scripts write: the general
+// one and emit_state's short agent state change, which reads as the
+// agent-state event it stands for.
+func TestParseEntry(t *testing.T) {
+	at := msTime("1795912820842")
+	entry := func(e string) redis.XMessage {
+		return redis.XMessage{ID: "1-0", Values: map[string]any{"t": "1795912820842", "e": e}}
+	}
+	evs, err := parseEntry(entry(`[["offer","c1","a1","q","n1","wait_ms","0"],["as","c1","a1","q","available","ringing"],` +
+		`["as","","a2","","available","away","break"]]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []ringdesk.RoutingEvent{
+		{ID: "1-0#0", Kind: "offer", Time: at, CallID: "c1", AgentID: "a1", Queue: "q", Node: "n1",
+			Fields: map[string]string{"wait_ms": "0"}},
+		{ID: "1-0#1", Kind: ringdesk.EventAgentState, Time: at, CallID: "c1", AgentID: "a1", Queue: "q",
+			Fields: map[string]string{"from": "available", "state": "ringing", "reason": ""}},
+		{ID: "1-0", Kind: ringdesk.EventAgentState, Time: at, AgentID: "a2",
+			Fields: map[string]string{"from": "available", "state": "away", "reason": "break"}},
+	}
+	if !reflect.DeepEqual(evs, want) {
+		t.Errorf("parseEntry =\n%+v\nwant\n%+v", evs, want)
+	}
+	for _, bad := range []string{`[["as","c1","a1","q","available"]]`, `[["as","c1","a1","q","available","ringing","","x"]]`,
+		`[["offer","c1","a1","q"]]`, `[["as"`} {
+		if _, err := parseEntry(entry(bad)); err == nil {
+			t.Errorf("parseEntry(%s) took it", bad)
+		}
+	}
 }

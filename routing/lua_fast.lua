@@ -40,7 +40,7 @@ local function fast_answer(ARGV)
   else
     redis.call('HSET', ak, 'state', 'on-call', 'since', NOWS, 'day', n2s(day), 'calls', '1')
   end
-  emit(false, 'agent-state', id, aid, q, '', 'from', 'ringing', 'state', 'on-call', 'reason', '')
+  emit_state(id, aid, q, 'ringing', 'on-call')
   emit(false, 'answered', id, aid, q, c[4], 'wait_ms', n2s(NOW - num(c[5], NOW)))
   return true, 'on-call'
 end
@@ -76,7 +76,7 @@ local function fast_enqueue(ARGV)
   redis.call('ZADD', P .. 'ring', n2s(NOW + ring), id)
   for _, m in ipairs(agent_queues(aid, {qs = a[3]})) do redis.call('ZREM', qkey(m[1], ':avail'), aid) end
   redis.call('HSET', ak, 'state', 'ringing', 'since', NOWS, 'call', id, 'queue', q) -- reason '', idle kept
-  emit(false, 'agent-state', id, aid, q, '', 'from', 'available', 'state', 'ringing', 'reason', '')
+  emit_state(id, aid, q, 'available', 'ringing')
   emit(ARGV[6] ~= '1', 'offer', id, aid, q, node, 'wait_ms', '0', 'ring_ms', n2s(ring), 'attempt', '1')
   redis.call('HSET', ck, 'queues', q, 'prio', ps, 'enq', NOWS, 'node', node, 'caller', caller, 'state', 'ringing',
     'agent', aid, 'queue', q, 'offered', NOWS, 'offers', '1')
@@ -101,7 +101,7 @@ local function make_available(aid, ak, from, day, calls, qs)
   for _, m in ipairs(ms) do
     redis.call('ZADD', qkey(m[1], ':avail'), n2s(ascore(qcfg(m[1]).strategy, m[2], m[3], today, NOW)), aid)
   end
-  emit(false, 'agent-state', '', aid, '', '', 'from', from, 'state', 'available', 'reason', '')
+  emit_state('', aid, '', from, 'available')
   for _, m in ipairs(ms) do
     local mq = m[1]
     if not NOWAIT[mq] then
@@ -143,7 +143,7 @@ local function fast_end(ARGV)
   fold_handle_time(q, talk + wrap)
   if wrap > 0 then
     redis.call('HSET', ak, 'state', 'wrap-up', 'since', NOWS, 'call', id, 'queue', q) -- reason '', idle kept
-    emit(false, 'agent-state', id, aid, q, '', 'from', 'on-call', 'state', 'wrap-up', 'reason', '')
+    emit_state(id, aid, q, 'on-call', 'wrap-up')
     redis.call('ZADD', P .. 'wrap', n2s(NOW + wrap), aid)
     return true, 'ended'
   end

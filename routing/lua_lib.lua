@@ -104,7 +104,9 @@ local NOTICE_KINDS = {['offer'] = true, ['ring-no-answer'] = true, ['overflow'] 
 -- stream entry per script (plus one per notified node): a script emits
 -- three events on average, and each XADD with its dozen fields costs more
 -- inside Lua than the rest of the script's work. An entry holds t (ms) and
--- e, a JSON array of events [kind, call, agent, queue, node, k1, v1, ...].
+-- e, a JSON array of events [kind, call, agent, queue, node, k1, v1, ...];
+-- an agent's state change, the most frequent, is written shorter by
+-- emit_state.
 local EV, NT = {}, {}
 -- emit records an event for the site stream and, when notice is true, for
 -- the owning node's inbox too. Its arguments after notice are the event:
@@ -125,6 +127,15 @@ local function emit(notice, ...)
     end
     t[#t + 1] = e
   end
+end
+-- emit_state records an agent's move from one state to another (with the
+-- call and queue it concerns, '' if none) as ["as", call, agent, queue,
+-- from, to(, reason)]: half the strings of the general form, which
+-- encoding costs by the string. It is read as the event agent-state with
+-- the fields from, state and reason (parseEntry in event.go).
+local function emit_state(call, agent, q, from, to, reason)
+  if reason == '' then reason = nil end
+  EV[#EV + 1] = {'as', call, agent, q, from, to, reason}
 end
 flush = function()
   if #EV > 0 then
@@ -289,7 +300,7 @@ local function set_agent(id, a, to, reason, call, q, keep_idle)
     for _, m in ipairs(qs) do avail_add_one(id, a, m[1], m[2], m[3]) end
   end
   if to == 'available' or to == 'away' or to == 'logged-out' then forget_desk_call(id) end
-  emit(false, 'agent-state', call, id, q, '', 'from', from, 'state', to, 'reason', reason)
+  emit_state(call, id, q, from, to, reason)
 end
 
 -- Calls ----------------------------------------------------------------
