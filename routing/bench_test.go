@@ -33,7 +33,9 @@ import (
 //
 //	go test ./routing -run '^$' -bench Cycle -benchtime 100000x
 //
-// BENCH_INFLIGHT=n sets Config.MaxInFlight (default 2).
+// BENCH_INFLIGHT=n sets Config.MaxInFlight (default 2); BENCH_TICK sets
+// the tick interval (default 100ms; scripts/bench.sh redis-cost slows it so
+// that counted work is the cycles' own).
 func BenchmarkCycle(b *testing.B) {
 	b.Run("Closed/p1", func(b *testing.B) { benchmarkCycle(b, 1, 0) })
 	b.Run("Closed/p16", func(b *testing.B) { benchmarkCycle(b, 16, 0) })
@@ -44,8 +46,16 @@ func BenchmarkCycle(b *testing.B) {
 
 func benchmarkCycle(b *testing.B, parallelism, rate int) {
 	e := newEnv(b)
+	tick := 100 * time.Millisecond
+	if v := os.Getenv("BENCH_TICK"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			b.Fatalf("BENCH_TICK=%q: want a positive duration such as 1h", v)
+		}
+		tick = d
+	}
 	r := e.router("bench", func(c *routing.Config) {
-		c.TickInterval = 100 * time.Millisecond
+		c.TickInterval = tick
 		c.OfferInReply = true // as Ringdesk's serve runs it: the cycle takes the agent from the reply
 		c.MaxInFlight, _ = strconv.Atoi(os.Getenv("BENCH_INFLIGHT"))
 	})

@@ -10,6 +10,11 @@
 #                               load at rising rates, then Kamailio for scale
 #                               (targets: ≥ 1,000 calls/s with 0 failed and every
 #                               call logged; INVITE→pop p99 < 20 ms at 500 calls/s)
+#   scripts/bench.sh redis-cost Redis's own work per routing cycle, counted in CPU
+#                               instructions (valgrind's callgrind, installed with
+#                               apt-get when root) on a private redis-server: the
+#                               same count on any day, where timings move with the
+#                               machine's other load. Not part of "all" (2-3 min).
 # RINGDESK_BENCH_DSN=user:pass@tcp(host:port)/db keeps the seeded million
 # customers between runs (seeding takes about a minute).
 #
@@ -35,7 +40,7 @@ export RINGDESK_TEST_MYSQL_DSN="${RINGDESK_TEST_MYSQL_DSN:-${RINGDESK_MYSQL_DSN%
 export RINGDESK_TEST_REDIS_ADDR="${RINGDESK_TEST_REDIS_ADDR:-${RINGDESK_REDIS_ADDRS%%,*}}"
 
 what=${1:-all}
-case "$what" in all|lookup|routing|desk|callpath) ;; *) die "unknown benchmark $what (lookup, routing, desk, callpath)";; esac
+case "$what" in all|lookup|routing|desk|callpath|redis-cost) ;; *) die "unknown benchmark $what (lookup, routing, desk, callpath, redis-cost)";; esac
 say "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
 if [ "$what" = all ] || [ "$what" = lookup ]; then
   say "LookupByPhone (store)"
@@ -98,4 +103,53 @@ if [ "$what" = all ] || [ "$what" = callpath ]; then
     say "ringdesk CPU profile $prof (top 25 by cumulative time)"
     go tool pprof -top -cum -nodecount=25 "$VAR/bin/ringdesk" "$prof" 2>/dev/null | sed -n '1,35p'
   fi
+fi
+
+if [ "$what" = redis-cost ]; then
+  say "Redis instructions per routing cycle (callgrind)"
+  if ! command -v valgrind >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      say "installing valgrind with apt-get"
+      export DEBIAN_FRONTEND=noninteractive
+      apt-get update -qq >/dev/null
+      apt-get install -y -qq --no-install-recommends valgrind >/dev/null
+    else
+      die "valgrind is missing: sudo apt-get install valgrind (then run this again)"
+    fi
+  fi
+  port=${RINGDESK_COST_REDIS_PORT:-16390}
+  work="$VAR/redis-cost"
+  mkdir -p "$work" "$VAR/bin"
+  go test -c -o "$VAR/bin/routing.test" ./routing/
+  # count N runs BenchmarkCycle/SUB for N cycles (GOMAXPROCS=PROCS) against a
+  # fresh redis-server under callgrind, AOF on as setup.sh runs it, and prints
+  # the server's instructions and its AOF's bytes.
+  count() {
+    local sub=$1 procs=$2 n=$3 dir="$work/run" pid ir aof
+    rm -rf "$dir" && mkdir -p "$dir"
+    valgrind --tool=callgrind --callgrind-out-file="$dir/callgrind.out" redis-server --port "$port" \
+      --bind 127.0.0.1 --dir "$dir" --appendonly yes --save '' >"$dir/valgrind.log" 2>&1 &
+    pid=$!
+    for _ in $(seq 1 150); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.2; done
+    redis-cli -p "$port" ping >/dev/null 2>&1 || { kill "$pid" 2>/dev/null; die "redis-server under valgrind did not answer"; }
+    (cd routing && GOMAXPROCS=$procs BENCH_TICK=1h RINGDESK_TEST_REDIS_ADDR="127.0.0.1:$port" \
+      "$VAR/bin/routing.test" -test.run '^$' -test.bench "^BenchmarkCycle/$sub\$" -test.benchtime "${n}x" >"$dir/bench.log" 2>&1) ||
+      { redis-cli -p "$port" shutdown nosave >/dev/null 2>&1; cat "$dir/bench.log" >&2; die "BenchmarkCycle/$sub failed"; }
+    aof=$(cat "$dir"/appendonlydir/*.incr.aof | wc -c)
+    redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
+    wait "$pid" || true
+    ir=$(awk '/^(summary|totals):/ {print $2; exit}' "$dir/callgrind.out")
+    echo "$ir $aof"
+  }
+  # Each figure is the difference of two runs (N2 − N1 cycles), which
+  # cancels the setup (queue, agents, scripts loaded); ticks are an hour
+  # apart, so the counted work is the cycles'.
+  for spec in "Closed/p1 1 300 1300 one operation per script run" "Closed/p16 2 1000 4000 batched"; do
+    read -r sub procs n1 n2 label <<<"$spec"
+    read -r ir1 aof1 <<<"$(count "$sub" "$procs" "$n1")"
+    read -r ir2 aof2 <<<"$(count "$sub" "$procs" "$n2")"
+    printf '  %-11s %-30s %9d instructions/cycle  %6d AOF bytes/cycle\n' "$sub" "($label)" \
+      $(( (ir2 - ir1) / (n2 - n1) )) $(( (aof2 - aof1) / (n2 - n1) ))
+  done
+  rm -rf "$work/run"
 fi
