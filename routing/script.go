@@ -129,10 +129,15 @@ func batchScript(pre string, fast bool) string {
 	if !fast {
 		fastOps = "local FAST = {['answer'] = fast_answer, ['dprogress'] = fast_dprogress}\n"
 	}
-	body := "local LIB\n" +
+	// lib and the fast paths are defined inside one function, run once per
+	// run: a closure finds each local of its enclosing function it captures
+	// by a linear search through every captured local, but takes that
+	// function's upvalues by index, so the builder does the searches once
+	// for all of them (an empty run: 104k → 94k Redis instructions).
+	body := "local FAST, lib = (function()\nlocal LIB\n" +
 		"-- lib builds the library once per run, when an operation needs it.\n" +
 		"local function lib()\nif LIB then return LIB end\n" + lazy + "return LIB\nend\n" +
-		deskProgressFn + luaFast + fastOps + luaBatch
+		deskProgressFn + luaFast + fastOps + "return FAST, lib\nend)()\n" + luaBatch
 	return parseLua(pre+hotSrc).prelude(body) + body
 }
 
