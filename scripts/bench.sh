@@ -39,6 +39,18 @@ source "$VAR/env"
 export RINGDESK_TEST_MYSQL_DSN="${RINGDESK_TEST_MYSQL_DSN:-${RINGDESK_MYSQL_DSN%/*}/}"
 export RINGDESK_TEST_REDIS_ADDR="${RINGDESK_TEST_REDIS_ADDR:-${RINGDESK_REDIS_ADDRS%%,*}}"
 
+# have_or_install CMD PKG WHY: true when CMD is there, after installing
+# PKG with apt-get if it was missing and this runs as root; false otherwise.
+have_or_install() {
+  command -v "$1" >/dev/null 2>&1 && return 0
+  [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 || return 1
+  say "installing $2 with apt-get ($3)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "$2" >/dev/null
+  command -v "$1" >/dev/null 2>&1
+}
+
 what=${1:-all}
 case "$what" in all|lookup|routing|desk|callpath|redis-cost) ;; *) die "unknown benchmark $what (lookup, routing, desk, callpath, redis-cost)";; esac
 say "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -67,16 +79,8 @@ if [ "$what" = all ] || [ "$what" = callpath ]; then
   kamailio_bin=""
   if [ -z "${BENCH_NO_KAMAILIO:-}" ]; then
     if ! command -v kamailio >/dev/null 2>&1 && [ -x /usr/sbin/kamailio ]; then PATH="$PATH:/usr/sbin"; fi
-    if ! command -v kamailio >/dev/null 2>&1; then
-      if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        say "installing kamailio with apt-get (the scale for the call path)"
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq >/dev/null
-        apt-get install -y -qq --no-install-recommends kamailio >/dev/null
-      else
-        say "kamailio is missing (sudo apt-get install kamailio): the Kamailio run is skipped"
-      fi
-    fi
+    have_or_install kamailio kamailio "the scale for the call path" ||
+      say "kamailio is missing (sudo apt-get install kamailio): the Kamailio run is skipped"
     kamailio_bin=$(command -v kamailio || true)
   fi
   mkdir -p "$VAR/bin"
@@ -107,16 +111,8 @@ fi
 
 if [ "$what" = redis-cost ]; then
   say "Redis instructions per routing cycle (callgrind)"
-  if ! command -v valgrind >/dev/null 2>&1; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-      say "installing valgrind with apt-get"
-      export DEBIAN_FRONTEND=noninteractive
-      apt-get update -qq >/dev/null
-      apt-get install -y -qq --no-install-recommends valgrind >/dev/null
-    else
-      die "valgrind is missing: sudo apt-get install valgrind (then run this again)"
-    fi
-  fi
+  have_or_install valgrind valgrind "it counts Redis's instructions" ||
+    die "valgrind is missing: sudo apt-get install valgrind (then run this again)"
   port=${RINGDESK_COST_REDIS_PORT:-16390}
   work="$VAR/redis-cost"
   mkdir -p "$work" "$VAR/bin"
