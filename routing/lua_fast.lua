@@ -30,7 +30,6 @@ local function fast_answer(ARGV)
   if a[1] ~= 'ringing' or a[2] ~= id then
     fail('conflict', 'Agent ' .. aid .. ' is not ringing for call ' .. id .. '.')
   end
-  if not can('ringing', 'on-call') then fail('conflict', 'Agent ' .. aid .. ' cannot go from ringing to on-call.') end
   redis.call('ZREM', P .. 'ring', id)
   redis.call('HSET', ck, 'state', 'on-call', 'answered', NOWS)
   local day = math.floor(NOW / 86400000)
@@ -67,7 +66,7 @@ local function fast_enqueue(ARGV)
   if not aid then return false end
   local ak = akey(aid)
   local a = redis.call('HMGET', ak, 'state', 'idle', 'qs')
-  if a[1] ~= 'available' or not a[2] or not a[3] or not can('available', 'ringing') then return false end
+  if a[1] ~= 'available' or not a[2] or not a[3] then return false end
   if REQUIRE_DESK and redis.call('ZCOUNT', P .. 'desk:presence:' .. aid, NOW, '+inf') == 0 then return false end
 
   local ps, ring = n2s(prio), cfgnum(cfg, 'ring', 20000)
@@ -131,7 +130,6 @@ local function fast_end(ARGV)
   local wrap = cfgnum(qcfg(q), 'wrap', 0)
   local to = 'available'
   if wrap > 0 then to = 'wrap-up' end
-  if not can('on-call', to) then return false end
 
   local answered = num(c[6], NOW)
   local talk = NOW - answered
@@ -162,7 +160,7 @@ local function fast_agent(ARGV)
   local ak = akey(aid)
   local a = redis.call('HMGET', ak, 'state', 'day', 'calls', 'qs')
   local from = a[1]
-  if not a[4] or not (from == 'wrap-up' or (op == 'ready' and from == 'away')) or not can(from, 'available') then
+  if not a[4] or not (from == 'wrap-up' or (op == 'ready' and from == 'away')) then
     return false
   end
   if from == 'wrap-up' then redis.call('ZREM', P .. 'wrap', aid) end

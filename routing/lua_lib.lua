@@ -18,12 +18,6 @@ local function n2s(n)
   if n % 1 == 0 and n > -2 ^ 53 and n < 2 ^ 53 then return string.format('%d', n) end
   return string.format('%.0f', n)
 end
--- can says whether the agent state machine allows from -> to (TRANS is
--- from -> to -> true, rendered from ringdesk.AgentTransitions).
-local function can(from, to)
-  local t = TRANS[from]
-  return t ~= nil and t[to] == true
-end
 local flush -- defined with emit below
 -- fail ends the operation with an error reply 'code message'. Events it
 -- emitted before are still written (by the caller's flush), as whatever
@@ -215,6 +209,15 @@ local function forget_desk_call(id) redis.call('DEL', P .. 'desk:current:' .. id
 -- what the batch script builds only when an operation needs it (@lazy: see
 -- script.go), as a run pays for every closure it creates.
 -- @lazy
+
+-- can says whether the agent state machine allows from -> to (TRANS is
+-- from -> to -> true, rendered from ringdesk.AgentTransitions). The fast
+-- paths (lua_fast.lua) do not ask: the moves they make are checked once,
+-- in Go, when the script is built (fastMoves in script.go).
+local function can(from, to)
+  local t = TRANS[from]
+  return t ~= nil and t[to] == true
+end
 
 -- split returns the comma-separated items of s. The lists are read only
 -- and a script splits the same queue list several times: memoized.

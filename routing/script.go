@@ -115,6 +115,19 @@ func batchScript(pre string, fast bool) string {
 	if !ok {
 		panic("routing: lua_lib.lua has no " + strings.TrimSpace(lazyMark) + " line")
 	}
+	if fast {
+		if err := checkFastMoves(ringdesk.AgentTransitions()); err != nil {
+			panic("routing: " + err.Error())
+		}
+	}
+	// The state machine (TRANS) is the library's alone: the fast paths'
+	// moves are checked here, so a run that takes only them does not
+	// build its seven tables.
+	trans, pre, ok := strings.Cut(pre, "\n")
+	if !ok || !strings.HasPrefix(trans, "local TRANS = ") {
+		panic("routing: the constants do not start with TRANS")
+	}
+	lazySrc = trans + "\n" + lazySrc
 	var ops, exports strings.Builder
 	for _, op := range batchOps {
 		fmt.Fprintf(&ops, "local function op_%s(ARGV)\n%s\nend\n", op.name, op.body)
@@ -141,6 +154,28 @@ func batchScript(pre string, fast bool) string {
 	return parseLua(pre+hotSrc).prelude(body) + body
 }
 
+// fastMoves are the agent state changes lua_fast.lua makes without asking
+// the state machine (can): they are the common case it is written for.
+var fastMoves = [][2]ringdesk.AgentState{
+	{ringdesk.AgentAvailable, ringdesk.AgentRinging}, // fast_enqueue
+	{ringdesk.AgentRinging, ringdesk.AgentOnCall},    // fast_answer
+	{ringdesk.AgentOnCall, ringdesk.AgentWrapUp},     // fast_end
+	{ringdesk.AgentOnCall, ringdesk.AgentAvailable},  // fast_end
+	{ringdesk.AgentWrapUp, ringdesk.AgentAvailable},  // fast_agent
+	{ringdesk.AgentAway, ringdesk.AgentAvailable},    // fast_agent
+}
+
+// checkFastMoves says which move of the fast paths the state machine tr
+// does not allow: they would have to ask can() again.
+func checkFastMoves(tr map[ringdesk.AgentState]map[ringdesk.AgentState]bool) error {
+	for _, m := range fastMoves {
+		if !tr[m[0]][m[1]] {
+			return fmt.Errorf("lua_fast.lua moves agents from %s to %s, which the agent state machine does not allow", m[0], m[1])
+		}
+	}
+	return nil
+}
+
 func (s *scripts) all() []*redis.Script {
 	return []*redis.Script{s.putQueue, s.batch, s.tick, s.restart, s.join}
 }
@@ -150,8 +185,9 @@ func (s *scripts) all() []*redis.Script {
 // source of truth.
 func luaConstants(cfg Config) string {
 	var b strings.Builder
-	// TRANS[from][to] is true for every allowed move. The tables are
-	// built on every run of a script; a batch run shares them.
+	// TRANS[from][to] is true for every allowed move. It comes first:
+	// batchScript moves it into the library, built only when a run needs
+	// it (the fast paths' moves are checked in Go).
 	tr := ringdesk.AgentTransitions()
 	froms := make([]string, 0, len(tr))
 	for from := range tr {

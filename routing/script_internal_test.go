@@ -3,6 +3,8 @@ package routing
 import (
 	"strings"
 	"testing"
+
+	"github.com/ringdesk/ringdesk"
 )
 
 func TestLuaIdents(t *testing.T) {
@@ -125,6 +127,21 @@ func TestBatchScriptCarriesItsDefinitions(t *testing.T) {
 			if lazy[id] {
 				t.Errorf("batch script (fast %t) uses %s, defined only inside lib(), outside it", fast, id)
 			}
+		}
+	}
+}
+
+// TestFastMoves: the fast paths move agents without asking the state
+// machine, so building the batch script checks that it allows each move.
+func TestFastMoves(t *testing.T) {
+	if err := checkFastMoves(ringdesk.AgentTransitions()); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range fastMoves {
+		tr := ringdesk.AgentTransitions()
+		delete(tr[m[0]], m[1])
+		if err := checkFastMoves(tr); err == nil || !strings.Contains(err.Error(), string(m[0])+" to "+string(m[1])) {
+			t.Errorf("without %s -> %s: %v", m[0], m[1], err)
 		}
 	}
 }
