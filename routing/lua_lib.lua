@@ -129,7 +129,8 @@ end
 -- the fields from, state and reason (parseEntry in event.go).
 local function emit_state(call, agent, q, from, to, reason)
   if reason == '' then reason = nil end
-  EV[#EV + 1] = {'as', call, agent, q, from, to, reason}
+  -- As emit: nil reads as '' (a hole would make cjson see a sparse array).
+  EV[#EV + 1] = {'as', call or '', agent, q or '', from, to, reason}
 end
 flush = function()
   if #EV > 0 then
