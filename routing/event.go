@@ -19,7 +19,12 @@ import (
 // Each event's ID says where to resume after it: the entry's stream ID for
 // the entry's last event, "<stream ID>#<index>" for the ones before it
 // (see splitResume).
-func parseEntry(m redis.XMessage) ([]ringdesk.RoutingEvent, error) {
+//
+// Only the events from index from on, of a kind keep takes (nil: every
+// kind), are returned: every node reads every entry of the site, and a
+// reader that wants one kind need not build the others (their fields and
+// IDs were ~5 % of what the call path allocated).
+func parseEntry(m redis.XMessage, from int, keep func(kind string) bool) ([]ringdesk.RoutingEvent, error) {
 	ts, _ := m.Values["t"].(string)
 	raw, _ := m.Values["e"].(string)
 	evs, err := decodeEvents(raw)
@@ -27,24 +32,34 @@ func parseEntry(m redis.XMessage) ([]ringdesk.RoutingEvent, error) {
 		return nil, fmt.Errorf("routing event entry %s: %w", m.ID, err)
 	}
 	at := msTime(ts)
-	out := make([]ringdesk.RoutingEvent, 0, len(evs))
+	var out []ringdesk.RoutingEvent
 	for i, e := range evs {
 		if len(e) < 5 {
 			return nil, fmt.Errorf("routing event entry %s: event %d has %d fields, want at least 5", m.ID, i, len(e))
+		}
+		kind := e[0]
+		if kind == "as" {
+			if len(e) != 6 && len(e) != 7 {
+				return nil, fmt.Errorf("routing event entry %s: state change %d has %d fields, want 6 or 7", m.ID, i, len(e))
+			}
+			kind = ringdesk.EventAgentState
+		}
+		if i < from || (keep != nil && !keep(kind)) {
+			continue
+		}
+		if out == nil {
+			out = make([]ringdesk.RoutingEvent, 0, len(evs)-i)
 		}
 		id := m.ID
 		if i < len(evs)-1 {
 			id = m.ID + "#" + strconv.Itoa(i)
 		}
 		if e[0] == "as" {
-			if len(e) != 6 && len(e) != 7 {
-				return nil, fmt.Errorf("routing event entry %s: state change %d has %d fields, want 6 or 7", m.ID, i, len(e))
-			}
 			reason := ""
 			if len(e) == 7 {
 				reason = e[6]
 			}
-			out = append(out, ringdesk.RoutingEvent{ID: id, Kind: "agent-state", Time: at, CallID: e[1], AgentID: e[2],
+			out = append(out, ringdesk.RoutingEvent{ID: id, Kind: kind, Time: at, CallID: e[1], AgentID: e[2],
 				Queue: e[3], Fields: map[string]string{"from": e[4], "state": e[5], "reason": reason}})
 			continue
 		}

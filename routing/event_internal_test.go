@@ -83,8 +83,9 @@ func TestParseEntry(t *testing.T) {
 	entry := func(e string) redis.XMessage {
 		return redis.XMessage{ID: "1-0", Values: map[string]any{"t": "1795912820842", "e": e}}
 	}
-	evs, err := parseEntry(entry(`[["offer","c1","a1","q","n1","wait_ms","0"],["as","c1","a1","q","available","ringing"],` +
-		`["as","","a2","","available","away","break"]]`))
+	const three = `[["offer","c1","a1","q","n1","wait_ms","0"],["as","c1","a1","q","available","ringing"],` +
+		`["as","","a2","","available","away","break"]]`
+	evs, err := parseEntry(entry(three), 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,10 +100,36 @@ func TestParseEntry(t *testing.T) {
 	if !reflect.DeepEqual(evs, want) {
 		t.Errorf("parseEntry =\n%+v\nwant\n%+v", evs, want)
 	}
+	// A reader resuming inside the entry, or taking one kind, gets the
+	// same events with the same IDs, minus the others.
+	states := func(kind string) bool { return kind == ringdesk.EventAgentState }
+	offers := func(kind string) bool { return kind == ringdesk.EventOffer }
+	for _, c := range []struct {
+		name string
+		from int
+		keep func(string) bool
+		want []ringdesk.RoutingEvent
+	}{
+		{"from 1", 1, nil, want[1:]},
+		{"from 3", 3, nil, nil},
+		{"agent states", 0, states, want[1:]},
+		{"agent states from 2", 2, states, want[2:]},
+		{"offers", 0, offers, want[:1]},
+		{"offers from 1", 1, offers, nil},
+	} {
+		got, err := parseEntry(entry(three), c.from, c.keep)
+		if err != nil || !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s: parseEntry = %+v, %v\nwant %+v", c.name, got, err, c.want)
+		}
+	}
 	for _, bad := range []string{`[["as","c1","a1","q","available"]]`, `[["as","c1","a1","q","available","ringing","","x"]]`,
-		`[["offer","c1","a1","q"]]`, `[["as"`} {
-		if _, err := parseEntry(entry(bad)); err == nil {
-			t.Errorf("parseEntry(%s) took it", bad)
+		`[["offer","c1","a1","q"]]`, `[["as"`, `[["offer","c1","a1","q","n1"],["as","c1","a1","q","available"]]`} {
+		// An entry not written by the scripts is an error whatever the
+		// reader takes of it.
+		for _, keep := range []func(string) bool{nil, offers} {
+			if _, err := parseEntry(entry(bad), 0, keep); err == nil {
+				t.Errorf("parseEntry(%s) took it", bad)
+			}
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -303,7 +304,7 @@ func (r *Router) tickOnce(ctx context.Context) (tickStats, error) {
 func (r *Router) noticeLoop(ctx context.Context, last string) {
 	defer r.wg.Done()
 	key := r.prefix + "n:" + r.cfg.Node + ":inbox"
-	r.readStream(ctx, key, last, 0, func(ev ringdesk.RoutingEvent) bool {
+	r.readStream(ctx, key, last, 0, nil, func(ev ringdesk.RoutingEvent) bool {
 		select {
 		case r.notices <- ev:
 			return true
@@ -316,8 +317,9 @@ func (r *Router) noticeLoop(ctx context.Context, last string) {
 // readStream tails a stream from after last (a stream ID or an event ID,
 // see splitResume), calling fn for each event until fn returns false or
 // ctx ends. Errors are retried with backoff. With pace > 0, a read that
-// did not fill its count is followed by that pause before the next.
-func (r *Router) readStream(ctx context.Context, key, last string, pace time.Duration, fn func(ringdesk.RoutingEvent) bool) {
+// did not fill its count is followed by that pause before the next. keep
+// (nil: every event) chooses by kind which events fn sees.
+func (r *Router) readStream(ctx context.Context, key, last string, pace time.Duration, keep func(string) bool, fn func(ringdesk.RoutingEvent) bool) {
 	last, skip, inclusive, err := splitResume(last)
 	if err != nil {
 		r.log.Error("read routing stream", "stream", key, "error", err)
@@ -359,15 +361,12 @@ func (r *Router) readStream(ctx context.Context, key, last string, pace time.Dur
 		for _, s := range res {
 			for _, m := range s.Messages {
 				last = m.ID
-				evs, err := parseEntry(m)
+				evs, err := parseEntry(m, skip, keep)
+				skip = 0
 				if err != nil {
 					// Not written by our scripts: skip it, loudly.
 					r.log.Error("read routing stream", "stream", key, "error", err)
 					continue
-				}
-				if skip > 0 {
-					evs = evs[min(skip, len(evs)):]
-					skip = 0
 				}
 				for _, ev := range evs {
 					if !fn(ev) {
@@ -400,6 +399,21 @@ func (r *Router) Notices() <-chan ringdesk.RoutingEvent { return r.notices }
 
 // Subscribe implements ringdesk.Router.
 func (r *Router) Subscribe(ctx context.Context, after string) (<-chan ringdesk.RoutingEvent, error) {
+	return r.subscribe(ctx, after, nil)
+}
+
+// SubscribeKinds is Subscribe for the events of the given kinds only
+// (ringdesk.EventAgentState, …): the others are not even decoded. Resuming
+// works as with Subscribe: an event's ID counts the events skipped too.
+func (r *Router) SubscribeKinds(ctx context.Context, after string, kinds ...string) (<-chan ringdesk.RoutingEvent, error) {
+	if len(kinds) == 0 {
+		return nil, ringdesk.Errorf(ringdesk.EINVALID, "Subscribe to which kinds of routing events? None were given.")
+	}
+	kinds = slices.Clone(kinds)
+	return r.subscribe(ctx, after, func(kind string) bool { return slices.Contains(kinds, kind) })
+}
+
+func (r *Router) subscribe(ctx context.Context, after string, keep func(string) bool) (<-chan ringdesk.RoutingEvent, error) {
 	if _, _, _, err := splitResume(after); err != nil {
 		return nil, err
 	}
@@ -415,7 +429,7 @@ func (r *Router) Subscribe(ctx context.Context, after string) (<-chan ringdesk.R
 	ch := make(chan ringdesk.RoutingEvent, 256)
 	go func() {
 		defer close(ch)
-		r.readStream(ctx, r.prefix+"events", after, r.cfg.EventPace, func(ev ringdesk.RoutingEvent) bool {
+		r.readStream(ctx, r.prefix+"events", after, r.cfg.EventPace, keep, func(ev ringdesk.RoutingEvent) bool {
 			select {
 			case ch <- ev:
 				return true

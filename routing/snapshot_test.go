@@ -1,6 +1,7 @@
 package routing_test
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -58,6 +59,8 @@ func TestRouter_SubscribeResume(t *testing.T) {
 	ctx := ctxT(t)
 	events, err := r.Subscribe(ctx, "")
 	must(t, err)
+	states, err := r.SubscribeKinds(ctx, "", ringdesk.EventAgentState)
+	must(t, err)
 	must(t, r.PutQueue(ctx, &ringdesk.Queue{Name: "q", RingTimeout: long, Members: members("a1")}))
 	must(t, r.Login(ctx, "a1", true))
 	enqueue(t, r, "c1", 3, "q")
@@ -66,8 +69,12 @@ func TestRouter_SubscribeResume(t *testing.T) {
 
 	var kinds []string
 	var afterLogin, afterEnqueued string
+	var stateEvents []ringdesk.RoutingEvent
 	for ev := range events {
 		kinds = append(kinds, ev.Kind)
+		if ev.Kind == ringdesk.EventAgentState {
+			stateEvents = append(stateEvents, ev)
+		}
 		if ev.Time.IsZero() || ev.ID == "" {
 			t.Fatalf("event without id or time: %+v", ev)
 		}
@@ -116,6 +123,21 @@ func TestRouter_SubscribeResume(t *testing.T) {
 		if _, err := r.Subscribe(ctx, bad); ringdesk.ErrorCode(err) != ringdesk.EINVALID {
 			t.Fatalf("Subscribe(%q) = %v, want EINVALID", bad, err)
 		}
+	}
+	// A subscription to one kind gets the same events of that kind, with
+	// the same IDs; resuming inside an entry skips by the entry's count.
+	for i, want := range stateEvents {
+		if ev := <-states; !reflect.DeepEqual(ev, want) {
+			t.Fatalf("agent state %d = %+v, want %+v", i, ev, want)
+		}
+	}
+	statesAfter, err := r.SubscribeKinds(ctx, afterEnqueued, ringdesk.EventAgentState)
+	must(t, err)
+	if ev := <-statesAfter; !reflect.DeepEqual(ev, stateEvents[1]) {
+		t.Fatalf("agent state after resuming inside an entry = %+v, want %+v", ev, stateEvents[1])
+	}
+	if _, err := r.SubscribeKinds(ctx, ""); ringdesk.ErrorCode(err) != ringdesk.EINVALID {
+		t.Fatalf("SubscribeKinds without kinds = %v, want EINVALID", err)
 	}
 }
 

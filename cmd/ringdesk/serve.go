@@ -233,7 +233,7 @@ func (m *Main) openDesk(ctx context.Context, node, site string) error {
 	}
 	// Desks show the agent's routing state live: every node hands the
 	// site's agent-state events to its own desks (no bus round trip).
-	events, err := router.Subscribe(m.bg, "")
+	events, err := router.SubscribeKinds(m.bg, "", ringdesk.EventAgentState)
 	if err != nil {
 		return fmt.Errorf("routing events: %w", err)
 	}
