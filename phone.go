@@ -17,7 +17,6 @@ type PhoneNumber struct {
 	Raw       string // as given
 	E164      string // "+442079460000"; empty when not parseable
 	Extension string // digits after an extension marker, if any
-	Valid     bool   // true when the number is a valid number for its region
 }
 
 // PhoneNormalizer turns numbers as people and carriers write them into E.164.

@@ -18,9 +18,10 @@ const maxPhoneLen = 64
 //
 // It remembers its latest answers: a call normalises the same numbers
 // several times (the caller ID, then the lookup of its E.164 form; the DID
-// on every call), callers call again, and each parse with its validity
-// check runs libphonenumber's regular expressions (10 KB of allocation and
-// ~19 µs per new number, BenchmarkNormalize).
+// on every call), and callers call again. A number not seen before costs a
+// parse, and a second one of its E.164 form (BenchmarkNormalize); whether
+// it is a valid number of its region (libphonenumber's regular expressions,
+// three times that) is worked out only for stored phones (NormalizeChecked).
 type Normalizer struct {
 	region string
 	cache  *lru.Cache[string, ringdesk.PhoneNumber]
@@ -56,52 +57,64 @@ func (n *Normalizer) Normalize(raw string) ringdesk.PhoneNumber {
 	if out, ok := n.cache.Get(raw); ok {
 		return out
 	}
-	out := n.normalize(raw)
+	out, _ := n.normalize(raw, false)
 	n.cache.Add(raw, out)
 	return out
 }
 
-func (n *Normalizer) normalize(raw string) ringdesk.PhoneNumber {
-	out := ringdesk.PhoneNumber{Raw: raw}
+// NormalizeChecked is Normalize, and also says whether the number is a
+// valid number of its region (a stored phone that is not is flagged).
+// Its answers are not remembered.
+func (n *Normalizer) NormalizeChecked(raw string) (ringdesk.PhoneNumber, bool) {
+	return n.normalize(raw, true)
+}
+
+func (n *Normalizer) normalize(raw string, check bool) (out ringdesk.PhoneNumber, valid bool) {
+	out = ringdesk.PhoneNumber{Raw: raw}
 	s := strings.TrimSpace(raw)
 	if s == "" || len(s) > maxPhoneLen || !utf8.ValidString(s) {
-		return out
+		return out, false
 	}
 	// tel: URIs and SIP user parts carry visual separators libphonenumber
 	// knows, but not the scheme.
 	s = strings.TrimPrefix(strings.TrimPrefix(s, "tel:"), "TEL:")
 	num, err := phonenumbers.Parse(s, n.region)
 	if err != nil {
-		return out
+		return out, false
 	}
-	valid := phonenumbers.IsValidNumber(num)
 	// A number that is only possible as a local number (no area code) has
-	// no E.164 form to match on.
-	if !valid && phonenumbers.IsPossibleNumberWithReason(num) != phonenumbers.IS_POSSIBLE {
-		return out
-	}
+	// no E.164 form to match on, unless it is valid (a few are: +1 310-0022
+	// is seven digits). Junk such as "+440000000000" loses a zero when
+	// parsed again: a number whose E.164 form is not stable would never
+	// match itself. Validity is checked only when the other tests fail, or
+	// when asked for.
 	e164 := phonenumbers.Format(num, phonenumbers.E164)
 	if len(e164) > 16 { // E.164 allows 15 digits at most
-		return out
-	}
-	if !valid {
-		// Junk such as "+440000000000" loses a zero when parsed again; a
-		// number whose E.164 form is not stable would never match itself.
-		again, err := phonenumbers.Parse(e164, n.region)
-		if err != nil || phonenumbers.Format(again, phonenumbers.E164) != e164 {
-			return out
+		if check {
+			valid = phonenumbers.IsValidNumber(num)
 		}
+		return out, valid
+	}
+	sound := phonenumbers.IsPossibleNumberWithReason(num) == phonenumbers.IS_POSSIBLE
+	if sound {
+		again, err := phonenumbers.Parse(e164, n.region)
+		sound = err == nil && phonenumbers.Format(again, phonenumbers.E164) == e164
+	}
+	if check || !sound {
+		valid = phonenumbers.IsValidNumber(num)
+	}
+	if !sound && !valid {
+		return out, false
 	}
 	out.E164 = e164
 	out.Extension = num.GetExtension()
-	out.Valid = valid
-	return out
+	return out, valid
 }
 
 // phoneFor builds a stored phone from a raw number.
 func (n *Normalizer) phoneFor(label, raw string) ringdesk.Phone {
-	pn := n.Normalize(raw)
-	return ringdesk.Phone{Label: label, Raw: strings.TrimSpace(raw), E164: pn.E164, Extension: pn.Extension, Invalid: !pn.Valid}
+	pn, valid := n.NormalizeChecked(raw)
+	return ringdesk.Phone{Label: label, Raw: strings.TrimSpace(raw), E164: pn.E164, Extension: pn.Extension, Invalid: !valid}
 }
 
 func countryCode(region string) int { return phonenumbers.GetCountryCodeForRegion(region) }

@@ -5,6 +5,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unicode/utf8"
+
+	"github.com/nyaruka/phonenumbers"
 
 	"github.com/ringdesk/ringdesk/store"
 )
@@ -36,6 +39,8 @@ func TestNormalize(t *testing.T) {
 		{"US dots", "US", "650.253.0000", "+16502530000", "", true},
 		{"US vanity letters", "US", "1-800-FLOWERS", "+18003569377", "", true},
 		{"US extension", "US", "650-253-0000 ext 7", "+16502530000", "7", true},
+		// Valid, though not of a possible length for +1 (from the fuzzer).
+		{"seven-digit +1 valid", "GB", "001E1000AA", "+13100022", "", true},
 		// Germany
 		{"DE national", "DE", "030 123456", "+4930123456", "", true},
 		{"DE mobile", "DE", "0151 23456789", "+4915123456789", "", true},
@@ -72,9 +77,13 @@ func TestNormalize(t *testing.T) {
 			if got.Raw != tt.raw {
 				t.Errorf("Raw = %q, want the input kept", got.Raw)
 			}
-			if got.E164 != tt.e164 || got.Extension != tt.ext || got.Valid != tt.valid {
-				t.Errorf("Normalize(%q in %s) = {E164:%q Ext:%q Valid:%v}, want {E164:%q Ext:%q Valid:%v}",
-					tt.raw, tt.region, got.E164, got.Extension, got.Valid, tt.e164, tt.ext, tt.valid)
+			if got.E164 != tt.e164 || got.Extension != tt.ext {
+				t.Errorf("Normalize(%q in %s) = {E164:%q Ext:%q}, want {E164:%q Ext:%q}",
+					tt.raw, tt.region, got.E164, got.Extension, tt.e164, tt.ext)
+			}
+			checked, valid := n.NormalizeChecked(tt.raw)
+			if checked != got || valid != tt.valid {
+				t.Errorf("NormalizeChecked(%q in %s) = %+v, %v; want %+v, %v", tt.raw, tt.region, checked, valid, got, tt.valid)
 			}
 		})
 	}
@@ -108,6 +117,15 @@ func FuzzNormalize(f *testing.F) {
 		if got.Raw != raw {
 			t.Fatalf("Raw changed: %q → %q", raw, got.Raw)
 		}
+		// Checking validity changes nothing else, and both give what the
+		// plain rule gives: validity checked first.
+		checked, valid := n.NormalizeChecked(raw)
+		if checked != got {
+			t.Fatalf("NormalizeChecked(%q) = %+v, valid %v; Normalize gave %+v", raw, checked, valid, got)
+		}
+		if e164, v := validFirst(raw, "GB"); e164 != got.E164 || v != valid {
+			t.Fatalf("Normalize(%q) = %q, valid %v; validity first gives %q, %v", raw, got.E164, valid, e164, v)
+		}
 		if got.E164 == "" {
 			return
 		}
@@ -123,6 +141,38 @@ func FuzzNormalize(f *testing.F) {
 			t.Fatalf("Normalize(%q) = %q, but normalising that gives %q", raw, got.E164, again.E164)
 		}
 	})
+}
+
+// validFirst is the normaliser's rule written plainly, validity checked
+// first: a number gets its E.164 form when that has at most 15 digits and
+// the number is valid, or possible and its E.164 form stable (parsed again,
+// it formats the same).
+func validFirst(raw, region string) (string, bool) {
+	s := strings.TrimSpace(raw)
+	if s == "" || len(s) > 64 || !utf8.ValidString(s) {
+		return "", false
+	}
+	s = strings.TrimPrefix(strings.TrimPrefix(s, "tel:"), "TEL:")
+	num, err := phonenumbers.Parse(s, region)
+	if err != nil {
+		return "", false
+	}
+	valid := phonenumbers.IsValidNumber(num)
+	e164 := phonenumbers.Format(num, phonenumbers.E164)
+	if len(e164) > 16 {
+		return "", valid
+	}
+	if valid {
+		return e164, true
+	}
+	if phonenumbers.IsPossibleNumberWithReason(num) != phonenumbers.IS_POSSIBLE {
+		return "", false
+	}
+	again, err := phonenumbers.Parse(e164, region)
+	if err != nil || phonenumbers.Format(again, phonenumbers.E164) != e164 {
+		return "", false
+	}
+	return e164, false
 }
 
 // A remembered answer is the answer: the same for every caller, from many

@@ -105,7 +105,7 @@ func (fakeNormalizer) Normalize(raw string) ringdesk.PhoneNumber {
 		return -1
 	}, raw)
 	if strings.HasPrefix(raw, "+") {
-		return ringdesk.PhoneNumber{Raw: raw, E164: "+" + d, Valid: true}
+		return ringdesk.PhoneNumber{Raw: raw, E164: "+" + d}
 	}
 	return ringdesk.PhoneNumber{Raw: raw}
 }
