@@ -403,7 +403,11 @@ func runServe(ctx context.Context, env *cliEnv, args []string) error {
 		fs.Usage()
 		return errUsage
 	}
-	m := &Main{Config: cfg, Logger: newLogger(cfg, env.stderr)}
+	// Lines go out together (logWriter); the deferred Close writes the
+	// last ones before the process exits.
+	logs := newLogWriter(env.stderr, logFlushEvery)
+	defer logs.Close()
+	m := &Main{Config: cfg, Logger: slog.New(logHandler{newLogger(cfg, logs).Handler(), logs})}
 	// The Go runtime has read GOGC already; an operator's GOGC wins.
 	if v := env.getenv("GOGC"); v != "" {
 		m.Logger.Info("GOGC is set: runtime.gc_percent is not used", "gogc", v)
