@@ -165,7 +165,11 @@ func encode(typ, id string, payload any) ringdesk.DeskMessage {
 	// The payloads of every call (progress, agent states) encode
 	// themselves, without reflection.
 	if a, ok := payload.(interface{ AppendJSON([]byte) ([]byte, bool) }); ok {
-		if p, ok := a.AppendJSON(make([]byte, 0, 256)); ok {
+		size := 256
+		if _, pop := payload.(*ringdesk.Pop); pop {
+			size = 2048 // a known caller's pop, with recent calls and cases
+		}
+		if p, ok := a.AppendJSON(make([]byte, 0, size)); ok {
 			return ringdesk.DeskMessage{Type: typ, V: Version, ID: id, Payload: p}
 		}
 	}
