@@ -119,6 +119,11 @@ func (s *Server) readFilter(p sip.TransportReadProps, data []byte) (out []byte, 
 // so that sipgo answers to the source port of the datagram (RFC 3581; what
 // Kamailio's force_rport does for NATed trunks and phones) instead of the
 // port the Via claims.
+//
+// When data has the room (sipgo reads each datagram into a 64 KB buffer
+// and parses it before reading the next), the parameter is inserted in
+// place, overwriting data; otherwise the result is a copy. A copy of
+// every request was 2 % of the call path's allocations.
 func forceRport(data []byte) []byte {
 	start, end, ok := topViaValue(data)
 	if !ok {
@@ -137,9 +142,16 @@ func forceRport(data []byte) []byte {
 			return data
 		}
 	}
-	out := make([]byte, 0, len(data)+6)
+	const rport = ";rport"
+	if n := len(data); cap(data)-n >= len(rport) {
+		out := data[:n+len(rport)]
+		copy(out[end+len(rport):], data[end:n])
+		copy(out[end:], rport)
+		return out
+	}
+	out := make([]byte, 0, len(data)+len(rport))
 	out = append(out, data[:end]...)
-	out = append(out, ";rport"...)
+	out = append(out, rport...)
 	return append(out, data[end:]...)
 }
 

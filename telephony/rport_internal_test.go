@@ -28,19 +28,27 @@ func TestForceRport(t *testing.T) {
 			if got := forceRport([]byte(tt.in)); string(got) != want {
 				t.Errorf("forceRport:\n%q\nwant\n%q", got, want)
 			}
+			// In a read buffer with room, as sipgo hands it over.
+			buf := make([]byte, len(tt.in), len(tt.in)+64)
+			copy(buf, tt.in)
+			if got := forceRport(buf); string(got) != want {
+				t.Errorf("forceRport in a buffer with room:\n%q\nwant\n%q", got, want)
+			}
 		})
 	}
 }
 
 // FuzzForceRport: on anything a socket may deliver, forceRport leaves the
 // message alone or inserts ";rport" once, and a message it changed has
-// the parameter (it is left alone the second time).
+// the parameter (it is left alone the second time). Given no spare room
+// it leaves its input as it was; given room, it gives the same result.
 func FuzzForceRport(f *testing.F) {
 	f.Add([]byte("INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z\r\n\r\n"))
 	f.Add([]byte("SIP/2.0 200 OK\r\nv: SIP/2.0/UDP h ; RPORT = 1 , SIP/2.0/UDP x\r\n\r\n"))
 	f.Add([]byte("X\nVIA: a;\xe2\x84\xaaport\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		in := bytes.Clone(data)
+		data = data[:len(data):len(data)] // no spare room: a copy
 		out := forceRport(data)
 		if !bytes.Equal(data, in) {
 			t.Fatalf("forceRport changed its input %q to %q", in, data)
@@ -58,6 +66,10 @@ func FuzzForceRport(f *testing.F) {
 		}
 		if again := forceRport(out); !bytes.Equal(again, out) {
 			t.Fatalf("forceRport twice: %q then %q", out, again)
+		}
+		roomy := append(make([]byte, 0, len(in)+6), in...)
+		if got := forceRport(roomy); !bytes.Equal(got, out) {
+			t.Fatalf("forceRport(%q) with room = %q, without %q", in, got, out)
 		}
 	})
 }
