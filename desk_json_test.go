@@ -217,3 +217,32 @@ func FuzzPopAppendJSON(f *testing.F) {
 		checkAppendJSON(t, popFromFuzz(s1, s2, s3, at, zone, n, shape))
 	})
 }
+
+// A sealed message is the same message, encoded once.
+func TestDeskMessageSeal(t *testing.T) {
+	for _, m := range []ringdesk.DeskMessage{
+		{Type: "pop", V: 1, Payload: []byte(`{"call_id":"c1","caller_name":"\u003cb\u003e"}`)},
+		{Type: "ack", V: 1, ID: "r17", Payload: []byte(`{"command":"ready","ok":true}`)},
+		{Type: "hello", V: 12},
+	} {
+		want := m.JSON()
+		s := m.Seal()
+		if m.Sealed() || !s.Sealed() {
+			t.Fatalf("Sealed: %v before, %v after", m.Sealed(), s.Sealed())
+		}
+		if got := s.JSON(); !bytes.Equal(got, want) {
+			t.Fatalf("sealed JSON %s, want %s", got, want)
+		}
+		if !bytes.Equal(s.Payload, m.Payload) || s.Type != m.Type || s.V != m.V || s.ID != m.ID {
+			t.Fatalf("sealed message %+v, want %+v", s, m)
+		}
+		// The encoding is not copied again, and appending to what JSON
+		// returns cannot write into it.
+		if a, b := s.JSON(), s.JSON(); &a[0] != &b[0] || cap(a) != len(a) {
+			t.Fatalf("sealed JSON copied or with spare room (len %d cap %d)", len(a), cap(a))
+		}
+		if len(s.Payload) > 0 && cap(s.Payload) != len(s.Payload) {
+			t.Fatalf("sealed payload has spare room (len %d cap %d): an append would overwrite the message", len(s.Payload), cap(s.Payload))
+		}
+	}
+}

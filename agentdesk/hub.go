@@ -686,6 +686,9 @@ func (h *Hub) checkOrigin(r *http.Request) bool {
 func agentIDOf(u *ringdesk.User) string { return strconv.FormatInt(u.ID, 10) }
 
 func mustJSON(m ringdesk.DeskMessage) []byte {
+	if m.Sealed() {
+		return m.JSON()
+	}
 	data, err := json.Marshal(m)
 	if err != nil {
 		panic(err) // our own envelope always encodes

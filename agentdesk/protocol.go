@@ -159,8 +159,8 @@ func validReason(s string) bool {
 	return true
 }
 
-// encode builds an envelope; payload marshalling of our own types does not
-// fail.
+// encode builds an envelope, sealed (encoded once: it is kept, published
+// and sent as it is); payload marshalling of our own types does not fail.
 func encode(typ, id string, payload any) ringdesk.DeskMessage {
 	// The payloads of every call (progress, agent states) encode
 	// themselves, without reflection.
@@ -170,12 +170,12 @@ func encode(typ, id string, payload any) ringdesk.DeskMessage {
 			size = 2048 // a known caller's pop, with recent calls and cases
 		}
 		if p, ok := a.AppendJSON(make([]byte, 0, size)); ok {
-			return ringdesk.DeskMessage{Type: typ, V: Version, ID: id, Payload: p}
+			return ringdesk.DeskMessage{Type: typ, V: Version, ID: id, Payload: p}.Seal()
 		}
 	}
 	p, err := json.Marshal(payload)
 	if err != nil {
 		p = []byte("{}")
 	}
-	return ringdesk.DeskMessage{Type: typ, V: Version, ID: id, Payload: p}
+	return ringdesk.DeskMessage{Type: typ, V: Version, ID: id, Payload: p}.Seal()
 }

@@ -437,7 +437,7 @@ func (b *DeskBus) SetCurrentProgress(ctx context.Context, agentID, callID string
 // deskPayloads encodes msg as kept (the message) and as published (in its
 // envelope).
 func deskPayloads(agentID string, msg ringdesk.DeskMessage) (kept, published []byte, err error) {
-	if len(msg.Payload) > 0 && !json.Valid(msg.Payload) {
+	if len(msg.Payload) > 0 && !msg.Sealed() && !json.Valid(msg.Payload) {
 		return nil, nil, ringdesk.Errorf(ringdesk.EINVALID, "A desk message's payload must be JSON.")
 	}
 	kept = msg.JSON()

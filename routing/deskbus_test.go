@@ -227,6 +227,18 @@ func TestDeskBus_Presence(t *testing.T) {
 		if err := bus.SetPresence(ctx, "1", "n1", 0); ringdesk.ErrorCode(err) != ringdesk.EINVALID {
 			t.Errorf("SetPresence with ttl 0 = %v, want EINVALID", err)
 		}
+		// A payload that is not JSON is refused, unless sealed (encoded
+		// by agentdesk from its own types: checked there).
+		bad := ringdesk.DeskMessage{Type: "pop", V: 1, Payload: []byte(`{"call_id":`)}
+		if _, err := bus.Publish(ctx, "1", bad); ringdesk.ErrorCode(err) != ringdesk.EINVALID {
+			t.Errorf("Publish of a payload that is not JSON = %v, want EINVALID", err)
+		}
+		if _, err := bus.SetCurrentPop(ctx, "1", "c1", bad, time.Minute); ringdesk.ErrorCode(err) != ringdesk.EINVALID {
+			t.Errorf("SetCurrentPop of a payload that is not JSON = %v, want EINVALID", err)
+		}
+		if n, err := rdb.Exists(ctx, bus.CurrentKey("1")).Result(); err != nil || n != 0 {
+			t.Errorf("a refused pop was kept (%d, %v)", n, err)
+		}
 	})
 }
 
