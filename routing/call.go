@@ -128,8 +128,8 @@ func (r *Router) EndAndTell(ctx context.Context, callID, agentID string, msg rin
 }
 
 // tell returns the arguments of the batch script's dprogress operation
-// (lua_fast.lua): agent, call, kept message, ttl ms, published envelope,
-// this bus's local nodes.
+// (lua_fast.lua): agent, call, kept message, ttl ms, the head of its
+// published envelope, this bus's local nodes.
 func (r *Router) tell(label, agentID, callID string, msg ringdesk.DeskMessage, ttl time.Duration) ([]any, error) {
 	if err := deskCheckIDs(agentID, callID); err != nil {
 		return nil, err
@@ -138,11 +138,11 @@ func (r *Router) tell(label, agentID, callID string, msg ringdesk.DeskMessage, t
 	if err != nil {
 		return nil, err
 	}
-	data, payload, err := deskPayloads(agentID, msg)
+	data, head, err := deskPayloads(agentID, msg)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", label, err)
 	}
-	return []any{agentID, callID, data, ms, payload, r.desks.localNodes()}, nil
+	return []any{agentID, callID, data, ms, head, r.desks.localNodes()}, nil
 }
 
 // RingNoAnswer implements ringdesk.Router.

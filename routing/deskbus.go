@@ -66,21 +66,25 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `
 
-// deskPublishFn defines desk_publish(pres, chprefix, payload, here, now):
-// it publishes payload on the channel (chprefix .. node .. ':desk') of
-// every node where the desk presence pres has not expired at now, except
-// the nodes named in here (space-separated: subscribed through the calling
-// bus, which hands them the message itself). Returns {subscriptions
-// reached, the skipped nodes where the desk is present, space-separated}.
+// deskPublishFn defines desk_publish(pres, chprefix, head, msg, here,
+// now): it publishes the envelope head .. msg .. '}' (deskEnvelopeHead) on
+// the channel (chprefix .. node .. ':desk') of every node where the desk
+// presence pres has not expired at now, except the nodes named in here
+// (space-separated: subscribed through the calling bus, which hands them
+// the message itself). The envelope is built only when a node needs it:
+// a pop is kilobytes, and most go to a desk on the calling node. Returns
+// {subscriptions reached, the skipped nodes where the desk is present,
+// space-separated}.
 const deskPublishFn = `
-local function desk_publish(pres, chprefix, payload, here, now)
+local function desk_publish(pres, chprefix, head, msg, here, now)
 	local skip, present = {}, {}
 	for node in string.gmatch(here or '', '%S+') do skip[node] = true end
-	local n = 0
+	local n, payload = 0, nil
 	for _, node in ipairs(redis.call('ZRANGEBYSCORE', pres, '(' .. now, '+inf')) do
 		if skip[node] then
 			present[#present + 1] = node
 		else
+			payload = payload or (head .. msg .. '}')
 			n = n + redis.call('PUBLISH', chprefix .. node .. ':desk', payload)
 		end
 	end
@@ -89,15 +93,15 @@ end
 `
 
 // deskProgressFn defines desk_progress(cur, pres, call, msg, ttl, chprefix,
-// payload, here, now): msg becomes the latest progress of call in the
+// head, here, now): msg becomes the latest progress of call in the
 // current-call hash cur when call is the current call or there is none
 // (the call then becomes current, without a pop), for ttl ms; either way
-// payload is published as desk_publish does. Returns {saved 0|1,
+// msg is published in its envelope as desk_publish does. Returns {saved 0|1,
 // subscriptions reached, local nodes where present}. The desk bus's
 // setProgress script and the routing batch script's dprogress operation
 // (a call's answer or end told in the same run) both run it.
 const deskProgressFn = deskPublishFn + `
-local function desk_progress(cur, pres, call, msg, ttl, chprefix, payload, here, now)
+local function desk_progress(cur, pres, call, msg, ttl, chprefix, head, here, now)
 	local saved = 0
 	local c = redis.call('HGET', cur, 'call')
 	if not c or c == call then
@@ -105,7 +109,7 @@ local function desk_progress(cur, pres, call, msg, ttl, chprefix, payload, here,
 		redis.call('PEXPIRE', cur, ttl)
 		saved = 1
 	end
-	local p = desk_publish(pres, chprefix, payload, here, now)
+	local p = desk_publish(pres, chprefix, head, msg, here, now)
 	return {saved, p[1], p[2]}
 end
 `
@@ -124,25 +128,25 @@ redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
 local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 redis.call('PEXPIRE', KEYS[1], math.max(1, tonumber(last[2]) - now))
 return 1`,
-	// KEYS[1] unused, KEYS[2] presence; ARGV[4] channel prefix,
-	// ARGV[5] payload, ARGV[6] local nodes (the layout of setPop and
-	// setProgress).
+	// KEYS[1] unused, KEYS[2] presence; ARGV[2] message, ARGV[4] channel
+	// prefix, ARGV[5] envelope head, ARGV[6] local nodes (the layout of
+	// setPop and setProgress).
 	publish: deskNowLua + deskPublishFn + `
-return desk_publish(KEYS[2], ARGV[4], ARGV[5], ARGV[6], now)`,
+return desk_publish(KEYS[2], ARGV[4], ARGV[5], ARGV[2], ARGV[6], now)`,
 	// KEYS[1] presence.
 	connected: deskNowLua + `
 return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')`,
 	// KEYS[1] current, KEYS[2] presence; ARGV call, pop, ttl ms,
-	// channel prefix, payload, local nodes. Returns what desk_publish
-	// returns.
+	// channel prefix, envelope head, local nodes. Returns what
+	// desk_publish returns.
 	setPop: deskNowLua + deskPublishFn + `
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'call', ARGV[1], 'pop', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return desk_publish(KEYS[2], ARGV[4], ARGV[5], ARGV[6], now)`,
+return desk_publish(KEYS[2], ARGV[4], ARGV[5], ARGV[2], ARGV[6], now)`,
 	// KEYS[1] current, KEYS[2] presence; ARGV call, progress, ttl ms,
-	// channel prefix, payload, local nodes. Returns what desk_progress
-	// returns.
+	// channel prefix, envelope head, local nodes. Returns what
+	// desk_progress returns.
 	setProgress: deskNowLua + deskProgressFn + `
 return desk_progress(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], now)`,
 	// KEYS[1] current; ARGV call ("" = any).
@@ -224,13 +228,13 @@ func (b *DeskBus) Publish(ctx context.Context, agentID string, msg ringdesk.Desk
 	if err := deskCheckIDs(agentID); err != nil {
 		return 0, err
 	}
-	_, payload, err := deskPayloads(agentID, msg)
+	data, head, err := deskPayloads(agentID, msg)
 	if err != nil {
 		return 0, fmt.Errorf("publish desk message: %w", err)
 	}
 	b.deliverLocal(agentID, msg)
 	v, err := b.publish.Run(ctx, b.rdb, []string{b.currentKey(agentID), b.PresenceKey(agentID)},
-		"", "", "", b.nodeChannelPrefix(), payload, b.localNodes()).Slice()
+		"", data, "", b.nodeChannelPrefix(), head, b.localNodes()).Slice()
 	if err != nil {
 		return 0, deskUnavailable("publish desk message", err)
 	}
@@ -392,13 +396,13 @@ func (b *DeskBus) SetCurrentPop(ctx context.Context, agentID, callID string, msg
 	if err != nil {
 		return 0, err
 	}
-	data, payload, err := deskPayloads(agentID, msg)
+	data, head, err := deskPayloads(agentID, msg)
 	if err != nil {
 		return 0, fmt.Errorf("save current pop: %w", err)
 	}
 	b.deliverLocal(agentID, msg)
 	v, err := b.setPop.Run(ctx, b.rdb, []string{b.currentKey(agentID), b.PresenceKey(agentID)},
-		callID, data, ms, b.nodeChannelPrefix(), payload, b.localNodes()).Slice()
+		callID, data, ms, b.nodeChannelPrefix(), head, b.localNodes()).Slice()
 	if err != nil {
 		return 0, deskUnavailable("save current pop", err)
 	}
@@ -417,13 +421,13 @@ func (b *DeskBus) SetCurrentProgress(ctx context.Context, agentID, callID string
 	if err != nil {
 		return false, 0, err
 	}
-	data, payload, err := deskPayloads(agentID, msg)
+	data, head, err := deskPayloads(agentID, msg)
 	if err != nil {
 		return false, 0, fmt.Errorf("save current progress: %w", err)
 	}
 	b.deliverLocal(agentID, msg)
 	v, err := b.setProgress.Run(ctx, b.rdb, []string{b.currentKey(agentID), b.PresenceKey(agentID)},
-		callID, data, ms, b.nodeChannelPrefix(), payload, b.localNodes()).Slice()
+		callID, data, ms, b.nodeChannelPrefix(), head, b.localNodes()).Slice()
 	if err != nil {
 		return false, 0, deskUnavailable("save current progress", err)
 	}
@@ -434,25 +438,22 @@ func (b *DeskBus) SetCurrentProgress(ctx context.Context, agentID, callID string
 	return saved == 1, b.reached(v[1], v[2]), nil
 }
 
-// deskPayloads encodes msg as kept (the message) and as published (in its
-// envelope).
-func deskPayloads(agentID string, msg ringdesk.DeskMessage) (kept, published []byte, err error) {
+// deskPayloads encodes msg as kept (the message), with the head of its
+// envelope when published (deskEnvelopeHead).
+func deskPayloads(agentID string, msg ringdesk.DeskMessage) (kept, head []byte, err error) {
 	if len(msg.Payload) > 0 && !msg.Sealed() && !json.Valid(msg.Payload) {
 		return nil, nil, ringdesk.Errorf(ringdesk.EINVALID, "A desk message's payload must be JSON.")
 	}
-	kept = msg.JSON()
-	return kept, deskEnvelopeJSON(agentID, kept), nil
+	return msg.JSON(), deskEnvelopeHead(agentID), nil
 }
 
-// deskEnvelopeJSON is deskEnvelope{agentID, msg} as JSON, msg already
-// encoded.
-func deskEnvelopeJSON(agentID string, msg []byte) []byte {
-	b := make([]byte, 0, len(msg)+len(agentID)+20)
+// deskEnvelopeHead is the start of deskEnvelope{agentID, msg} as JSON: the
+// scripts publish head .. msg .. '}' (desk_publish), msg already encoded.
+func deskEnvelopeHead(agentID string) []byte {
+	b := make([]byte, 0, len(agentID)+20)
 	b = append(b, `{"agent":`...)
 	b = ringdesk.AppendJSONString(b, agentID)
-	b = append(b, `,"msg":`...)
-	b = append(b, msg...)
-	return append(b, '}')
+	return append(b, `,"msg":`...)
 }
 
 // ClearCurrent implements ringdesk.DeskBus.

@@ -168,7 +168,7 @@ local function fast_agent(ARGV)
   return true, 'available'
 end
 
--- fast_dprogress: ARGV agent, call, progress, ttl ms, payload, local
+-- fast_dprogress: ARGV agent, call, progress, ttl ms, envelope head, local
 -- nodes. The desk bus's setProgress (desk_progress) for the agent's desk,
 -- run in the batch after the operation that makes it true (Router's
 -- AnswerAndTell, EndAndTell): one round trip for the two. It has no other
