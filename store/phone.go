@@ -86,8 +86,8 @@ func (n *Normalizer) normalize(raw string, check bool) (out ringdesk.PhoneNumber
 	// no E.164 form to match on, unless it is valid (a few are: +1 310-0022
 	// is seven digits). Junk such as "+440000000000" loses a zero when
 	// parsed again: a number whose E.164 form is not stable would never
-	// match itself. Validity is checked only when the other tests fail, or
-	// when asked for.
+	// match itself. A number gets its E.164 form when it is valid, or
+	// possible and stable (sound).
 	e164 := phonenumbers.Format(num, phonenumbers.E164)
 	if len(e164) > 16 { // E.164 allows 15 digits at most
 		if check {
@@ -95,20 +95,29 @@ func (n *Normalizer) normalize(raw string, check bool) (out ringdesk.PhoneNumber
 		}
 		return out, valid
 	}
-	sound := phonenumbers.IsPossibleNumberWithReason(num) == phonenumbers.IS_POSSIBLE
-	if sound {
-		again, err := phonenumbers.Parse(e164, n.region)
-		sound = err == nil && phonenumbers.Format(again, phonenumbers.E164) == e164
-	}
-	if check || !sound {
+	if check {
+		// Stored phones: validity first; a valid number needs no more.
 		valid = phonenumbers.IsValidNumber(num)
-	}
-	if !sound && !valid {
+		if !valid && !n.sound(num, e164) {
+			return out, false
+		}
+	} else if !n.sound(num, e164) && !phonenumbers.IsValidNumber(num) {
+		// Caller IDs: the costly validity check only when it decides.
 		return out, false
 	}
 	out.E164 = e164
 	out.Extension = num.GetExtension()
 	return out, valid
+}
+
+// sound reports whether num, formatted as e164, is possible for its region
+// and stable (parsed again, it formats the same).
+func (n *Normalizer) sound(num *phonenumbers.PhoneNumber, e164 string) bool {
+	if phonenumbers.IsPossibleNumberWithReason(num) != phonenumbers.IS_POSSIBLE {
+		return false
+	}
+	again, err := phonenumbers.Parse(e164, n.region)
+	return err == nil && phonenumbers.Format(again, phonenumbers.E164) == e164
 }
 
 // phoneFor builds a stored phone from a raw number.
