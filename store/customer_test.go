@@ -147,7 +147,10 @@ func TestCustomerDelete(t *testing.T) {
 func TestLookupByPhone(t *testing.T) {
 	db := storetest.MustOpenDB(t, "GB")
 	ctx := context.Background()
-	a := mustCreate(t, db, &ringdesk.Customer{Name: "Alice", Phones: []ringdesk.Phone{{Raw: "020 7946 0100"}, {Raw: "07911 000001"}}})
+	// Every column distinct: the lookup scans them by position.
+	a := mustCreate(t, db, &ringdesk.Customer{Name: "Alice", Company: "Acme", Email: "alice@acme.example", AccountNumber: "A-1",
+		Tags: []string{"vip", "gold"}, Address: "1 Road", Notes: "likes tea",
+		Phones: []ringdesk.Phone{{Label: "work", Raw: "020 7946 0100"}, {Label: "mobile", Raw: "07911 000001 x12"}}})
 	b := mustCreate(t, db, &ringdesk.Customer{Name: "Bob", Phones: []ringdesk.Phone{{Raw: "+44 20 7946 0100"}}}) // shared switchboard
 	c := mustCreate(t, db, &ringdesk.Customer{Name: "Carol", Phones: []ringdesk.Phone{{Raw: "07911 000002"}, {Raw: "07911-000002"}}})
 	tests := []struct {
@@ -172,6 +175,10 @@ func TestLookupByPhone(t *testing.T) {
 			var got []int64
 			for _, c := range cs {
 				got = append(got, c.ID)
+				// Whole records, as FindCustomerByID reads them.
+				if want, err := db.FindCustomerByID(ctx, c.ID); err != nil || !reflect.DeepEqual(c, want) {
+					t.Errorf("LookupByPhone(%q) found\n%+v\nFindCustomerByID gives\n%+v (%v)", tt.raw, c, want, err)
+				}
 			}
 			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
 				t.Errorf("LookupByPhone(%q) = %v, want %v", tt.raw, got, tt.want)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"sync/atomic"
 
@@ -55,11 +56,12 @@ func (p *prepared) close() error {
 	return nil
 }
 
-// selectContext runs the statement as sqlx's SelectContext does.
-func (p *prepared) selectContext(ctx context.Context, db *sqlx.DB, dest any, args ...any) error {
+// queryContext runs the statement and returns its rows, for a caller that
+// scans them by position (see scanLookupRow).
+func (p *prepared) queryContext(ctx context.Context, db *sqlx.DB, args ...any) (*sql.Rows, error) {
 	s, err := p.get(ctx, db)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return s.SelectContext(ctx, dest, args...)
+	return s.QueryContext(ctx, args...)
 }
