@@ -156,6 +156,31 @@ func (m DeskMessage) Seal() DeskMessage {
 	return m
 }
 
+// SealedDeskMessage is DeskMessage{Type: typ, V: v, ID: id, Payload: p}.Seal()
+// where appendPayload appends p (valid JSON, as json.Marshal writes it) to
+// the buffer it is given, written straight into the sealed encoding (no
+// copy of the payload). size is the payload's expected size. ok is false,
+// and the message zero, when appendPayload refuses (ok false).
+func SealedDeskMessage(typ string, v int, id string, size int, appendPayload func([]byte) ([]byte, bool)) (_ DeskMessage, ok bool) {
+	m := DeskMessage{Type: typ, V: v, ID: id}
+	b := m.AppendJSON(make([]byte, 0, size+len(typ)+len(id)+40)) // {"type":…,"v":…,"id":…}
+	b = append(b[:len(b)-1], `,"payload":`...)
+	start := len(b)
+	b, ok = appendPayload(b)
+	if !ok {
+		return DeskMessage{}, false
+	}
+	if len(b) == start {
+		// No payload: the message has no payload field.
+		return m.Seal(), true
+	}
+	b = append(b, '}')
+	end := len(b) - 1
+	m.Payload = b[start:end:end]
+	m.sealed = b[:len(b):len(b)]
+	return m, true
+}
+
 // Sealed reports whether m was built by Seal.
 func (m DeskMessage) Sealed() bool { return m.sealed != nil }
 

@@ -246,3 +246,37 @@ func TestDeskMessageSeal(t *testing.T) {
 		}
 	}
 }
+
+// A message sealed as it is written is the message sealed after.
+func TestSealedDeskMessage(t *testing.T) {
+	now := time.Date(2026, 11, 29, 3, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		typ, id string
+		p       interface{ AppendJSON([]byte) ([]byte, bool) }
+	}{
+		{"pop", "", popFromFuzz("Ada", "one", "+442079460958", now.UnixNano(), 0, 42, 0x0527)},
+		{"call", "r1", progressFromFuzz("c1", "a1", ringdesk.Inbound, "", ringdesk.ProgressRinging, "", now.UnixNano(), 0, 1)},
+		{"st<a>te", "x\"y", &ringdesk.AgentStateChange{AgentID: "7", State: "available", Since: now}},
+	} {
+		for _, size := range []int{0, 16, 4096} {
+			m, ok := ringdesk.SealedDeskMessage(c.typ, 3, c.id, size, c.p.AppendJSON)
+			payload, _ := c.p.AppendJSON(nil)
+			want := ringdesk.DeskMessage{Type: c.typ, V: 3, ID: c.id, Payload: payload}
+			if !ok || !m.Sealed() || !bytes.Equal(m.JSON(), want.JSON()) || !bytes.Equal(m.Payload, payload) ||
+				m.Type != c.typ || m.V != 3 || m.ID != c.id {
+				t.Fatalf("SealedDeskMessage(%s, size %d) = %s (payload %s, ok %v), want %s", c.typ, size, m.JSON(), m.Payload, ok, want.JSON())
+			}
+			if cap(m.Payload) != len(m.Payload) || cap(m.JSON()) != len(m.JSON()) {
+				t.Fatalf("sealed slices with spare room")
+			}
+		}
+	}
+	empty := func(b []byte) ([]byte, bool) { return b, true }
+	if m, ok := ringdesk.SealedDeskMessage("hello", 1, "", 0, empty); !ok || string(m.JSON()) != `{"type":"hello","v":1}` || m.Payload != nil {
+		t.Fatalf("empty payload: %s %q %v", m.JSON(), m.Payload, ok)
+	}
+	refuse := func(b []byte) ([]byte, bool) { return b, false }
+	if m, ok := ringdesk.SealedDeskMessage("x", 1, "", 0, refuse); ok || m.Sealed() {
+		t.Fatalf("refused payload: %+v %v", m, ok)
+	}
+}

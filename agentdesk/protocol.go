@@ -169,8 +169,8 @@ func encode(typ, id string, payload any) ringdesk.DeskMessage {
 		if _, pop := payload.(*ringdesk.Pop); pop {
 			size = 2048 // a known caller's pop, with recent calls and cases
 		}
-		if p, ok := a.AppendJSON(make([]byte, 0, size)); ok {
-			return ringdesk.DeskMessage{Type: typ, V: Version, ID: id, Payload: p}.Seal()
+		if m, ok := ringdesk.SealedDeskMessage(typ, Version, id, size, a.AppendJSON); ok {
+			return m
 		}
 	}
 	p, err := json.Marshal(payload)
