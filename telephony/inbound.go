@@ -166,7 +166,7 @@ type liveCall struct {
 	lookedAt  time.Time // when looked was closed
 	invitedAt time.Time // the trunk's INVITE arrived
 	dlg       *sipgo.DialogServerSession
-	notices   chan ringdesk.RoutingEvent
+	notices   chan *ringdesk.RoutingEvent
 	cancelled chan struct{} // the caller's CANCEL arrived
 	connected chan struct{} // closed once both legs are answered and ACKed
 	seq       atomic.Int32
@@ -395,7 +395,7 @@ func (in *Inbound) consumeNotices(ctx context.Context) {
 				continue
 			}
 			select {
-			case c.notices <- ev:
+			case c.notices <- &ev:
 			default:
 				in.log.Warn("call notice dropped: call not keeping up", "call_id", ev.CallID, "kind", ev.Kind)
 			}
@@ -498,7 +498,7 @@ func (in *Inbound) handleInvite(req *sip.Request, tx sip.ServerTransaction) {
 	caller := IdentifyCaller(req, trunk, in.cfg.Normalizer)
 	c := &liveCall{
 		id: uuidV7(), sipCallID: req.CallID().Value(), queue: route.Queue, queueID: route.QueueID,
-		caller: caller, invitedAt: invitedAt, notices: make(chan ringdesk.RoutingEvent, 16), cancelled: cancelled,
+		caller: caller, invitedAt: invitedAt, notices: make(chan *ringdesk.RoutingEvent, 16), cancelled: cancelled,
 		connected: make(chan struct{}), looked: make(chan struct{}),
 	}
 	in.cfg.Calls.Create(ringdesk.Call{
@@ -617,7 +617,7 @@ func (in *Inbound) wait(c *liveCall) {
 					c.skipOffer = "" // rung already, from Enqueue's reply
 					continue
 				}
-				if in.offer(c, ev) {
+				if in.offer(c, *ev) {
 					return
 				}
 			case ringdesk.EventOverflow:
