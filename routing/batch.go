@@ -132,7 +132,11 @@ func (b *batcher) loop() {
 
 func (b *batcher) send(ops []*batchOp) {
 	live := ops[:0:0]
-	var args []any
+	n := 0
+	for _, op := range ops {
+		n += len(op.args)
+	}
+	args := make([]any, 0, n) // sized at once: grown, it was 1 % of the call path's allocations
 	slots := 0
 	for _, op := range ops {
 		if err := op.ctx.Err(); err != nil { // its caller is gone: do not run it

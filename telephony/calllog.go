@@ -358,8 +358,9 @@ func (l *CallLog) applyAll(ctx context.Context, ops []callOp) (int, error) {
 }
 
 func (l *CallLog) applyBatch(ctx context.Context, bs CallBatchStore, ops []callOp) error {
+	// Sized at once: a batch is mostly events (five per call).
 	var creates []*ringdesk.Call
-	var events []ringdesk.CallEvent
+	events := make([]ringdesk.CallEvent, 0, len(ops))
 	updates := map[string]ringdesk.CallUpdate{}
 	for _, op := range ops {
 		switch op.Op {
