@@ -1,6 +1,7 @@
 package agentdesk
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"sync"
@@ -246,8 +247,16 @@ func (d *desk) readPump() {
 	c.SetReadLimit(d.hub.opt.readLimit)
 	_ = c.SetReadDeadline(time.Now().Add(pongWait))
 	c.SetPongHandler(func(string) error { return c.SetReadDeadline(time.Now().Add(pongWait)) })
+	// One buffer for the connection's messages: ParseCommand keeps no part
+	// of them (ReadMessage allocated one per message, two per call).
+	var buf bytes.Buffer
 	for {
-		mt, data, err := c.ReadMessage()
+		mt, r, err := c.NextReader()
+		if err == nil {
+			buf.Reset()
+			_, err = buf.ReadFrom(r)
+		}
+		data := buf.Bytes()
 		if err != nil {
 			if websocket.IsUnexpectedCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived) {
 				d.hub.logger.Debug("desk read", "agent_id", d.agentID, "error", err)
