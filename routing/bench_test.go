@@ -27,6 +27,8 @@ import (
 // Closed/pN runs parallelism × GOMAXPROCS callers, each starting its next
 // cycle when the last one ends: the most cycles per second, but with N
 // callers latency is N ÷ throughput by Little's law, whatever the engine.
+// Closed/p8 (16 callers on 2 CPUs) is about as many as carry 10,000
+// cycles per second: its p99 is the latency at that throughput.
 // Rate/R offers R cycles per second whatever happens (open loop, each
 // cycle's latency counted from when it was due, so a stall is not hidden):
 // the latency at a given load.
@@ -38,6 +40,7 @@ import (
 // that counted work is the cycles' own).
 func BenchmarkCycle(b *testing.B) {
 	b.Run("Closed/p1", func(b *testing.B) { benchmarkCycle(b, 1, 0) })
+	b.Run("Closed/p8", func(b *testing.B) { benchmarkCycle(b, 8, 0) })
 	b.Run("Closed/p16", func(b *testing.B) { benchmarkCycle(b, 16, 0) })
 	b.Run("Rate/5000", func(b *testing.B) { benchmarkCycle(b, 0, 5000) })
 	b.Run("Rate/8000", func(b *testing.B) { benchmarkCycle(b, 0, 8000) })
