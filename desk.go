@@ -190,13 +190,10 @@ func (m DeskMessage) Sealed() bool { return m.sealed != nil }
 // published in an envelope and sent to each desk), and pops are on the
 // call path.
 func (m DeskMessage) AppendJSON(b []byte) []byte {
-	b = append(b, `{"type":`...)
-	b = AppendJSONString(b, m.Type)
-	b = append(b, `,"v":`...)
-	b = strconv.AppendInt(b, int64(m.V), 10)
+	b = appendStringField(b, `{"type":`, m.Type)
+	b = appendIntField(b, `,"v":`, int64(m.V))
 	if m.ID != "" {
-		b = append(b, `,"id":`...)
-		b = AppendJSONString(b, m.ID)
+		b = appendStringField(b, `,"id":`, m.ID)
 	}
 	if len(m.Payload) > 0 {
 		b = append(b, `,"payload":`...)
@@ -228,24 +225,17 @@ func (p *CallProgress) AppendJSON(b []byte) (_ []byte, ok bool) {
 			return b, false
 		}
 	}
-	b = append(b, `{"call_id":`...)
-	b = AppendJSONString(b, p.CallID)
-	b = append(b, `,"agent_id":`...)
-	b = AppendJSONString(b, p.AgentID)
-	b = append(b, `,"direction":`...)
-	b = AppendJSONString(b, p.Direction)
+	b = appendStringField(b, `{"call_id":`, p.CallID)
+	b = appendStringField(b, `,"agent_id":`, p.AgentID)
+	b = appendStringField(b, `,"direction":`, p.Direction)
 	if p.Leg != "" {
-		b = append(b, `,"leg":`...)
-		b = AppendJSONString(b, p.Leg)
+		b = appendStringField(b, `,"leg":`, p.Leg)
 	}
-	b = append(b, `,"state":`...)
-	b = AppendJSONString(b, p.State)
+	b = appendStringField(b, `,"state":`, p.State)
 	if p.Reason != "" {
-		b = append(b, `,"reason":`...)
-		b = AppendJSONString(b, p.Reason)
+		b = appendStringField(b, `,"reason":`, p.Reason)
 	}
-	b = append(b, `,"at":`...)
-	b = appendJSONTime(b, p.At)
+	b = appendTimeField(b, `,"at":`, p.At)
 	for _, f := range []struct {
 		name string
 		t    *time.Time
@@ -263,20 +253,15 @@ func (s *AgentStateChange) AppendJSON(b []byte) (_ []byte, ok bool) {
 	if y := s.Since.Year(); y < 0 || y > 9999 {
 		return b, false
 	}
-	b = append(b, `{"agent_id":`...)
-	b = AppendJSONString(b, s.AgentID)
-	b = append(b, `,"state":`...)
-	b = AppendJSONString(b, s.State)
+	b = appendStringField(b, `{"agent_id":`, s.AgentID)
+	b = appendStringField(b, `,"state":`, s.State)
 	if s.Reason != "" {
-		b = append(b, `,"reason":`...)
-		b = AppendJSONString(b, s.Reason)
+		b = appendStringField(b, `,"reason":`, s.Reason)
 	}
 	if s.CallID != "" {
-		b = append(b, `,"call_id":`...)
-		b = AppendJSONString(b, s.CallID)
+		b = appendStringField(b, `,"call_id":`, s.CallID)
 	}
-	b = append(b, `,"since":`...)
-	b = appendJSONTime(b, s.Since)
+	b = appendTimeField(b, `,"since":`, s.Since)
 	return append(b, '}'), true
 }
 
@@ -286,6 +271,19 @@ func appendJSONTime(b []byte, t time.Time) []byte {
 	b = append(b, '"')
 	b = t.AppendFormat(b, time.RFC3339Nano)
 	return append(b, '"')
+}
+
+// appendStringField appends name (`,"key":`) and v as a JSON string.
+func appendStringField(b []byte, name, v string) []byte {
+	return AppendJSONString(append(b, name...), v)
+}
+
+func appendIntField(b []byte, name string, v int64) []byte {
+	return strconv.AppendInt(append(b, name...), v, 10)
+}
+
+func appendTimeField(b []byte, name string, t time.Time) []byte {
+	return appendJSONTime(append(b, name...), t)
 }
 
 // AppendJSONString appends s as a JSON string, escaped as json.Marshal

@@ -1,9 +1,6 @@
 package ringdesk
 
-import (
-	"strconv"
-	"time"
-)
+import "time"
 
 // AppendJSON appends p as json.Marshal would write it. Every call's pop is
 // encoded once, a few kilobytes with the customer, recent calls and cases,
@@ -14,64 +11,34 @@ func (p *Pop) AppendJSON(b []byte) (_ []byte, ok bool) {
 	if !p.timesMarshal() {
 		return b, false
 	}
-	b = append(b, `{"call_id":`...)
-	b = AppendJSONString(b, p.CallID)
-	b = append(b, `,"agent_id":`...)
-	b = AppendJSONString(b, p.AgentID)
-	b = append(b, `,"queue":`...)
-	b = AppendJSONString(b, p.Queue)
-	b = append(b, `,"caller_raw":`...)
-	b = AppendJSONString(b, p.CallerRaw)
-	b = append(b, `,"caller_e164":`...)
-	b = AppendJSONString(b, p.CallerE164)
-	b = append(b, `,"caller_name":`...)
-	b = AppendJSONString(b, p.CallerName)
-	b = append(b, `,"match":`...)
-	b = AppendJSONString(b, p.Match)
+	b = appendStringField(b, `{"call_id":`, p.CallID)
+	b = appendStringField(b, `,"agent_id":`, p.AgentID)
+	b = appendStringField(b, `,"queue":`, p.Queue)
+	b = appendStringField(b, `,"caller_raw":`, p.CallerRaw)
+	b = appendStringField(b, `,"caller_e164":`, p.CallerE164)
+	b = appendStringField(b, `,"caller_name":`, p.CallerName)
+	b = appendStringField(b, `,"match":`, p.Match)
 	if p.Customer != nil {
 		b = append(b, `,"customer":`...)
 		b = p.Customer.appendJSON(b)
 	}
 	if len(p.Candidates) > 0 {
-		b = append(b, `,"candidates":[`...)
-		for i, c := range p.Candidates {
-			if i > 0 {
-				b = append(b, ',')
+		b = appendArray(b, `,"candidates":`, p.Candidates, func(c **Customer, b []byte) []byte {
+			if *c == nil {
+				return append(b, "null"...)
 			}
-			if c == nil {
-				b = append(b, "null"...)
-			} else {
-				b = c.appendJSON(b)
-			}
-		}
-		b = append(b, ']')
+			return (*c).appendJSON(b)
+		})
 	}
 	if len(p.RecentCalls) > 0 {
-		b = append(b, `,"recent_calls":[`...)
-		for i := range p.RecentCalls {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = p.RecentCalls[i].appendJSON(b)
-		}
-		b = append(b, ']')
+		b = appendArray(b, `,"recent_calls":`, p.RecentCalls, (*HistoryItem).appendJSON)
 	}
 	if len(p.OpenCases) > 0 {
-		b = append(b, `,"open_cases":[`...)
-		for i := range p.OpenCases {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = p.OpenCases[i].appendJSON(b)
-		}
-		b = append(b, ']')
+		b = appendArray(b, `,"open_cases":`, p.OpenCases, (*Case).appendJSON)
 	}
-	b = append(b, `,"wait_ms":`...)
-	b = strconv.AppendInt(b, p.WaitMS, 10)
-	b = append(b, `,"offered_at":`...)
-	b = appendJSONTime(b, p.OfferedAt)
-	b = append(b, `,"sent_at":`...)
-	b = appendJSONTime(b, p.SentAt)
+	b = appendIntField(b, `,"wait_ms":`, p.WaitMS)
+	b = appendTimeField(b, `,"offered_at":`, p.OfferedAt)
+	b = appendTimeField(b, `,"sent_at":`, p.SentAt)
 	return append(b, '}'), true
 }
 
@@ -106,73 +73,32 @@ func (p *Pop) timesMarshal() bool {
 
 // appendJSON appends c as json.Marshal writes it; its times are checked.
 func (c *Customer) appendJSON(b []byte) []byte {
-	b = append(b, `{"id":`...)
-	b = strconv.AppendInt(b, c.ID, 10)
-	b = append(b, `,"name":`...)
-	b = AppendJSONString(b, c.Name)
-	b = append(b, `,"company":`...)
-	b = AppendJSONString(b, c.Company)
-	b = append(b, `,"email":`...)
-	b = AppendJSONString(b, c.Email)
-	b = append(b, `,"account_number":`...)
-	b = AppendJSONString(b, c.AccountNumber)
-	b = append(b, `,"status":`...)
-	b = AppendJSONString(b, c.Status)
-	b = append(b, `,"tags":`...)
-	if c.Tags == nil {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, '[')
-		for i, t := range c.Tags {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = AppendJSONString(b, t)
-		}
-		b = append(b, ']')
-	}
-	b = append(b, `,"address":`...)
-	b = AppendJSONString(b, c.Address)
-	b = append(b, `,"notes":`...)
-	b = AppendJSONString(b, c.Notes)
-	b = append(b, `,"phones":`...)
-	if c.Phones == nil {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, '[')
-		for i := range c.Phones {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = c.Phones[i].appendJSON(b)
-		}
-		b = append(b, ']')
-	}
-	b = append(b, `,"version":`...)
-	b = strconv.AppendInt(b, c.Version, 10)
-	b = append(b, `,"created_at":`...)
-	b = appendJSONTime(b, c.CreatedAt)
-	b = append(b, `,"updated_at":`...)
-	b = appendJSONTime(b, c.UpdatedAt)
+	b = appendIntField(b, `{"id":`, c.ID)
+	b = appendStringField(b, `,"name":`, c.Name)
+	b = appendStringField(b, `,"company":`, c.Company)
+	b = appendStringField(b, `,"email":`, c.Email)
+	b = appendStringField(b, `,"account_number":`, c.AccountNumber)
+	b = appendStringField(b, `,"status":`, c.Status)
+	b = appendArray(b, `,"tags":`, c.Tags, func(t *string, b []byte) []byte { return AppendJSONString(b, *t) })
+	b = appendStringField(b, `,"address":`, c.Address)
+	b = appendStringField(b, `,"notes":`, c.Notes)
+	b = appendArray(b, `,"phones":`, c.Phones, (*Phone).appendJSON)
+	b = appendIntField(b, `,"version":`, c.Version)
+	b = appendTimeField(b, `,"created_at":`, c.CreatedAt)
+	b = appendTimeField(b, `,"updated_at":`, c.UpdatedAt)
 	if c.DeletedAt != nil {
-		b = append(b, `,"deleted_at":`...)
-		b = appendJSONTime(b, *c.DeletedAt)
+		b = appendTimeField(b, `,"deleted_at":`, *c.DeletedAt)
 	}
 	return append(b, '}')
 }
 
 func (p *Phone) appendJSON(b []byte) []byte {
-	b = append(b, `{"id":`...)
-	b = strconv.AppendInt(b, p.ID, 10)
-	b = append(b, `,"label":`...)
-	b = AppendJSONString(b, p.Label)
-	b = append(b, `,"raw":`...)
-	b = AppendJSONString(b, p.Raw)
-	b = append(b, `,"e164":`...)
-	b = AppendJSONString(b, p.E164)
+	b = appendIntField(b, `{"id":`, p.ID)
+	b = appendStringField(b, `,"label":`, p.Label)
+	b = appendStringField(b, `,"raw":`, p.Raw)
+	b = appendStringField(b, `,"e164":`, p.E164)
 	if p.Extension != "" {
-		b = append(b, `,"extension":`...)
-		b = AppendJSONString(b, p.Extension)
+		b = appendStringField(b, `,"extension":`, p.Extension)
 	}
 	if p.Invalid {
 		b = append(b, `,"invalid":true`...)
@@ -181,55 +107,53 @@ func (p *Phone) appendJSON(b []byte) []byte {
 }
 
 func (h *HistoryItem) appendJSON(b []byte) []byte {
-	b = append(b, `{"kind":`...)
-	b = AppendJSONString(b, h.Kind)
-	b = append(b, `,"id":`...)
-	b = AppendJSONString(b, h.ID)
-	b = append(b, `,"at":`...)
-	b = appendJSONTime(b, h.At)
-	b = append(b, `,"title":`...)
-	b = AppendJSONString(b, h.Title)
-	b = append(b, `,"status":`...)
-	b = AppendJSONString(b, h.Status)
-	b = append(b, `,"body":`...)
-	b = AppendJSONString(b, h.Body)
+	b = appendStringField(b, `{"kind":`, h.Kind)
+	b = appendStringField(b, `,"id":`, h.ID)
+	b = appendTimeField(b, `,"at":`, h.At)
+	b = appendStringField(b, `,"title":`, h.Title)
+	b = appendStringField(b, `,"status":`, h.Status)
+	b = appendStringField(b, `,"body":`, h.Body)
 	if h.Author != "" {
-		b = append(b, `,"author":`...)
-		b = AppendJSONString(b, h.Author)
+		b = appendStringField(b, `,"author":`, h.Author)
 	}
 	return append(b, '}')
 }
 
 func (c *Case) appendJSON(b []byte) []byte {
-	b = append(b, `{"id":`...)
-	b = strconv.AppendInt(b, c.ID, 10)
-	b = append(b, `,"customer_id":`...)
-	b = strconv.AppendInt(b, c.CustomerID, 10)
+	b = appendIntField(b, `{"id":`, c.ID)
+	b = appendIntField(b, `,"customer_id":`, c.CustomerID)
 	if c.CallID != "" {
-		b = append(b, `,"call_id":`...)
-		b = AppendJSONString(b, c.CallID)
+		b = appendStringField(b, `,"call_id":`, c.CallID)
 	}
-	b = append(b, `,"subject":`...)
-	b = AppendJSONString(b, c.Subject)
-	b = append(b, `,"description":`...)
-	b = AppendJSONString(b, c.Description)
-	b = append(b, `,"status":`...)
-	b = AppendJSONString(b, c.Status)
-	b = append(b, `,"priority":`...)
-	b = AppendJSONString(b, c.Priority)
+	b = appendStringField(b, `,"subject":`, c.Subject)
+	b = appendStringField(b, `,"description":`, c.Description)
+	b = appendStringField(b, `,"status":`, c.Status)
+	b = appendStringField(b, `,"priority":`, c.Priority)
 	if c.OwnerID != 0 {
-		b = append(b, `,"owner_id":`...)
-		b = strconv.AppendInt(b, c.OwnerID, 10)
+		b = appendIntField(b, `,"owner_id":`, c.OwnerID)
 	}
-	b = append(b, `,"version":`...)
-	b = strconv.AppendInt(b, c.Version, 10)
-	b = append(b, `,"created_at":`...)
-	b = appendJSONTime(b, c.CreatedAt)
-	b = append(b, `,"updated_at":`...)
-	b = appendJSONTime(b, c.UpdatedAt)
+	b = appendIntField(b, `,"version":`, c.Version)
+	b = appendTimeField(b, `,"created_at":`, c.CreatedAt)
+	b = appendTimeField(b, `,"updated_at":`, c.UpdatedAt)
 	if c.ClosedAt != nil {
-		b = append(b, `,"closed_at":`...)
-		b = appendJSONTime(b, *c.ClosedAt)
+		b = appendTimeField(b, `,"closed_at":`, *c.ClosedAt)
 	}
 	return append(b, '}')
+}
+
+// appendArray appends name and s as a JSON array, each element written by
+// each; a nil s is null, as json.Marshal writes it.
+func appendArray[T any](b []byte, name string, s []T, each func(*T, []byte) []byte) []byte {
+	b = append(b, name...)
+	if s == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '[')
+	for i := range s {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = each(&s[i], b)
+	}
+	return append(b, ']')
 }
