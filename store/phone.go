@@ -90,10 +90,7 @@ func (n *Normalizer) normalize(raw string, check bool) (out ringdesk.PhoneNumber
 	// possible and stable (sound).
 	e164 := phonenumbers.Format(num, phonenumbers.E164)
 	if len(e164) > 16 { // E.164 allows 15 digits at most
-		if check {
-			valid = phonenumbers.IsValidNumber(num)
-		}
-		return out, valid
+		return out, false
 	}
 	if check {
 		// Stored phones: validity first; a valid number needs no more.

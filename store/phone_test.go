@@ -146,7 +146,8 @@ func FuzzNormalize(f *testing.F) {
 // validFirst is the normaliser's rule written plainly, validity checked
 // first: a number gets its E.164 form when that has at most 15 digits and
 // the number is valid, or possible and its E.164 form stable (parsed again,
-// it formats the same).
+// it formats the same). Only a number with an E.164 form counts as valid,
+// as before validity became optional.
 func validFirst(raw, region string) (string, bool) {
 	s := strings.TrimSpace(raw)
 	if s == "" || len(s) > 64 || !utf8.ValidString(s) {
@@ -157,11 +158,11 @@ func validFirst(raw, region string) (string, bool) {
 	if err != nil {
 		return "", false
 	}
-	valid := phonenumbers.IsValidNumber(num)
 	e164 := phonenumbers.Format(num, phonenumbers.E164)
 	if len(e164) > 16 {
-		return "", valid
+		return "", false
 	}
+	valid := phonenumbers.IsValidNumber(num)
 	if valid {
 		return e164, true
 	}
